@@ -1,0 +1,1 @@
+int cp_placeholder;

@@ -1,0 +1,85 @@
+/* config.h - the shared AWS config and credentials files.
+ *
+ * Semantics follow the cross-SDK profile-parser suite
+ * (conformance/profile-parsing/smithy-rs/profile-parser-tests.json):
+ * "[default]" / "[profile x]" in the config file, "[x]" in the credentials
+ * file, "[sso-session x]" and "[services x]" sections in the config file,
+ * comments, continuation lines, sub-properties (stored as the raw string
+ * "\nname = value..."), and the credentials file winning per key.
+ *
+ * Values may hold secrets: cp_config_free() wipes everything.
+ * Every function returns 0 or a CP_E* status (CP_ECONFIG for malformed
+ * input or exceeded limits, CP_EINTERNAL for out of memory).
+ */
+#ifndef CP_CONFIG_H
+#define CP_CONFIG_H
+
+#include <stddef.h>
+
+#include "util.h"
+
+#define CP_CONFIG_MAX_FILE (1024 * 1024) /* bytes per file */
+#define CP_CONFIG_MAX_LINE (64 * 1024)   /* bytes per line */
+
+typedef struct cp_prop {
+	char *name;   /* as written (lookups are case-insensitive where the SDKs are) */
+	char *value;  /* trimmed; sub-properties as "\nkey = value..." */
+} cp_prop;
+
+typedef struct cp_section {
+	char *name;
+	cp_prop *props;
+	size_t nprops;
+	size_t cap;
+} cp_section;
+
+typedef struct cp_config {
+	cp_section *profiles;     /* [default], [profile x] (config), [x] (credentials) */
+	size_t nprofiles, cap_profiles;
+	cp_section *sso_sessions; /* [sso-session x] */
+	size_t nsso, cap_sso;
+	cp_section *services;     /* [services x] */
+	size_t nservices, cap_services;
+} cp_config;
+
+typedef enum cp_file_kind {
+	CP_FILE_CONFIG,
+	CP_FILE_CREDENTIALS,
+} cp_file_kind;
+
+void cp_config_init(cp_config *cfg);
+void cp_config_free(cp_config *cfg);
+
+/* Parses one file's text and merges it into cfg. `filename` is only used in
+ * error messages. Call for the config file first, then the credentials file,
+ * so that credentials-file values win per key. */
+int cp_config_parse(cp_config *cfg, const char *text, size_t len, cp_file_kind kind,
+		    const char *filename, cp_error *err);
+
+/* Reads and parses both files (either may be NULL or absent: a missing file
+ * is an empty file). Unreadable or oversized files are errors (CP_ECONFIG). */
+int cp_config_load(cp_config *cfg, const char *config_path, const char *credentials_path,
+		   cp_error *err);
+
+/* Resolves the file locations from the environment as the SDKs do:
+ * AWS_CONFIG_FILE (default ~/.aws/config), AWS_SHARED_CREDENTIALS_FILE
+ * (default ~/.aws/credentials), with "~" / "~/" expanded from HOME
+ * (falling back to the passwd entry). Both results are heap strings. */
+int cp_config_paths(char **ret_config, char **ret_credentials, cp_error *err);
+
+/* Lookups. Return NULL when absent. */
+const cp_section *cp_config_profile(const cp_config *cfg, const char *name);
+const cp_section *cp_config_sso_session(const cp_config *cfg, const char *name);
+const cp_section *cp_config_services(const cp_config *cfg, const char *name);
+const char *cp_section_get(const cp_section *sec, const char *key);
+
+/* Sets (adds or replaces) a property in a profile, creating the profile.
+ * Used by tests that build profiles directly and by merging. */
+int cp_config_set(cp_config *cfg, const char *profile, const char *key, const char *value);
+
+/* Looks up a sub-property of a property value ("\nkey = value\n..."):
+ * e.g. the `endpoint_url` under `sts =` in a [services x] section.
+ * Returns a heap copy in *ret (NULL if absent); 0 or CP_EINTERNAL. */
+int cp_subprop_get(const char *value, const char *key, char **ret);
+
+#endif

@@ -1,0 +1,42 @@
+/* http.h - one HTTP exchange over libcurl (network side only).
+ *
+ * cp_http_send() returns 0 whenever an HTTP response was received, whatever
+ * its status; CP_ETRANSPORT for DNS, connect, TLS, timeout or an oversized
+ * reply (err->msg says which, naming the host); CP_EINTERNAL on OOM.
+ * Proxies come from the usual environment variables unless no_proxy is set.
+ */
+#ifndef CP_HTTP_H
+#define CP_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+#define CP_HTTP_MAX_RESPONSE (256 * 1024)
+
+typedef struct cp_http_request {
+	const char *method;         /* "GET", "PUT", "POST" */
+	const char *url;
+	const cp_header *headers;
+	size_t nheaders;
+	const char *body;           /* may be NULL */
+	size_t body_len;
+	const char *ca_bundle;      /* PEM file, NULL for the system store */
+	bool no_proxy;              /* never use a proxy (link-local metadata endpoints) */
+	long connect_timeout_ms;    /* 0: default 5000 */
+	long timeout_ms;            /* total; 0: default 30000 */
+	size_t max_response;        /* 0: CP_HTTP_MAX_RESPONSE */
+} cp_http_request;
+
+typedef struct cp_http_response {
+	long status;
+	cp_buf body;                /* may hold secrets: wiped by cp_http_response_free */
+	int64_t server_date;        /* parsed Date header, 0 if absent */
+} cp_http_response;
+
+int cp_http_send(const cp_http_request *req, cp_http_response *ret, cp_error *err);
+void cp_http_response_free(cp_http_response *r);
+
+#endif

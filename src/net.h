@@ -1,0 +1,32 @@
+/* net.h - the one narrow interface to the network side.
+ *
+ * Everything that needs libcurl, libxml2 or libcrypto (HTTP, SigV4, STS,
+ * IMDS) is reached through this table, so that the cache-hit path never
+ * loads those libraries: the table can live in an on-demand module.
+ */
+#ifndef CP_NET_H
+#define CP_NET_H
+
+#include "creds.h"
+#include "imds.h"
+#include "sts.h"
+#include "util.h"
+
+#define CP_NET_ABI 1
+
+typedef struct cp_net_ops {
+	unsigned abi; /* CP_NET_ABI */
+	int (*assume_role)(const cp_sts_endpoint *ep, const cp_creds *source,
+			   const cp_assume_role_input *in, cp_creds *ret, cp_error *err);
+	int (*imds_credentials)(const cp_imds_options *o, cp_creds *ret, cp_error *err);
+	int (*imds_region)(const cp_imds_options *o, char **ret_region, cp_error *err);
+} cp_net_ops;
+
+/* Returns the network table, loading it on first use; NULL with err set
+ * (CP_EINTERNAL) if it cannot be loaded. */
+const cp_net_ops *cp_net(cp_error *err);
+
+/* The table itself, as exported by the network side. */
+extern const cp_net_ops cp_net_ops_builtin;
+
+#endif

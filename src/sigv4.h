@@ -1,0 +1,50 @@
+/* sigv4.h - AWS Signature Version 4 (header signing) with OpenSSL.
+ *
+ * The canonical request, string to sign and signature are exposed so that
+ * the conformance suites can check each step (conformance/sigv4/).
+ * All functions return 0 or a CP_E* status.
+ */
+#ifndef CP_SIGV4_H
+#define CP_SIGV4_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "creds.h"
+#include "util.h"
+
+typedef struct cp_sigv4_params {
+	const char *method;          /* "GET", "POST", ... */
+	const char *uri;             /* request target as on the wire: path, optionally "?query" */
+	const cp_header *headers;    /* the request's headers, including Host */
+	size_t nheaders;
+	const void *body;
+	size_t body_len;
+	const char *region;          /* signing region, e.g. "us-east-1" */
+	const char *service;         /* signing name, e.g. "sts" */
+	const cp_creds *creds;       /* access key, secret, optional session token */
+	int64_t time;                /* Unix seconds (the X-Amz-Date); ignored if headers carry X-Amz-Date */
+	bool normalize_path;         /* remove dot segments / duplicate slashes (true except S3) */
+	bool sign_body_header;       /* add and sign x-amz-content-sha256 */
+	bool omit_session_token;     /* add X-Amz-Security-Token after signing (unsigned) */
+} cp_sigv4_params;
+
+typedef struct cp_sigv4_result {
+	char *canonical_request;
+	char *string_to_sign;
+	char signature[65];          /* lowercase hex */
+	char *authorization;         /* full Authorization header value */
+	/* Headers the caller must add to the request, in order (borrowed from
+	 * this struct): X-Amz-Date (unless present), x-amz-content-sha256 (if
+	 * requested), X-Amz-Security-Token (if a token), Authorization. */
+	cp_header add[4];
+	size_t nadd;
+	char amz_date[17];           /* YYYYMMDDTHHMMSSZ */
+	char content_sha256[65];
+} cp_sigv4_result;
+
+int cp_sigv4_sign(const cp_sigv4_params *p, cp_sigv4_result *ret, cp_error *err);
+void cp_sigv4_result_free(cp_sigv4_result *r);
+
+#endif

@@ -1,0 +1,61 @@
+/* sts.h - the STS client: AssumeRole over SigV4 and the XML replies.
+ *
+ * Return values: 0; CP_EREFUSED when STS answers with an error (err->code is
+ * the STS error code, err->http_status the status, err->msg names the role,
+ * code and message); CP_ETRANSPORT for transport failures, 5xx, throttling
+ * or an unparsable reply; CP_EINTERNAL on OOM.
+ */
+#ifndef CP_STS_H
+#define CP_STS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "creds.h"
+#include "util.h"
+
+typedef struct cp_sts_endpoint {
+	const char *url;            /* e.g. "https://sts.us-east-1.amazonaws.com" */
+	const char *signing_region; /* e.g. "us-east-1" */
+	const char *ca_bundle;      /* NULL: system store */
+	long timeout_ms;            /* 0: default */
+} cp_sts_endpoint;
+
+typedef struct cp_assume_role_input {
+	const char *role_arn;
+	const char *role_session_name;
+	const char *external_id;    /* NULL: omitted */
+	int duration_seconds;       /* 0: omitted (STS default 3600) */
+	const char *serial_number;  /* MFA, NULL: omitted */
+	const char *token_code;     /* MFA code, NULL: omitted (secret) */
+} cp_assume_role_input;
+
+/* A parsed STS reply: either credentials or an error envelope. */
+typedef struct cp_sts_reply {
+	bool is_error;
+	cp_creds creds;             /* expiration set, fractions dropped; account_id from the ARN */
+	char *expiration_text;      /* Expiration as sent */
+	char *assumed_role_arn;     /* AssumedRoleUser/Arn, if present */
+	char *request_id;
+	char *error_type;
+	char *error_code;
+	char *error_message;
+} cp_sts_reply;
+
+/* Parses any "<Op>Response/<Op>Result/Credentials" reply or an ErrorResponse.
+ * Network access and entity expansion are off. 0, or CP_ETRANSPORT when the
+ * body is not a well-formed reply of either kind. */
+int cp_sts_parse_xml(const char *xml, size_t len, cp_sts_reply *ret, cp_error *err);
+void cp_sts_reply_free(cp_sts_reply *r);
+
+/* True for error codes that are worth retrying (throttling, IDP communication). */
+bool cp_sts_error_retryable(const char *code);
+
+/* Form-encodes Action=AssumeRole&Version=2011-06-15&... into out. */
+int cp_sts_assume_role_body(const cp_assume_role_input *in, cp_buf *out);
+
+/* POSTs AssumeRole, signed with source, and parses the reply. */
+int cp_sts_assume_role(const cp_sts_endpoint *ep, const cp_creds *source,
+		       const cp_assume_role_input *in, cp_creds *ret, cp_error *err);
+
+#endif

@@ -1,0 +1,372 @@
+/* util.c - errors, buffers, secret-safe memory, time helpers. */
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static cp_warn_fn s_warn_fn;
+static void *s_warn_userdata;
+static bool s_debug;
+
+static void s_flatten(char *s)
+{
+	for (; *s; s++)
+		if (*s == '\n' || *s == '\r')
+			*s = ' ';
+}
+
+int cp_error_set(cp_error *err, int status, const char *fmt, ...)
+{
+	if (!err)
+		return status;
+	err->status = status;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+	va_end(ap);
+	s_flatten(err->msg);
+	return status;
+}
+
+void cp_error_prefix(cp_error *err, const char *fmt, ...)
+{
+	if (!err)
+		return;
+	char prefix[512];
+	char old[sizeof err->msg];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(prefix, sizeof prefix, fmt, ap);
+	va_end(ap);
+	memcpy(old, err->msg, sizeof old);
+	snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+	s_flatten(err->msg);
+}
+
+void cp_error_clear(cp_error *err)
+{
+	if (err)
+		memset(err, 0, sizeof *err);
+}
+
+void cp_set_warn_handler(cp_warn_fn fn, void *userdata)
+{
+	s_warn_fn = fn;
+	s_warn_userdata = userdata;
+}
+
+void cp_warn(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	s_flatten(msg);
+	if (s_warn_fn)
+		s_warn_fn(s_warn_userdata, msg);
+}
+
+void cp_set_debug(bool on) { s_debug = on; }
+bool cp_debug_enabled(void) { return s_debug; }
+
+void cp_debug(const char *fmt, ...)
+{
+	if (!s_debug)
+		return;
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	s_flatten(msg);
+	fprintf(stderr, "aws-credproc: debug: %s\n", msg);
+}
+
+static int s_buf_reserve(cp_buf *b, size_t extra)
+{
+	if (extra > SIZE_MAX - b->len - 1)
+		return CP_EINTERNAL;
+	size_t need = b->len + extra + 1;
+	if (need <= b->cap)
+		return 0;
+	size_t cap = b->cap ? b->cap : 64;
+	while (cap < need)
+		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+	/* Never realloc: the old block may hold a secret and must be wiped. */
+	char *p = malloc(cap);
+	if (!p)
+		return CP_EINTERNAL;
+	if (b->data) {
+		memcpy(p, b->data, b->len + 1);
+		cp_freezero(b->data, b->cap);
+	}
+	b->data = p;
+	b->cap = cap;
+	return 0;
+}
+
+int cp_buf_append(cp_buf *b, const void *p, size_t n)
+{
+	if (s_buf_reserve(b, n))
+		return CP_EINTERNAL;
+	if (n)
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+int cp_buf_puts(cp_buf *b, const char *s) { return cp_buf_append(b, s, strlen(s)); }
+int cp_buf_putc(cp_buf *b, char c) { return cp_buf_append(b, &c, 1); }
+
+int cp_buf_printf(cp_buf *b, const char *fmt, ...)
+{
+	va_list ap, ap2;
+	va_start(ap, fmt);
+	va_copy(ap2, ap);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || s_buf_reserve(b, (size_t)n)) {
+		va_end(ap2);
+		return CP_EINTERNAL;
+	}
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap2);
+	va_end(ap2);
+	b->len += (size_t)n;
+	return 0;
+}
+
+char *cp_buf_steal(cp_buf *b)
+{
+	char *p = b->data;
+	b->data = NULL;
+	b->len = b->cap = 0;
+	return p;
+}
+
+void cp_buf_free(cp_buf *b)
+{
+	if (b->data)
+		cp_freezero(b->data, b->cap);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+void cp_wipe(void *p, size_t n)
+{
+	if (p && n)
+		explicit_bzero(p, n);
+}
+
+void cp_freezero(void *p, size_t n)
+{
+	if (!p)
+		return;
+	explicit_bzero(p, n);
+	free(p);
+}
+
+void cp_free_secret(char *s)
+{
+	if (s)
+		cp_freezero(s, strlen(s));
+}
+
+char *cp_strdup(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+char *cp_strndup(const char *s, size_t n)
+{
+	char *p = malloc(n + 1);
+	if (!p)
+		return NULL;
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+char *cp_asprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *p = NULL;
+	va_start(ap, fmt);
+	int n = vasprintf(&p, fmt, ap);
+	va_end(ap);
+	return n < 0 ? NULL : p;
+}
+
+int cp_read_file(const char *path, size_t max, char **ret_data, size_t *ret_len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return errno;
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		int e = errno;
+		close(fd);
+		return e;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		close(fd);
+		return EISDIR;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode)) {
+		close(fd);
+		return EINVAL;
+	}
+	if (S_ISREG(st.st_mode) && (uintmax_t)st.st_size > max) {
+		close(fd);
+		return EFBIG;
+	}
+	cp_buf b = {0};
+	char chunk[4096];
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof chunk);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			int e = errno;
+			close(fd);
+			cp_buf_free(&b);
+			cp_wipe(chunk, sizeof chunk);
+			return e;
+		}
+		if (n == 0)
+			break;
+		if (b.len + (size_t)n > max) {
+			close(fd);
+			cp_buf_free(&b);
+			cp_wipe(chunk, sizeof chunk);
+			return EFBIG;
+		}
+		if (cp_buf_append(&b, chunk, (size_t)n)) {
+			close(fd);
+			cp_buf_free(&b);
+			cp_wipe(chunk, sizeof chunk);
+			return ENOMEM;
+		}
+	}
+	close(fd);
+	cp_wipe(chunk, sizeof chunk);
+	if (!b.data && cp_buf_append(&b, "", 0))
+		return ENOMEM;
+	*ret_len = b.len;
+	*ret_data = cp_buf_steal(&b);
+	return 0;
+}
+
+bool cp_streq_icase(const char *a, const char *b)
+{
+	for (;; a++, b++) {
+		unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
+		if (x >= 'A' && x <= 'Z')
+			x = (unsigned char)(x - 'A' + 'a');
+		if (y >= 'A' && y <= 'Z')
+			y = (unsigned char)(y - 'A' + 'a');
+		if (x != y)
+			return false;
+		if (!x)
+			return true;
+	}
+}
+
+char *cp_trim(char *s)
+{
+	while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+		s++;
+	size_t n = strlen(s);
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+		s[--n] = '\0';
+	return s;
+}
+
+/* Days from civil (Howard Hinnant's algorithm), independent of TZ. */
+static int64_t s_days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	unsigned yoe = (unsigned)(y - era * 400);
+	unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+void cp_format_iso8601(int64_t t, char buf[static 21])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	if (!gmtime_r(&tt, &tm) || tm.tm_year + 1900 > 9999 || tm.tm_year + 1900 < 0) {
+		snprintf(buf, 21, "1970-01-01T00:00:00Z");
+		return;
+	}
+	snprintf(buf, 21, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+static int s_digits(const char *s, int n, int *ret)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	*ret = v;
+	return 0;
+}
+
+int cp_parse_iso8601(const char *s, int64_t *ret)
+{
+	int Y, M, D, h, m, sec;
+	if (!s || strlen(s) < 19)
+		return -1;
+	if (s_digits(s, 4, &Y) || s[4] != '-' || s_digits(s + 5, 2, &M) || s[7] != '-' ||
+	    s_digits(s + 8, 2, &D) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
+	    s_digits(s + 11, 2, &h) || s[13] != ':' || s_digits(s + 14, 2, &m) || s[16] != ':' ||
+	    s_digits(s + 17, 2, &sec))
+		return -1;
+	if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60)
+		return -1;
+	const char *p = s + 19;
+	if (*p == '.') {
+		p++;
+		if (*p < '0' || *p > '9')
+			return -1;
+		while (*p >= '0' && *p <= '9')
+			p++;
+	}
+	int64_t off = 0;
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int oh, om;
+		int sign = *p == '-' ? -1 : 1;
+		if (s_digits(p + 1, 2, &oh) || p[3] != ':' || s_digits(p + 4, 2, &om) || oh > 23 || om > 59)
+			return -1;
+		off = sign * (oh * 3600 + om * 60);
+		p += 6;
+	} else {
+		return -1;
+	}
+	if (*p)
+		return -1;
+	int64_t days = s_days_from_civil(Y, (unsigned)M, (unsigned)D);
+	*ret = days * 86400 + h * 3600 + m * 60 + sec - off;
+	return 0;
+}
+
+int64_t cp_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec;
+}

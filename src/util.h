@@ -1,0 +1,107 @@
+/* util.h - errors, growable buffers and secret-safe memory helpers.
+ *
+ * Conventions used across src/:
+ *  - Functions that can fail return 0 on success or a CP_E* status (> 0),
+ *    which is also the process exit status the CLI uses. Details go into a
+ *    caller-provided cp_error; src/ never prints.
+ *  - Out-parameters are named ret_* where it helps, are left untouched on
+ *    failure, and ownership of returned heap memory passes to the caller.
+ *  - Every buffer that may hold a secret is freed with cp_freezero() /
+ *    cp_buf_free(), which wipe before freeing.
+ */
+#ifndef CP_UTIL_H
+#define CP_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Exit statuses (DESIGN.md). */
+enum {
+	CP_OK = 0,
+	CP_EINTERNAL = 1,   /* a bug: out of memory, impossible state */
+	CP_ECONFIG = 2,     /* usage or configuration error */
+	CP_ESOURCE = 3,     /* source credentials unavailable */
+	CP_EREFUSED = 4,    /* refused by STS or the credential endpoint */
+	CP_ETRANSPORT = 5,  /* transport failure after retries */
+	CP_EINTERACTIVE = 6 /* a person is needed and none can be asked */
+};
+
+typedef struct cp_error {
+	int status;          /* CP_E*, 0 when no error */
+	long http_status;    /* HTTP status of the failing reply, 0 if none */
+	char code[96];       /* remote error code (e.g. STS "AccessDenied"), "" if none */
+	char msg[1024];      /* one line, no trailing newline, never a secret */
+} cp_error;
+
+/* Sets err (if non-NULL) and returns status. The message is formatted with
+ * printf semantics, truncated to fit, with newlines replaced by spaces. */
+int cp_error_set(cp_error *err, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Prepends "prefix: " to an existing message (keeps status and code). */
+void cp_error_prefix(cp_error *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void cp_error_clear(cp_error *err);
+
+/* Warning sink: library code reports non-fatal conditions through this. */
+typedef void (*cp_warn_fn)(void *userdata, const char *msg);
+void cp_set_warn_handler(cp_warn_fn fn, void *userdata);
+void cp_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Debug sink (--debug). Never pass a secret. */
+void cp_set_debug(bool on);
+bool cp_debug_enabled(void);
+void cp_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* An HTTP header (borrowed strings). */
+typedef struct cp_header {
+	const char *name;
+	const char *value;
+} cp_header;
+
+/* Growable byte buffer, always NUL-terminated when data != NULL. */
+typedef struct cp_buf {
+	char *data;
+	size_t len;
+	size_t cap;
+} cp_buf;
+
+int cp_buf_append(cp_buf *b, const void *p, size_t n);      /* 0 or CP_EINTERNAL */
+int cp_buf_puts(cp_buf *b, const char *s);                   /* 0 or CP_EINTERNAL */
+int cp_buf_printf(cp_buf *b, const char *fmt, ...)           /* 0 or CP_EINTERNAL */
+	__attribute__((format(printf, 2, 3)));
+int cp_buf_putc(cp_buf *b, char c);
+/* Detaches the data (caller frees; may be NULL if nothing appended). */
+char *cp_buf_steal(cp_buf *b);
+/* Wipes and frees the storage; b is reset to empty. */
+void cp_buf_free(cp_buf *b);
+
+/* Memory helpers. */
+void cp_wipe(void *p, size_t n);          /* explicit_bzero */
+void cp_freezero(void *p, size_t n);      /* wipe n bytes then free */
+void cp_free_secret(char *s);             /* wipe strlen(s) bytes then free; NULL ok */
+char *cp_strdup(const char *s);           /* NULL on OOM or s == NULL */
+char *cp_strndup(const char *s, size_t n);
+char *cp_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Reads a whole regular file with a size cap. Returns 0 and the
+ * NUL-terminated data, or an errno value (ENOENT, EACCES, EFBIG when larger
+ * than max, EISDIR/EINVAL when not a regular file, ENOMEM). */
+int cp_read_file(const char *path, size_t max, char **ret_data, size_t *ret_len);
+
+/* ASCII helpers (locale-independent). */
+bool cp_streq_icase(const char *a, const char *b);
+char *cp_trim(char *s);  /* trims spaces/tabs/CR/LF in place, returns start */
+
+/* Time helpers: UTC "YYYY-MM-DDTHH:MM:SSZ" (buf >= 21 bytes). */
+void cp_format_iso8601(int64_t t, char buf[static 21]);
+/* Parses RFC 3339 / ISO 8601 timestamps as STS/IMDS send them:
+ * "YYYY-MM-DDTHH:MM:SS[.fff...](Z|+hh:mm|-hh:mm)". Fractions are dropped.
+ * Returns 0 and sets *ret, or -1 if malformed. */
+int cp_parse_iso8601(const char *s, int64_t *ret);
+
+/* Current time, seconds since epoch. */
+int64_t cp_now(void);
+
+#endif
