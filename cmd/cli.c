@@ -1,1 +1,222 @@
-int cp_placeholder;
+/* cli.c - argument parsing, commands and the user-facing messages. */
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cp_config.h"
+#include "credproc.h"
+#include "output.h"
+#include "process.h"
+#include "util.h"
+
+static const char s_usage[] =
+	"Usage: aws-credproc [COMMAND] [OPTIONS]\n"
+	"\n"
+	"Prints temporary AWS credentials for a credential_process line.\n"
+	"\n"
+	"Commands:\n"
+	"  (none)                  print the credential_process JSON document\n"
+	"  env                     print shell export lines (AWS_ACCESS_KEY_ID, ...,\n"
+	"                          AWS_CREDENTIAL_EXPIRATION)\n"
+	"\n"
+	"Options:\n"
+	"  -p, --profile NAME            profile to resolve (default: \"default\";\n"
+	"                                AWS_PROFILE is never used)\n"
+	"      --role-arn ARN            assume this role instead of a profile's role\n"
+	"      --source-profile NAME     ...with credentials from this profile\n"
+	"      --credential-source SRC   ...or from Environment | Ec2InstanceMetadata\n"
+	"      --role-session-name NAME  session name of the (last) role\n"
+	"      --external-id ID          external id of the (last) role\n"
+	"      --duration-seconds N      session duration, 900-43200\n"
+	"      --region REGION           STS region (default: AWS_REGION, AWS_DEFAULT_REGION,\n"
+	"                                the profile's region, else the global endpoint)\n"
+	"      --timeout SECONDS         overall network deadline (default 30)\n"
+	"      --debug                   trace the resolution on stderr (never secrets)\n"
+	"  -h, --help                    show this help\n"
+	"  -V, --version                 show the version\n"
+	"\n"
+	"Exit status: 0 printed, 1 internal error, 2 usage or configuration error,\n"
+	"3 source credentials unavailable, 4 refused by STS, 5 transport failure,\n"
+	"6 a person is needed and none can be asked.\n";
+
+static void s_warn_stderr(void *userdata, const char *msg)
+{
+	(void)userdata;
+	fprintf(stderr, "aws-credproc: warning: %s\n", msg);
+}
+
+static int s_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int s_fail(int status, const char *fmt, ...)
+{
+	va_list ap;
+	fflush(stdout);
+	fputs("aws-credproc: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fflush(stderr);
+	cp_status_report(status);
+	return status;
+}
+
+/* Writes the whole document to stdout once; a closed pipe is an error. */
+static int s_write_all(const char *s)
+{
+	size_t n = strlen(s);
+	while (n) {
+		ssize_t w = write(STDOUT_FILENO, s, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return errno ? errno : EIO;
+		s += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int s_parse_seconds(const char *v, const char *what, long lo, long hi, long *ret)
+{
+	char *end;
+	errno = 0;
+	long x = strtol(v, &end, 10);
+	if (errno || !*v || *end || x < lo || x > hi)
+		return s_fail(CP_ECONFIG, "%s must be a whole number between %ld and %ld, not '%.32s'",
+			      what, lo, hi, v);
+	*ret = x;
+	return 0;
+}
+
+enum {
+	OPT_ROLE_ARN = 256,
+	OPT_SOURCE_PROFILE,
+	OPT_CREDENTIAL_SOURCE,
+	OPT_SESSION_NAME,
+	OPT_EXTERNAL_ID,
+	OPT_DURATION,
+	OPT_REGION,
+	OPT_TIMEOUT,
+	OPT_DEBUG,
+};
+
+int cp_cli_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"profile", required_argument, NULL, 'p'},
+		{"role-arn", required_argument, NULL, OPT_ROLE_ARN},
+		{"source-profile", required_argument, NULL, OPT_SOURCE_PROFILE},
+		{"credential-source", required_argument, NULL, OPT_CREDENTIAL_SOURCE},
+		{"role-session-name", required_argument, NULL, OPT_SESSION_NAME},
+		{"external-id", required_argument, NULL, OPT_EXTERNAL_ID},
+		{"duration-seconds", required_argument, NULL, OPT_DURATION},
+		{"region", required_argument, NULL, OPT_REGION},
+		{"timeout", required_argument, NULL, OPT_TIMEOUT},
+		{"debug", no_argument, NULL, OPT_DEBUG},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	cp_request req = {0};
+	cp_error err = {0};
+	cp_creds creds = {0};
+	long v = 0;
+	int c, r;
+
+	cp_status_fd_init();
+	cp_set_warn_handler(s_warn_stderr, NULL);
+	cp_output_init_json_hooks();
+	const char *dbg = getenv("AWS_CREDPROC_DEBUG");
+	if (dbg && (strcmp(dbg, "1") == 0 || cp_streq_icase(dbg, "true")))
+		cp_set_debug(true);
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":p:hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			req.profile = optarg;
+			break;
+		case OPT_ROLE_ARN:
+			req.flags.role_arn = optarg;
+			break;
+		case OPT_SOURCE_PROFILE:
+			req.flags.source_profile = optarg;
+			break;
+		case OPT_CREDENTIAL_SOURCE:
+			req.flags.credential_source = optarg;
+			break;
+		case OPT_SESSION_NAME:
+			req.flags.role_session_name = optarg;
+			break;
+		case OPT_EXTERNAL_ID:
+			req.flags.external_id = optarg;
+			break;
+		case OPT_DURATION: {
+			int d;
+			if ((r = cp_parse_duration(optarg, "--duration-seconds", &d, &err)))
+				return s_fail(r, "%s", err.msg);
+			req.flags.duration_seconds = d;
+			break;
+		}
+		case OPT_REGION:
+			req.region = optarg;
+			break;
+		case OPT_TIMEOUT:
+			if ((r = s_parse_seconds(optarg, "--timeout", 1, 3600, &v)))
+				return r;
+			req.timeout_ms = v * 1000;
+			break;
+		case OPT_DEBUG:
+			cp_set_debug(true);
+			break;
+		case 'h':
+			fputs(s_usage, stdout);
+			return fflush(stdout) == 0 ? 0 : s_fail(CP_EINTERNAL, "cannot write the help text");
+		case 'V':
+			printf("aws-credproc %s\n", CP_VERSION);
+			return fflush(stdout) == 0 ? 0 : s_fail(CP_EINTERNAL, "cannot write the version");
+		case ':':
+			return s_fail(CP_ECONFIG, "option '%s' needs a value (see --help)", argv[optind - 1]);
+		default:
+			return s_fail(CP_ECONFIG, "unknown option '%s' (see --help)", argv[optind - 1]);
+		}
+	}
+
+	const char *command = optind < argc ? argv[optind++] : NULL;
+	bool env_mode = false;
+	if (command && strcmp(command, "env") == 0)
+		env_mode = true;
+	else if (command)
+		return s_fail(CP_ECONFIG, "unknown command '%s' (see --help)", command);
+	if (optind < argc)
+		return s_fail(CP_ECONFIG, "unexpected argument '%s' (see --help)", argv[optind]);
+	if (req.profile && !*req.profile)
+		return s_fail(CP_ECONFIG, "--profile needs a non-empty name");
+
+	/* Recursion guard: the profile that this invocation stands for. */
+	const char *self = req.profile ? req.profile
+			   : req.flags.source_profile ? req.flags.source_profile
+			   : "default";
+	if ((r = cp_chain_guard(self, &err)))
+		return s_fail(r, "%s", err.msg);
+
+	r = cp_get_credentials(&req, &creds, &err);
+	if (r)
+		return s_fail(r, "%s", err.msg[0] ? err.msg : "failed without a message (a bug)");
+
+	char *doc = env_mode ? cp_output_env(&creds) : cp_output_json(&creds);
+	cp_creds_clear(&creds);
+	if (!doc)
+		return s_fail(CP_EINTERNAL, "out of memory");
+	int e = s_write_all(doc);
+	cp_free_secret(doc);
+	if (e)
+		return s_fail(CP_EINTERNAL, "cannot write the credentials to stdout: %s", strerror(e));
+	cp_status_report(0);
+	return 0;
+}

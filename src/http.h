@@ -2,7 +2,8 @@
  *
  * cp_http_send() returns 0 whenever an HTTP response was received, whatever
  * its status; CP_ETRANSPORT for DNS, connect, TLS, timeout or an oversized
- * reply (err->msg says which, naming the host); CP_EINTERNAL on OOM.
+ * reply (err->msg says which, naming the host); CP_EINTERNAL on OOM;
+ * CP_ECONFIG when the URL is malformed or not http/https.
  * Proxies come from the usual environment variables unless no_proxy is set.
  */
 #ifndef CP_HTTP_H
@@ -38,5 +39,23 @@ typedef struct cp_http_response {
 
 int cp_http_send(const cp_http_request *req, cp_http_response *ret, cp_error *err);
 void cp_http_response_free(cp_http_response *r);
+
+/* What kind of failure a cp_http_send_ex() that got no response hit, for
+ * callers that fall back or retry depending on it. */
+typedef enum cp_http_failure {
+	CP_HTTP_OK = 0,          /* a response was received (any status) */
+	CP_HTTP_FAIL_RESOLVE,    /* DNS failure (host or proxy) */
+	CP_HTTP_FAIL_CONNECT,    /* refused, unreachable, or connect timed out */
+	CP_HTTP_FAIL_TIMEOUT,    /* connected, but no complete reply in time */
+	CP_HTTP_FAIL_RESET,      /* connection reset or closed before a full reply */
+	CP_HTTP_FAIL_TLS,        /* handshake or certificate failure */
+	CP_HTTP_FAIL_TOO_LARGE,  /* reply exceeded max_response */
+	CP_HTTP_FAIL_OTHER       /* anything else (bad URL, OOM, ...) */
+} cp_http_failure;
+
+/* cp_http_send() that also reports the failure kind (ret_failure may be NULL;
+ * set on every return). */
+int cp_http_send_ex(const cp_http_request *req, cp_http_response *ret,
+		    cp_http_failure *ret_failure, cp_error *err);
 
 #endif

@@ -1,1 +1,319 @@
-/* STUB */
+/* process.c - nested credential_process and the recursion guard. */
+#include "process.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#define CP_CHAIN_ENV "AWS_CREDPROC_CHAIN"
+#define CP_STATUS_ENV "AWS_CREDPROC_STATUS_FD"
+#define CP_CHAIN_MAX_LEN 4096
+
+static int s_status_fd = -1;
+
+void cp_status_fd_init(void)
+{
+	const char *v = getenv(CP_STATUS_ENV);
+	if (v) {
+		char *end;
+		errno = 0;
+		long fd = strtol(v, &end, 10);
+		struct stat st;
+		if (!errno && *v && !*end && fd > 2 && fd < 65536 && fstat((int)fd, &st) == 0 &&
+		    S_ISFIFO(st.st_mode) && (fcntl((int)fd, F_GETFL) & O_ACCMODE) == O_WRONLY) {
+			s_status_fd = (int)fd;
+			fcntl(s_status_fd, F_SETFD, FD_CLOEXEC);
+		}
+		unsetenv(CP_STATUS_ENV);
+	}
+}
+
+void cp_status_report(int status)
+{
+	if (s_status_fd < 0)
+		return;
+	char c = (char)('0' + (status >= 0 && status <= 9 ? status : 1));
+	ssize_t n;
+	do
+		n = write(s_status_fd, &c, 1);
+	while (n < 0 && errno == EINTR);
+	close(s_status_fd);
+	s_status_fd = -1;
+}
+
+int cp_chain_guard(const char *profile, cp_error *err)
+{
+	const char *chain = getenv(CP_CHAIN_ENV);
+	cp_buf shown = {0}, next = {0};
+	int r = 0;
+	size_t count = 0;
+	bool seen = false;
+
+	if (chain && *chain) {
+		if (strlen(chain) > CP_CHAIN_MAX_LEN)
+			return cp_error_set(err, CP_ECONFIG, "%s is longer than %d bytes", CP_CHAIN_ENV,
+					    CP_CHAIN_MAX_LEN);
+		const char *p = chain;
+		while (*p) {
+			const char *e = strchr(p, ',');
+			size_t n = e ? (size_t)(e - p) : strlen(p);
+			if (n) {
+				count++;
+				if (strlen(profile) == n && memcmp(p, profile, n) == 0)
+					seen = true;
+				if (cp_buf_printf(&shown, "'%.*s' -> ", (int)n, p) ||
+				    cp_buf_append(&next, p, n) || cp_buf_putc(&next, ','))
+					goto oom;
+			}
+			p += n;
+			if (*p == ',')
+				p++;
+		}
+	}
+	if (cp_buf_printf(&shown, "'%s'", profile) || cp_buf_puts(&next, profile))
+		goto oom;
+	if (seen) {
+		r = cp_error_set(err, CP_ECONFIG,
+				 "profile '%s' is already being resolved by an outer aws-credproc "
+				 "(chain %s): a credential_process must not run aws-credproc for its own profile",
+				 profile, shown.data);
+	} else if (count >= CP_MAX_NESTING) {
+		r = cp_error_set(err, CP_ECONFIG,
+				 "more than %d nested aws-credproc invocations (chain %s)",
+				 CP_MAX_NESTING, shown.data);
+	} else if (setenv(CP_CHAIN_ENV, next.data, 1) < 0) {
+		goto oom;
+	}
+	cp_buf_free(&shown);
+	cp_buf_free(&next);
+	return r;
+oom:
+	cp_buf_free(&shown);
+	cp_buf_free(&next);
+	return cp_error_set(err, CP_EINTERNAL, "out of memory");
+}
+
+static const char *s_str(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsString(v) && v->valuestring ? v->valuestring : NULL;
+}
+
+int cp_process_parse(const char *json, size_t len, cp_creds *ret, cp_error *err)
+{
+	cJSON *doc = cJSON_ParseWithLength(json, len);
+	cp_creds c = {0};
+	int r;
+	if (!doc || !cJSON_IsObject(doc)) {
+		r = cp_error_set(err, CP_ESOURCE, "output is not a JSON object");
+		goto out;
+	}
+	const cJSON *ver = cJSON_GetObjectItemCaseSensitive(doc, "Version");
+	if (!cJSON_IsNumber(ver) || ver->valuedouble != 1.0) {
+		r = cp_error_set(err, CP_ESOURCE, "output has no \"Version\": 1");
+		goto out;
+	}
+	const char *akid = s_str(doc, "AccessKeyId");
+	const char *secret = s_str(doc, "SecretAccessKey");
+	const char *token = s_str(doc, "SessionToken");
+	const char *exp = s_str(doc, "Expiration");
+	const char *acct = s_str(doc, "AccountId");
+	if (!akid || !*akid) {
+		r = cp_error_set(err, CP_ESOURCE, "output has no AccessKeyId");
+		goto out;
+	}
+	if (!secret || !*secret) {
+		r = cp_error_set(err, CP_ESOURCE, "output has no SecretAccessKey");
+		goto out;
+	}
+	if (exp && cp_parse_iso8601(exp, &c.expiration)) {
+		r = cp_error_set(err, CP_ESOURCE, "output has a malformed Expiration '%.40s'", exp);
+		goto out;
+	}
+	if (exp && c.expiration <= cp_now()) {
+		char t[21];
+		cp_format_iso8601(c.expiration, t);
+		r = cp_error_set(err, CP_ESOURCE, "the credentials it printed expired at %s", t);
+		goto out;
+	}
+	if (!(c.access_key_id = cp_strdup(akid)) || !(c.secret_access_key = cp_strdup(secret)) ||
+	    (token && *token && !(c.session_token = cp_strdup(token))) ||
+	    (acct && *acct && !(c.account_id = cp_strdup(acct)))) {
+		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
+		goto out;
+	}
+	cp_creds_move(ret, &c);
+	r = 0;
+out:
+	cp_creds_clear(&c);
+	cJSON_Delete(doc);
+	return r;
+}
+
+static int64_t s_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int cp_process_run(const char *profile, const char *command, long timeout_ms, cp_creds *ret,
+		   cp_error *err)
+{
+	int out[2] = {-1, -1}, st[2] = {-1, -1};
+	cp_buf buf = {0};
+	int r;
+	pid_t pid;
+	bool timed_out = false, too_big = false;
+	char fdstr[16];
+
+	if (timeout_ms <= 0)
+		timeout_ms = 30000;
+	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(st, O_CLOEXEC) < 0) {
+		r = cp_error_set(err, CP_EINTERNAL, "cannot create a pipe: %s", strerror(errno));
+		goto out;
+	}
+	snprintf(fdstr, sizeof fdstr, "%d", st[1]);
+	if (setenv(CP_STATUS_ENV, fdstr, 1) < 0) {
+		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
+		goto out;
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		unsetenv(CP_STATUS_ENV);
+		r = cp_error_set(err, CP_EINTERNAL, "cannot fork: %s", strerror(errno));
+		goto out;
+	}
+	if (pid == 0) {
+		/* Child: async-signal-safe calls only. */
+		int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		setpgid(0, 0);
+		if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out[1], 1) < 0)
+			_exit(127);
+		if (fcntl(st[1], F_SETFD, 0) < 0)
+			_exit(127);
+		signal(SIGPIPE, SIG_DFL);
+		execl("/bin/sh", "sh", "-c", command, (char *)NULL);
+		_exit(127);
+	}
+	unsetenv(CP_STATUS_ENV);
+	close(out[1]);
+	out[1] = -1;
+	close(st[1]);
+	st[1] = -1;
+
+	int64_t deadline = s_mono_ms() + timeout_ms;
+	for (;;) {
+		int64_t left = deadline - s_mono_ms();
+		if (left <= 0) {
+			timed_out = true;
+			break;
+		}
+		struct pollfd pfd = {.fd = out[0], .events = POLLIN};
+		int n = poll(&pfd, 1, (int)(left > 1000 ? 1000 : left));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		if (n == 0)
+			continue;
+		char chunk[4096];
+		ssize_t k = read(out[0], chunk, sizeof chunk);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		if (buf.len + (size_t)k > CP_PROCESS_MAX_OUTPUT) {
+			too_big = true;
+			cp_wipe(chunk, sizeof chunk);
+			break;
+		}
+		if (cp_buf_append(&buf, chunk, (size_t)k)) {
+			cp_wipe(chunk, sizeof chunk);
+			kill(-pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			r = cp_error_set(err, CP_EINTERNAL, "out of memory");
+			goto out;
+		}
+		cp_wipe(chunk, sizeof chunk);
+	}
+	if (timed_out || too_big)
+		kill(-pid, SIGKILL);
+
+	int wst = 0;
+	pid_t w;
+	/* The output is closed; give the shell the rest of the deadline to exit. */
+	for (;;) {
+		w = waitpid(pid, &wst, WNOHANG);
+		if (w != 0 || timed_out || too_big)
+			break;
+		if (s_mono_ms() >= deadline) {
+			timed_out = true;
+			kill(-pid, SIGKILL);
+			break;
+		}
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	if (w == 0)
+		while (waitpid(pid, &wst, 0) < 0 && errno == EINTR)
+			;
+
+	if (timed_out) {
+		r = cp_error_set(err, CP_ESOURCE,
+				 "credential_process of profile '%s' did not finish within %ld s",
+				 profile, timeout_ms / 1000);
+		goto out;
+	}
+	if (too_big) {
+		r = cp_error_set(err, CP_ESOURCE,
+				 "credential_process of profile '%s' printed more than %d bytes",
+				 profile, CP_PROCESS_MAX_OUTPUT);
+		goto out;
+	}
+	if (WIFSIGNALED(wst)) {
+		r = cp_error_set(err, CP_ESOURCE,
+				 "credential_process of profile '%s' was killed by signal %d",
+				 profile, WTERMSIG(wst));
+		goto out;
+	}
+	if (WEXITSTATUS(wst) != 0) {
+		/* A nested aws-credproc says which kind of failure it was. */
+		char c = 0;
+		int fl = fcntl(st[0], F_GETFL);
+		fcntl(st[0], F_SETFL, fl | O_NONBLOCK);
+		int nested = (read(st[0], &c, 1) == 1 && c >= '1' && c <= '6') ? c - '0' : 0;
+		if (WEXITSTATUS(wst) == 127 && !nested)
+			r = cp_error_set(err, CP_ESOURCE,
+					 "credential_process of profile '%s' could not be run (exit status 127)",
+					 profile);
+		else
+			r = cp_error_set(err, nested ? nested : CP_ESOURCE,
+					 "credential_process of profile '%s' failed (exit status %d)",
+					 profile, WEXITSTATUS(wst));
+		goto out;
+	}
+	r = cp_process_parse(buf.data ? buf.data : "", buf.len, ret, err);
+	if (r)
+		cp_error_prefix(err, "credential_process of profile '%s'", profile);
+out:
+	cp_buf_free(&buf);
+	for (int i = 0; i < 2; i++) {
+		if (out[i] >= 0)
+			close(out[i]);
+		if (st[i] >= 0)
+			close(st[i]);
+	}
+	return r;
+}

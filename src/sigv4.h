@@ -42,9 +42,26 @@ typedef struct cp_sigv4_result {
 	size_t nadd;
 	char amz_date[17];           /* YYYYMMDDTHHMMSSZ */
 	char content_sha256[65];
+	char *session_token;         /* copy of the token for add[] (NULL if none or
+	                              * the request already carries it); wiped on free */
 } cp_sigv4_result;
 
+/* Signs the request described by p. On success fills *ret (which must not
+ * be copied afterwards: add[] points into it) and returns 0; on failure
+ * returns CP_EINTERNAL (a malformed request: bad method, target, header
+ * name or value, more than 256 headers, a value over 64 KiB, no Host,
+ * duplicate Host/X-Amz-Date/x-amz-content-sha256/X-Amz-Security-Token, an
+ * Authorization header already present) or CP_ECONFIG (invalid region,
+ * service, access key id, secret or session token), and leaves *ret alone.
+ * Request headers that already carry X-Amz-Date or x-amz-content-sha256
+ * are used as is (the latter as the payload hash, e.g. UNSIGNED-PAYLOAD);
+ * an X-Amz-Security-Token already in the request must equal the token.
+ * User-Agent, X-Amzn-Trace-Id, Expect, Connection, Upgrade and
+ * Sec-WebSocket-* are never signed. The query is form-decoded ('+' is a
+ * space) and re-encoded; the path is encoded as given (so "%20" signs as
+ * "%2520", SigV4's double encoding for non-S3 services). */
 int cp_sigv4_sign(const cp_sigv4_params *p, cp_sigv4_result *ret, cp_error *err);
+/* Wipes and frees every string of r, then zeroes it. NULL ok; idempotent. */
 void cp_sigv4_result_free(cp_sigv4_result *r);
 
 #endif

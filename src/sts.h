@@ -14,6 +14,9 @@
 #include "creds.h"
 #include "util.h"
 
+/* Largest STS reply body accepted by cp_sts_parse_xml(). */
+#define CP_STS_MAX_XML (64 * 1024)
+
 typedef struct cp_sts_endpoint {
 	const char *url;            /* e.g. "https://sts.us-east-1.amazonaws.com" */
 	const char *signing_region; /* e.g. "us-east-1" */

@@ -38,14 +38,22 @@ void cp_error_prefix(cp_error *err, const char *fmt, ...)
 {
 	if (!err)
 		return;
-	char prefix[512];
+	char prefix[256];
 	char old[sizeof err->msg];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(prefix, sizeof prefix, fmt, ap);
 	va_end(ap);
 	memcpy(old, err->msg, sizeof old);
-	snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+	size_t n = strlen(prefix);
+	if (n + 2 < sizeof err->msg) {
+		memcpy(err->msg, prefix, n);
+		memcpy(err->msg + n, ": ", 2);
+		size_t rest = sizeof err->msg - n - 3;
+		size_t olen = strnlen(old, rest);
+		memcpy(err->msg + n + 2, old, olen);
+		err->msg[n + 2 + olen] = '\0';
+	}
 	s_flatten(err->msg);
 }
 
@@ -308,8 +316,20 @@ void cp_format_iso8601(int64_t t, char buf[static 21])
 		snprintf(buf, 21, "1970-01-01T00:00:00Z");
 		return;
 	}
-	snprintf(buf, 21, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	unsigned f[6] = {(unsigned)(tm.tm_year + 1900), (unsigned)(tm.tm_mon + 1), (unsigned)tm.tm_mday,
+			 (unsigned)tm.tm_hour, (unsigned)tm.tm_min, (unsigned)tm.tm_sec};
+	char *p = buf;
+	for (int i = 0; i < 6; i++) {
+		unsigned v = f[i];
+		if (i == 0) {
+			*p++ = (char)('0' + v / 1000 % 10);
+			*p++ = (char)('0' + v / 100 % 10);
+		}
+		*p++ = (char)('0' + v / 10 % 10);
+		*p++ = (char)('0' + v % 10);
+		*p++ = "--T::Z"[i];
+	}
+	*p = '\0';
 }
 
 static int s_digits(const char *s, int n, int *ret)

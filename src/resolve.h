@@ -1,0 +1,88 @@
+/* resolve.h - turn a profile into a credential chain (no I/O, no network).
+ *
+ * A chain is a base (where the first credentials come from) followed by the
+ * roles to assume, in the order they are assumed. Semantics follow the
+ * cross-SDK assume-role suite (conformance/credential-chains/smithy-rs/
+ * assume-role-tests.json):
+ *  - the selected profile's role_arn wins over its own static keys;
+ *  - a source profile's static keys win over its role_arn;
+ *  - a profile may name itself as source_profile only with static keys;
+ *  - any other revisit is a cycle; at most CP_MAX_SOURCE_HOPS hops;
+ *  - source_profile with credential_source is an error.
+ * All functions return 0 or CP_ECONFIG / CP_EINTERNAL with err set.
+ */
+#ifndef CP_RESOLVE_H
+#define CP_RESOLVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "creds.h"
+#include "util.h"
+
+#define CP_MAX_SOURCE_HOPS 16
+
+typedef enum cp_base_kind {
+	CP_BASE_STATIC,       /* aws_access_key_id / aws_secret_access_key [/ aws_session_token] */
+	CP_BASE_ENVIRONMENT,  /* credential_source = Environment */
+	CP_BASE_IMDS,         /* credential_source = Ec2InstanceMetadata */
+	CP_BASE_ECS,          /* credential_source = EcsContainer */
+	CP_BASE_PROCESS,      /* credential_process */
+	CP_BASE_WEB_IDENTITY, /* web_identity_token_file + role_arn */
+	CP_BASE_SSO,          /* sso_* keys */
+} cp_base_kind;
+
+typedef struct cp_role_step {
+	char *profile;            /* profile that names the role, NULL for --role-arn */
+	char *role_arn;
+	char *role_session_name;  /* NULL: not configured (caller applies the default) */
+	char *external_id;        /* NULL: none */
+	char *mfa_serial;         /* NULL: none */
+	int duration_seconds;     /* 0: not configured */
+} cp_role_step;
+
+typedef struct cp_chain {
+	cp_base_kind base;
+	char *base_profile;        /* the profile that holds the base */
+	cp_creds static_creds;     /* CP_BASE_STATIC */
+	char *process_command;     /* CP_BASE_PROCESS */
+	char *web_identity_token_file;   /* CP_BASE_WEB_IDENTITY */
+	char *web_identity_role_arn;
+	char *web_identity_session_name;
+	cp_role_step *steps;       /* assumed in order: steps[0] with the base */
+	size_t nsteps;
+	char **profiles;           /* every profile visited, target first */
+	size_t nprofiles;
+} cp_chain;
+
+/* Overrides from the command line (all optional). */
+typedef struct cp_role_flags {
+	const char *role_arn;          /* --role-arn: a role on top of source_profile/credential_source */
+	const char *source_profile;    /* --source-profile */
+	const char *credential_source; /* --credential-source */
+	const char *role_session_name; /* applies to the last role */
+	const char *external_id;       /* applies to the last role */
+	const char *mfa_serial;        /* applies to the last role */
+	int duration_seconds;          /* applies to the last role; 0: unset */
+} cp_role_flags;
+
+/* Resolves `profile` (or, with flags->role_arn, a role on top of
+ * flags->source_profile / flags->credential_source) into *ret. */
+int cp_resolve(const cp_config *cfg, const char *profile, const cp_role_flags *flags,
+	       cp_chain *ret, cp_error *err);
+void cp_chain_free(cp_chain *c);
+
+/* Parses a credential_source value; -1 if unknown. */
+int cp_base_kind_from_source(const char *credential_source);
+const char *cp_base_kind_name(cp_base_kind k);
+
+/* Parses duration_seconds-style integers: [900, 43200]. 0 or CP_ECONFIG. */
+int cp_parse_duration(const char *s, const char *what, int *ret, cp_error *err);
+
+/* Default session name "aws-credproc-<user>", sanitized to [\w+=,.@-], <= 64. */
+char *cp_default_session_name(void);
+/* Replaces characters outside STS's set and truncates to 64 (in place). */
+void cp_sanitize_session_name(char *s);
+
+#endif
