@@ -7,7 +7,18 @@
  * comments, continuation lines, sub-properties (stored as the raw string
  * "\nname = value..."), and the credentials file winning per key.
  *
- * Values may hold secrets: cp_config_free() wipes everything.
+ * Names: profile, sso-session and services names are case-sensitive.
+ * Property names are case-insensitive, as in the SDKs (the suite expects
+ * "ABC = v" to come back as "abc", and smithy-rs's
+ * profile_static_keys_case_insensitive case reads AWS_ACCESS_KEY_ID as
+ * aws_access_key_id): the parser stores them lowercased (ASCII) and
+ * cp_section_get() compares case-insensitively, so either spelling works.
+ * Sub-property names (cp_subprop_get) are matched case-insensitively too.
+ * Names must match [A-Za-z0-9_\-/.%@:+]+; sections and properties with
+ * other names are ignored (not an error), as the SDKs do.
+ *
+ * Values may hold secrets: cp_config_free() wipes everything, and no error
+ * message ever quotes a value or a line of the file.
  * Every function returns 0 or a CP_E* status (CP_ECONFIG for malformed
  * input or exceeded limits, CP_EINTERNAL for out of memory).
  */
@@ -20,9 +31,11 @@
 
 #define CP_CONFIG_MAX_FILE (1024 * 1024) /* bytes per file */
 #define CP_CONFIG_MAX_LINE (64 * 1024)   /* bytes per line */
+#define CP_CONFIG_MAX_SECTIONS 10000     /* section headers per file; sections per cp_config */
+#define CP_CONFIG_MAX_PROPS 1000         /* properties per section */
 
 typedef struct cp_prop {
-	char *name;   /* as written (lookups are case-insensitive where the SDKs are) */
+	char *name;   /* lowercased by the parser; lookups are case-insensitive */
 	char *value;  /* trimmed; sub-properties as "\nkey = value..." */
 } cp_prop;
 
@@ -52,7 +65,9 @@ void cp_config_free(cp_config *cfg);
 
 /* Parses one file's text and merges it into cfg. `filename` is only used in
  * error messages. Call for the config file first, then the credentials file,
- * so that credentials-file values win per key. */
+ * so that credentials-file values win per key. A syntax error leaves cfg
+ * unchanged; after a limit error while merging, cfg may hold part of the
+ * file and should only be freed. */
 int cp_config_parse(cp_config *cfg, const char *text, size_t len, cp_file_kind kind,
 		    const char *filename, cp_error *err);
 
@@ -74,11 +89,15 @@ const cp_section *cp_config_services(const cp_config *cfg, const char *name);
 const char *cp_section_get(const cp_section *sec, const char *key);
 
 /* Sets (adds or replaces) a property in a profile, creating the profile.
- * Used by tests that build profiles directly and by merging. */
+ * Used by tests that build profiles directly and by merging. The key is
+ * stored lowercased. Returns 0, CP_EINTERNAL (out of memory or a NULL
+ * argument) or CP_ECONFIG (a limit reached); err is not set. */
 int cp_config_set(cp_config *cfg, const char *profile, const char *key, const char *value);
 
 /* Looks up a sub-property of a property value ("\nkey = value\n..."):
  * e.g. the `endpoint_url` under `sts =` in a [services x] section.
+ * Lines without '=' are skipped, names match case-insensitively, the last
+ * definition wins, and a '#'/';' comment after whitespace is cut off.
  * Returns a heap copy in *ret (NULL if absent); 0 or CP_EINTERNAL. */
 int cp_subprop_get(const char *value, const char *key, char **ret);
 

@@ -1,5 +1,387 @@
-/* STUB: replaced by the imds module. */
+/* imds.c - EC2 instance metadata: IMDSv2 session token, IMDSv1 fallback,
+ * instance-profile credentials and the instance's region.
+ *
+ * Wire format as the SDKs send it (smithy-rs recorded traffic):
+ *   PUT /latest/api/token            X-aws-ec2-metadata-token-ttl-seconds: 21600
+ *   GET /latest/meta-data/iam/security-credentials/        X-aws-ec2-metadata-token: T
+ *   GET /latest/meta-data/iam/security-credentials/<role>  X-aws-ec2-metadata-token: T
+ * Never through a proxy. The token and the credentials are wiped when freed.
+ */
 #include "imds.h"
-int cp_imds_get_credentials(const cp_imds_options *o, cp_creds *ret, cp_error *err) { return cp_error_set(err, CP_EINTERNAL, "not implemented"); }
-int cp_imds_get_region(const cp_imds_options *o, char **r, cp_error *err) { return cp_error_set(err, CP_EINTERNAL, "not implemented"); }
-int cp_imds_parse_credentials(const char *json, size_t len, cp_creds *ret, cp_error *err) { return cp_error_set(err, CP_EINTERNAL, "not implemented"); }
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "http.h"
+
+#define S_TOKEN_PATH "/latest/api/token"
+#define S_CREDS_PATH "/latest/meta-data/iam/security-credentials/"
+#define S_REGION_PATH "/latest/meta-data/placement/region"
+#define S_TOKEN_TTL "21600"
+#define S_DEFAULT_TIMEOUT_MS 1000L
+#define S_MAX_REPLY (64 * 1024)
+#define S_MAX_ATTEMPTS 10
+
+typedef struct s_imds {
+	char base[512];       /* endpoint without trailing '/' */
+	bool v1_disabled;
+	long timeout_ms;
+	int attempts;
+	char *token;          /* IMDSv2 session token (secret), NULL in v1 mode */
+} s_imds;
+
+static int s_init(s_imds *im, const cp_imds_options *o, cp_error *err)
+{
+	const char *ep = o && o->endpoint && o->endpoint[0] ? o->endpoint : CP_IMDS_DEFAULT_ENDPOINT;
+	size_t n = strlen(ep);
+	while (n > 0 && ep[n - 1] == '/')
+		n--;
+	if (n == 0 || n >= sizeof im->base)
+		return cp_error_set(err, CP_ECONFIG, "invalid EC2 instance metadata endpoint '%.200s'",
+				    ep);
+	memset(im, 0, sizeof *im);
+	memcpy(im->base, ep, n);
+	im->base[n] = '\0';
+	im->v1_disabled = o && o->v1_disabled;
+	im->timeout_ms = o && o->timeout_ms > 0 ? o->timeout_ms : S_DEFAULT_TIMEOUT_MS;
+	im->attempts = o && o->attempts > 0 ? o->attempts : 1;
+	if (im->attempts > S_MAX_ATTEMPTS)
+		im->attempts = S_MAX_ATTEMPTS;
+	return 0;
+}
+
+static void s_fini(s_imds *im)
+{
+	cp_free_secret(im->token);
+	im->token = NULL;
+}
+
+static bool s_unreachable(cp_http_failure f)
+{
+	return f == CP_HTTP_FAIL_RESOLVE || f == CP_HTTP_FAIL_CONNECT || f == CP_HTTP_FAIL_TIMEOUT ||
+	       f == CP_HTTP_FAIL_RESET;
+}
+
+/* One IMDS request with up to im->attempts tries on transport failures and
+ * 5xx (a token PUT that times out is not retried: it means "fall back").
+ * Returns 0 with *resp set, or the cp_http_send status with *ret_failure. */
+static int s_request(s_imds *im, const char *method, const char *path, bool with_token,
+		     cp_http_response *resp, cp_http_failure *ret_failure, cp_error *err)
+{
+	char *url = cp_asprintf("%s%s", im->base, path);
+	if (!url)
+		return cp_error_set(err, CP_EINTERNAL, "out of memory");
+	cp_header h[1];
+	size_t nh = 0;
+	bool is_token_put = strcmp(method, "PUT") == 0;
+	if (is_token_put)
+		h[nh++] = (cp_header){"X-aws-ec2-metadata-token-ttl-seconds", S_TOKEN_TTL};
+	else if (with_token && im->token)
+		h[nh++] = (cp_header){"X-aws-ec2-metadata-token", im->token};
+	cp_http_request req = {
+		.method = method,
+		.url = url,
+		.headers = h,
+		.nheaders = nh,
+		.no_proxy = true,
+		.connect_timeout_ms = im->timeout_ms,
+		.timeout_ms = im->timeout_ms,
+		.max_response = S_MAX_REPLY,
+	};
+	int r = 0;
+	for (int attempt = 1; attempt <= im->attempts; attempt++) {
+		cp_http_response_free(resp);
+		r = cp_http_send_ex(&req, resp, ret_failure, err);
+		if (r == 0 && resp->status < 500)
+			break;
+		if (r != 0 && r != CP_ETRANSPORT)
+			break;
+		if (r != 0 && is_token_put && *ret_failure == CP_HTTP_FAIL_TIMEOUT)
+			break;
+		if (r != 0 && !s_unreachable(*ret_failure))
+			break;
+		if (attempt < im->attempts)
+			cp_debug("IMDS %s %s: attempt %d failed, retrying", method, path, attempt);
+	}
+	free(url);
+	return r;
+}
+
+/* Rewords a transport failure already in err as a source failure. */
+static int s_transport_error(const s_imds *im, cp_http_failure f, cp_error *err)
+{
+	if (s_unreachable(f))
+		cp_error_prefix(err, "EC2 instance metadata service at '%s' is unreachable",
+				im->base);
+	else
+		cp_error_prefix(err, "EC2 instance metadata service at '%s'", im->base);
+	if (err)
+		err->status = CP_ESOURCE;
+	return CP_ESOURCE;
+}
+
+/* Gets an IMDSv2 token into im->token, or leaves it NULL for IMDSv1. */
+static int s_get_token(s_imds *im, cp_error *err)
+{
+	cp_http_response resp = {0};
+	cp_http_failure f = CP_HTTP_OK;
+	cp_error e = {0};
+	char why[160];
+	int r = s_request(im, "PUT", S_TOKEN_PATH, false, &resp, &f, &e);
+	if (r != 0) {
+		if (r == CP_ETRANSPORT && (f == CP_HTTP_FAIL_TIMEOUT || f == CP_HTTP_FAIL_RESET)) {
+			snprintf(why, sizeof why, "the token request %s",
+				 f == CP_HTTP_FAIL_TIMEOUT ? "timed out" : "was reset");
+			goto fallback;
+		}
+		if (err)
+			*err = e;
+		return r == CP_ETRANSPORT ? s_transport_error(im, f, err) : r;
+	}
+	if (resp.status == 200) {
+		char *t = cp_trim(resp.body.data);
+		if (t[0] == '\0' || strpbrk(t, "\r\n")) {
+			cp_http_response_free(&resp);
+			return cp_error_set(err, CP_ESOURCE,
+					    "EC2 instance metadata service at '%s' sent an invalid token",
+					    im->base);
+		}
+		im->token = cp_strdup(t);
+		cp_http_response_free(&resp);
+		if (!im->token)
+			return cp_error_set(err, CP_EINTERNAL, "out of memory");
+		return 0;
+	}
+	if (resp.status == 400) {
+		cp_http_response_free(&resp);
+		return cp_error_set(err, CP_ESOURCE,
+				    "EC2 instance metadata service at '%s' rejected the token request "
+				    "(HTTP 400)", im->base);
+	}
+	snprintf(why, sizeof why, "the token request was answered HTTP %ld", resp.status);
+	cp_http_response_free(&resp);
+fallback:
+	if (im->v1_disabled)
+		return cp_error_set(err, CP_ESOURCE,
+				    "IMDSv1 fallback disabled and no IMDSv2 token (%s at '%s')", why,
+				    im->base);
+	cp_debug("IMDS: %s; falling back to IMDSv1", why);
+	return 0;
+}
+
+/* GET path; 0 with a 200 reply in *resp. what names the item in messages.
+ * Any other status is CP_ESOURCE with the status in *ret_status. */
+static int s_get(s_imds *im, const char *path, const char *what, cp_http_response *resp,
+		 long *ret_status, cp_error *err)
+{
+	cp_http_failure f = CP_HTTP_OK;
+	*ret_status = 0;
+	int r = s_request(im, "GET", path, true, resp, &f, err);
+	if (r != 0)
+		return r == CP_ETRANSPORT ? s_transport_error(im, f, err) : r;
+	long st = *ret_status = resp->status;
+	if (st == 200)
+		return 0;
+	cp_http_response_free(resp);
+	if (st == 401 && !im->token)
+		r = cp_error_set(err, CP_ESOURCE,
+				 "EC2 instance metadata service at '%s' requires IMDSv2 and no token "
+				 "could be obtained (HTTP 401 for %s)", im->base, what);
+	else if (st == 401)
+		r = cp_error_set(err, CP_ESOURCE,
+				 "EC2 instance metadata service at '%s' rejected the IMDSv2 token "
+				 "(HTTP 401 for %s)", im->base, what);
+	else
+		r = cp_error_set(err, CP_ESOURCE,
+				 "EC2 instance metadata service at '%s' answered HTTP %ld for %s",
+				 im->base, st, what);
+	if (err)
+		err->http_status = st;
+	return r;
+}
+
+static bool s_valid_role_name(const char *s)
+{
+	if (!*s || strlen(s) > 128)
+		return false;
+	for (; *s; s++) {
+		char c = *s;
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      strchr("_+=,.@-", c)))
+			return false;
+	}
+	return true;
+}
+
+int cp_imds_get_credentials(const cp_imds_options *o, cp_creds *ret, cp_error *err)
+{
+	s_imds im;
+	cp_http_response resp = {0};
+	char *path = NULL;
+	int r;
+	if ((r = s_init(&im, o, err)) != 0)
+		return r;
+	if ((r = s_get_token(&im, err)) != 0)
+		goto out;
+
+	long st;
+	r = s_get(&im, S_CREDS_PATH, "the role name", &resp, &st, err);
+	if (r == CP_ESOURCE && st == 404) {
+		r = cp_error_set(err, CP_ESOURCE,
+				 "no IAM instance profile is attached (IMDS returned 404 for the "
+				 "role name)");
+		goto out;
+	}
+	if (r)
+		goto out;
+	/* First non-empty line. */
+	char *role = NULL;
+	for (char *line = resp.body.data, *next; line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		line = cp_trim(line);
+		if (*line) {
+			role = line;
+			break;
+		}
+	}
+	if (!role) {
+		r = cp_error_set(err, CP_ESOURCE,
+				 "no IAM instance profile is attached (IMDS returned an empty role "
+				 "name)");
+		goto out;
+	}
+	if (!s_valid_role_name(role)) {
+		r = cp_error_set(err, CP_ESOURCE,
+				 "EC2 instance metadata service at '%s' returned an invalid role name",
+				 im.base);
+		goto out;
+	}
+	path = cp_asprintf("%s%s", S_CREDS_PATH, role);
+	char what[200];
+	snprintf(what, sizeof what, "the credentials of role '%s'", role);
+	cp_http_response_free(&resp);
+	if (!path) {
+		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
+		goto out;
+	}
+	if ((r = s_get(&im, path, what, &resp, &st, err)) != 0)
+		goto out;
+	r = cp_imds_parse_credentials(resp.body.data, resp.body.len, ret, err);
+	if (r == CP_ESOURCE)
+		cp_error_prefix(err, "EC2 instance metadata service at '%s'", im.base);
+out:
+	free(path);
+	cp_http_response_free(&resp);
+	s_fini(&im);
+	return r;
+}
+
+int cp_imds_get_region(const cp_imds_options *o, char **ret_region, cp_error *err)
+{
+	s_imds im;
+	cp_http_response resp = {0};
+	int r;
+	if ((r = s_init(&im, o, err)) != 0)
+		return r;
+	if ((r = s_get_token(&im, err)) != 0)
+		goto out;
+	long st;
+	if ((r = s_get(&im, S_REGION_PATH, "the region", &resp, &st, err)) != 0)
+		goto out;
+	char *region = cp_trim(resp.body.data);
+	if (!region[0] || strlen(region) > 64 ||
+	    strspn(region, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(region)) {
+		r = cp_error_set(err, CP_ESOURCE,
+				 "EC2 instance metadata service at '%s' returned an invalid region",
+				 im.base);
+		goto out;
+	}
+	char *copy = cp_strdup(region);
+	if (!copy) {
+		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
+		goto out;
+	}
+	*ret_region = copy;
+	r = 0;
+out:
+	cp_http_response_free(&resp);
+	s_fini(&im);
+	return r;
+}
+
+/* Wipes every string value in a cJSON tree before it is deleted. */
+static void s_json_wipe(cJSON *j)
+{
+	for (; j; j = j->next) {
+		if (j->valuestring)
+			cp_wipe(j->valuestring, strlen(j->valuestring));
+		if (j->child)
+			s_json_wipe(j->child);
+	}
+}
+
+static const char *s_json_str(const cJSON *obj, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+	return cJSON_IsString(v) && v->valuestring ? v->valuestring : NULL;
+}
+
+int cp_imds_parse_credentials(const char *json, size_t len, cp_creds *ret, cp_error *err)
+{
+	if (!json || len == 0)
+		return cp_error_set(err, CP_ESOURCE, "empty credentials document");
+	if (len > S_MAX_REPLY)
+		return cp_error_set(err, CP_ESOURCE, "credentials document exceeds %d bytes",
+				    S_MAX_REPLY);
+	cJSON *j = cJSON_ParseWithLength(json, len);
+	if (!j)
+		return cp_error_set(err, CP_ESOURCE, "credentials document is not valid JSON");
+	cp_creds c = {0};
+	int r;
+	if (!cJSON_IsObject(j)) {
+		r = cp_error_set(err, CP_ESOURCE, "credentials document is not a JSON object");
+		goto out;
+	}
+	const cJSON *code = cJSON_GetObjectItemCaseSensitive(j, "Code");
+	if (code && !(cJSON_IsString(code) && strcmp(code->valuestring, "Success") == 0)) {
+		r = cp_error_set(err, CP_ESOURCE, "instance profile credentials unavailable: Code '%.64s'",
+				 cJSON_IsString(code) ? code->valuestring : "(not a string)");
+		goto out;
+	}
+	const char *akid = s_json_str(j, "AccessKeyId");
+	const char *secret = s_json_str(j, "SecretAccessKey");
+	const char *token = s_json_str(j, "Token");
+	const char *exp = s_json_str(j, "Expiration");
+	const char *missing = !akid || !akid[0] ? "AccessKeyId"
+			      : !secret || !secret[0] ? "SecretAccessKey"
+			      : !token || !token[0] ? "Token"
+			      : !exp ? "Expiration" : NULL;
+	if (missing) {
+		r = cp_error_set(err, CP_ESOURCE, "credentials document lacks '%s'", missing);
+		goto out;
+	}
+	if (cp_parse_iso8601(exp, &c.expiration) != 0 || c.expiration <= 0) {
+		r = cp_error_set(err, CP_ESOURCE, "credentials document has a malformed Expiration");
+		goto out;
+	}
+	const char *account = s_json_str(j, "AccountId");
+	if (!(c.access_key_id = cp_strdup(akid)) || !(c.secret_access_key = cp_strdup(secret)) ||
+	    !(c.session_token = cp_strdup(token)) ||
+	    (account && account[0] && strspn(account, "0123456789") == strlen(account) &&
+	     !(c.account_id = cp_strdup(account)))) {
+		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
+		goto out;
+	}
+	cp_creds_move(ret, &c);
+	r = 0;
+out:
+	cp_creds_clear(&c);
+	s_json_wipe(j);
+	cJSON_Delete(j);
+	return r;
+}

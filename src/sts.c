@@ -497,6 +497,7 @@ static int s_assume_role_once(const cp_sts_endpoint *ep, const cp_creds *source,
 		.body_len = body.len,
 		.ca_bundle = ep->ca_bundle,
 		.timeout_ms = ep->timeout_ms,
+		.max_response = CP_STS_MAX_XML,
 	};
 	if ((r = cp_http_send(&req, &resp, err)) != 0)
 		goto out;
