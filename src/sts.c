@@ -202,14 +202,21 @@ int cp_sts_parse_xml(const char *xml, size_t len, cp_sts_reply *ret, cp_error *e
 		return cp_error_set(err, CP_ETRANSPORT, "empty STS reply");
 	if (len > CP_STS_MAX_XML)
 		return cp_error_set(err, CP_ETRANSPORT, "STS reply exceeds %d bytes", CP_STS_MAX_XML);
+	/* UTF-8 only (STS sends nothing else): the document is read as UTF-8
+	 * whatever it declares, so the byte scan below sees all markup. */
+	size_t i = len >= 3 && memcmp(xml, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+	while (i < len && (xml[i] == ' ' || xml[i] == '\t' || xml[i] == '\r' || xml[i] == '\n'))
+		i++;
+	if (i == len || xml[i] != '<' || memchr(xml, '\0', len))
+		return cp_error_set(err, CP_ETRANSPORT, "STS reply is not UTF-8 XML");
 	/* No DTDs at all: nothing to expand, nothing to fetch. */
 	if (s_mem_contains(xml, len, "<!DOCTYPE") || s_mem_contains(xml, len, "<!ENTITY"))
 		return cp_error_set(err, CP_ETRANSPORT,
 				    "STS reply contains a document type declaration");
 
-	xmlDoc *doc = xmlReadMemory(xml, (int)len, NULL, NULL,
+	xmlDoc *doc = xmlReadMemory(xml, (int)len, NULL, "UTF-8",
 				    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
-					    XML_PARSE_NODICT);
+					    XML_PARSE_NODICT | XML_PARSE_IGNORE_ENC);
 	if (!doc)
 		return cp_error_set(err, CP_ETRANSPORT, "STS reply is not well-formed XML");
 

@@ -1,2 +1,601 @@
+/* test-config.c - the shared config parser: the cross-SDK profile-parser
+ * suite, the file-location suite (linux cases), own unit cases, and
+ * no-crash runs over the fuzz and Go v1 corpora. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#include "config.h"
 #include "tap.h"
-int main(void) { tap_skip("not written yet"); return tap_done(); }
+
+#define SECRET "SECRETvalue1234"
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static bool s_has(const char *hay, const char *needle)
+{
+	return hay && strstr(hay, needle) != NULL;
+}
+
+/* Does `sec` hold exactly the properties of the JSON object `exp`? */
+static bool s_section_matches(const cp_section *sec, const cJSON *exp, const char *what)
+{
+	size_t n = (size_t)cJSON_GetArraySize(exp);
+	if (!sec) {
+		tap_diag("%s: missing", what);
+		return false;
+	}
+	bool ok = true;
+	if (sec->nprops != n) {
+		tap_diag("%s: %zu properties, expected %zu", what, sec->nprops, n);
+		ok = false;
+	}
+	const cJSON *e;
+	cJSON_ArrayForEach(e, exp) {
+		const cp_prop *found = NULL;
+		for (size_t i = 0; i < sec->nprops; i++)
+			if (strcmp(sec->props[i].name, e->string) == 0)
+				found = &sec->props[i];
+		if (!found) {
+			tap_diag("%s: no property '%s'", what, e->string);
+			ok = false;
+		} else if (!cJSON_IsString(e) || strcmp(found->value, e->valuestring) != 0) {
+			tap_diag("%s: '%s' is '%s', expected '%s'", what, e->string, found->value,
+				 cJSON_IsString(e) ? e->valuestring : "?");
+			ok = false;
+		}
+	}
+	return ok;
+}
+
+typedef const cp_section *(*s_lookup_fn)(const cp_config *, const char *);
+
+static bool s_list_matches(const cp_config *cfg, size_t count, s_lookup_fn lookup,
+			   const cJSON *exp, const char *what)
+{
+	bool ok = true;
+	size_t n = (size_t)cJSON_GetArraySize(exp);
+	if (count != n) {
+		tap_diag("%s: %zu sections, expected %zu", what, count, n);
+		ok = false;
+	}
+	const cJSON *e;
+	cJSON_ArrayForEach(e, exp) {
+		char label[256];
+		snprintf(label, sizeof label, "%s '%s'", what, e->string);
+		if (!s_section_matches(lookup(cfg, e->string), e, label))
+			ok = false;
+	}
+	return ok;
+}
+
+static int s_parse_str(cp_config *cfg, const char *text, cp_file_kind kind, cp_error *err)
+{
+	return cp_config_parse(cfg, text, strlen(text), kind,
+			       kind == CP_FILE_CONFIG ? "~/.aws/config" : "~/.aws/credentials", err);
+}
+
+/* Parses a config text and expects CP_ECONFIG naming the file (and a line,
+ * when `line` is set) and never quoting SECRET. */
+static void s_expect_error(const char *text, size_t len, cp_file_kind kind, const char *line,
+			   const char *needle, const char *name)
+{
+	cp_config cfg;
+	cp_error err = {0};
+	cp_config_init(&cfg);
+	int rc = cp_config_parse(&cfg, text, len, kind, "~/.aws/config", &err);
+	bool ok = rc == CP_ECONFIG && err.status == CP_ECONFIG &&
+		  strncmp(err.msg, "'~/.aws/config'", 15) == 0 && (!line || s_has(err.msg, line)) &&
+		  (!needle || s_has(err.msg, needle)) && !s_has(err.msg, SECRET) &&
+		  !strchr(err.msg, '\n') && cfg.nprofiles == 0;
+	tap_ok(ok, "%s -> CP_ECONFIG: %s", name, err.msg);
+	cp_config_free(&cfg);
+}
+
+/* ---- the cross-SDK parser suite ----------------------------------------- */
+
+static void s_parser_suite(void)
+{
+	cJSON *root = tap_load_conformance_json("profile-parsing/smithy-rs/profile-parser-tests.json");
+	const cJSON *tests = cJSON_GetObjectItemCaseSensitive(root, "tests");
+	const cJSON *t;
+	int n = 0;
+	cJSON_ArrayForEach(t, tests) {
+		const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "name"));
+		const cJSON *in = cJSON_GetObjectItemCaseSensitive(t, "input");
+		const cJSON *out = cJSON_GetObjectItemCaseSensitive(t, "output");
+		const char *conf = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(in, "configFile"));
+		const char *cred =
+			cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(in, "credentialsFile"));
+		cp_config cfg;
+		cp_error err = {0};
+		int rc = 0;
+		cp_config_init(&cfg);
+		if (conf)
+			rc = s_parse_str(&cfg, conf, CP_FILE_CONFIG, &err);
+		if (!rc && cred)
+			rc = s_parse_str(&cfg, cred, CP_FILE_CREDENTIALS, &err);
+		n++;
+
+		const cJSON *errc = cJSON_GetObjectItemCaseSensitive(out, "errorContaining");
+		if (errc) {
+			/* Failure only: the wording is smithy-rs's. Ours names file and line. */
+			bool ok = rc == CP_ECONFIG && err.status == CP_ECONFIG &&
+				  s_has(err.msg, "' line ");
+			if (!ok)
+				tap_diag("rc=%d msg='%s' (smithy-rs: '%s')", rc, err.msg,
+					 cJSON_GetStringValue(errc));
+			tap_ok(ok, "parser suite: %s [error]", name);
+		} else {
+			const cJSON *c = cJSON_GetObjectItemCaseSensitive(out, "config");
+			const cJSON *profiles = cJSON_GetObjectItemCaseSensitive(c, "profiles");
+			const cJSON *sso = cJSON_GetObjectItemCaseSensitive(c, "sso_sessions");
+			bool ok = rc == 0;
+			if (rc)
+				tap_diag("unexpected failure: %s", err.msg);
+			if (ok && !s_list_matches(&cfg, cfg.nprofiles, cp_config_profile, profiles,
+						  "profile"))
+				ok = false;
+			if (ok && sso && !s_list_matches(&cfg, cfg.nsso, cp_config_sso_session, sso,
+							 "sso-session"))
+				ok = false;
+			tap_ok(ok, "parser suite: %s", name);
+		}
+		cp_config_free(&cfg);
+	}
+	if (n != 65)
+		tap_diag("the parser suite has %d cases (65 expected)", n);
+	cJSON_Delete(root);
+}
+
+/* ---- file locations ------------------------------------------------------ */
+
+static const char *const s_loc_vars[] = {
+	"HOME", "USERPROFILE", "HOMEDRIVE", "HOMEPATH",
+	"AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_PROFILE",
+};
+
+static void s_location_suite(void)
+{
+	cJSON *root = tap_load_conformance_json("profile-parsing/smithy-rs/file-location-tests.json");
+	const cJSON *t;
+	char *saved_home = cp_strdup(getenv("HOME"));
+	cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(root, "tests")) {
+		const char *platform =
+			cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "platform"));
+		if (!platform || strcmp(platform, "linux") != 0)
+			continue;
+		const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "name"));
+		for (size_t i = 0; i < sizeof s_loc_vars / sizeof *s_loc_vars; i++)
+			unsetenv(s_loc_vars[i]);
+		const cJSON *e;
+		cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(t, "environment"))
+			setenv(e->string, e->valuestring, 1);
+		/* AWS_PROFILE is never used by this tool: only the paths are checked. */
+		const char *want_c =
+			cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "configLocation"));
+		const char *want_k =
+			cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "credentialsLocation"));
+		char *c = NULL, *k = NULL;
+		cp_error err = {0};
+		int rc = cp_config_paths(&c, &k, &err);
+		bool ok = rc == 0 && c && k && strcmp(c, want_c) == 0 && strcmp(k, want_k) == 0;
+		if (!ok)
+			tap_diag("rc=%d got '%s' '%s' %s", rc, c ? c : "", k ? k : "", err.msg);
+		tap_ok(ok, "file location: %s", name);
+		free(c);
+		free(k);
+	}
+	for (size_t i = 0; i < sizeof s_loc_vars / sizeof *s_loc_vars; i++)
+		unsetenv(s_loc_vars[i]);
+	if (saved_home)
+		setenv("HOME", saved_home, 1);
+	free(saved_home);
+	cJSON_Delete(root);
+}
+
+/* ---- own cases ------------------------------------------------------------ */
+
+static void s_limits(void)
+{
+	/* An oversized text. */
+	size_t big = CP_CONFIG_MAX_FILE + 1;
+	char *text = malloc(big + 1);
+	memset(text, '\n', big);
+	text[big] = '\0';
+	memcpy(text, "[default]\nk = " SECRET "\n", sizeof "[default]\nk = " SECRET "\n" - 1);
+	s_expect_error(text, big, CP_FILE_CONFIG, NULL, "larger than", "file over the size limit");
+
+	/* A line over the line limit (holding a secret). */
+	size_t ll = 11 + CP_CONFIG_MAX_LINE + 10;
+	memset(text, 'a', ll);
+	memcpy(text, "[default]\nk=" SECRET, 12 + sizeof SECRET - 1);
+	text[ll] = '\0';
+	s_expect_error(text, ll, CP_FILE_CONFIG, "line 2", "longer than", "line over the length limit");
+	/* Exactly at the limit is fine. */
+	{
+		cp_config cfg;
+		cp_error err = {0};
+		cp_config_init(&cfg);
+		memset(text, 'a', 10 + CP_CONFIG_MAX_LINE);
+		memcpy(text, "[default]\nk=", 12);
+		int rc = cp_config_parse(&cfg, text, 10 + CP_CONFIG_MAX_LINE, CP_FILE_CONFIG, "c", &err);
+		const char *v = cp_section_get(cp_config_profile(&cfg, "default"), "k");
+		tap_ok(rc == 0 && v && strlen(v) == CP_CONFIG_MAX_LINE - 2,
+		       "line of exactly CP_CONFIG_MAX_LINE bytes is accepted");
+		cp_config_free(&cfg);
+	}
+	free(text);
+
+	/* Sections: the limit is accepted, one more is an error. */
+	cp_buf b = {0};
+	for (int i = 0; i < CP_CONFIG_MAX_SECTIONS; i++)
+		cp_buf_printf(&b, "[profile p%d]\nk = v\n", i);
+	{
+		cp_config cfg;
+		cp_error err = {0};
+		cp_config_init(&cfg);
+		int rc = cp_config_parse(&cfg, b.data, b.len, CP_FILE_CONFIG, "c", &err);
+		tap_ok(rc == 0 && cfg.nprofiles == CP_CONFIG_MAX_SECTIONS, "%d sections accepted",
+		       CP_CONFIG_MAX_SECTIONS);
+		/* A second file adding more distinct sections goes over the total. */
+		rc = cp_config_parse(&cfg, "[extra]\n", 8, CP_FILE_CREDENTIALS, "k", &err);
+		tap_ok(rc == CP_ECONFIG && s_has(err.msg, "sections"),
+		       "sections over the total of two files -> CP_ECONFIG: %s", err.msg);
+		cp_config_free(&cfg);
+	}
+	cp_buf_puts(&b, "[profile one-more]\n");
+	s_expect_error(b.data, b.len, CP_FILE_CONFIG, "line 20001", "sections", "too many sections");
+	cp_buf_free(&b);
+	/* Repeated headers of one section count too. */
+	for (int i = 0; i < CP_CONFIG_MAX_SECTIONS + 1; i++)
+		cp_buf_puts(&b, "[default]\n");
+	s_expect_error(b.data, b.len, CP_FILE_CONFIG, "line 10001", "sections",
+		       "too many section headers");
+	cp_buf_free(&b);
+
+	/* Properties per section. */
+	cp_buf_puts(&b, "[default]\n");
+	for (int i = 0; i < CP_CONFIG_MAX_PROPS; i++)
+		cp_buf_printf(&b, "k%d = " SECRET "\n", i);
+	{
+		cp_config cfg;
+		cp_error err = {0};
+		cp_config_init(&cfg);
+		int rc = cp_config_parse(&cfg, b.data, b.len, CP_FILE_CONFIG, "c", &err);
+		tap_ok(rc == 0 && cfg.nprofiles == 1 && cfg.profiles[0].nprops == CP_CONFIG_MAX_PROPS,
+		       "%d properties accepted", CP_CONFIG_MAX_PROPS);
+		rc = cp_config_parse(&cfg, "[default]\nextra = " SECRET "\n", 27 + sizeof SECRET - 1,
+				     CP_FILE_CREDENTIALS, "k", &err);
+		tap_ok(rc == CP_ECONFIG && s_has(err.msg, "properties") && !s_has(err.msg, SECRET),
+		       "properties over the limit across files -> CP_ECONFIG: %s", err.msg);
+		cp_config_free(&cfg);
+	}
+	cp_buf_puts(&b, "one_more = " SECRET "\n");
+	s_expect_error(b.data, b.len, CP_FILE_CONFIG, "line 1002", "properties",
+		       "too many properties");
+	cp_buf_free(&b);
+}
+
+static void s_messages(void)
+{
+	static const struct {
+		const char *text;
+		const char *line;
+		const char *name;
+	} cases[] = {
+		{"[default]\naws_secret_access_key " SECRET, "line 2", "missing '='"},
+		{"# c\naws_secret_access_key = " SECRET, "line 2", "property before any section"},
+		{"[default]\ns3 =\n " SECRET, "line 3", "sub-property without '='"},
+		{"[default]\ns3 =\n = " SECRET, "line 3", "sub-property without a name"},
+		{"[default]\n " SECRET, "line 2", "continuation without a property"},
+		{"[default]\nk = v\n[default]\n -" SECRET, "line 4", "continuation after a header"},
+		{"\n\n " SECRET, "line 3", "continuation before any section"},
+		{"[default]\n= " SECRET, "line 2", "property without a name"},
+		{"[" SECRET "\nk = v", "line 1", "header without ']'"},
+		{"[default]\r\nk = v\r\n[profile " SECRET, "line 3", "header without ']' (CRLF)"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+		s_expect_error(cases[i].text, strlen(cases[i].text), CP_FILE_CONFIG, cases[i].line,
+			       NULL, cases[i].name);
+	static const char nul[] = "[default]\nk = " SECRET "\0tail\n";
+	s_expect_error(nul, sizeof nul - 1, CP_FILE_CONFIG, "line 2", "NUL", "NUL byte");
+	/* A syntax error in a later file leaves the earlier result untouched. */
+	cp_config cfg;
+	cp_error err = {0};
+	cp_config_init(&cfg);
+	int rc = s_parse_str(&cfg, "[profile a]\nk = 1\n", CP_FILE_CONFIG, &err);
+	rc = rc ? rc : s_parse_str(&cfg, "[a]\nk = 2\n[b]\nbroken\n", CP_FILE_CREDENTIALS, &err);
+	tap_ok(rc == CP_ECONFIG && cfg.nprofiles == 1 &&
+	       strcmp(cp_section_get(cp_config_profile(&cfg, "a"), "k"), "1") == 0 &&
+	       s_has(err.msg, "'~/.aws/credentials' line 4"),
+	       "syntax error leaves the config unchanged: %s", err.msg);
+	cp_config_free(&cfg);
+}
+
+static void s_lookups(void)
+{
+	char *v = NULL;
+	const char *val = "\nendpoint_url = http://x\nfoo = bar";
+	int rc = cp_subprop_get(val, "endpoint_url", &v);
+	tap_ok(rc == 0 && v && strcmp(v, "http://x") == 0, "cp_subprop_get endpoint_url");
+	free(v);
+	v = NULL;
+	rc = cp_subprop_get(val, "foo", &v);
+	tap_ok(rc == 0 && v && strcmp(v, "bar") == 0, "cp_subprop_get foo");
+	free(v);
+	v = (char *)"x";
+	rc = cp_subprop_get(val, "missing", &v);
+	tap_ok(rc == 0 && v == NULL, "cp_subprop_get absent -> NULL");
+	rc = cp_subprop_get(val, "endpoint", &v);
+	tap_ok(rc == 0 && v == NULL, "cp_subprop_get needs the whole name");
+	rc = cp_subprop_get("\nEndpoint_URL=a\n junk\nendpoint_url = b # c\n", "ENDPOINT_URL", &v);
+	tap_ok(rc == 0 && v && strcmp(v, "b") == 0,
+	       "cp_subprop_get: case-insensitive, last wins, comment cut");
+	free(v);
+	rc = cp_subprop_get(NULL, "x", &v);
+	tap_ok(rc == 0 && v == NULL, "cp_subprop_get on NULL");
+
+	/* Property names: stored lowercased, looked up case-insensitively. */
+	cp_config cfg;
+	cp_error err = {0};
+	cp_config_init(&cfg);
+	rc = s_parse_str(&cfg, "\xEF\xBB\xBF[default]\r\nAWS_Access_Key_ID = AKID\r\n"
+			       "[profile Dev]\nregion = eu-west-1\n"
+			       "[services local]\nsts =\n  endpoint_url = http://127.0.0.1:1\n"
+			       "[sso-session s]\nsso_region = us-east-1\n",
+			 CP_FILE_CONFIG, &err);
+	const cp_section *d = cp_config_profile(&cfg, "default");
+	tap_ok(rc == 0 && d && d->nprops == 1 && strcmp(d->props[0].name, "aws_access_key_id") == 0 &&
+	       strcmp(cp_section_get(d, "aws_access_key_id"), "AKID") == 0 &&
+	       strcmp(cp_section_get(d, "AWS_ACCESS_KEY_ID"), "AKID") == 0,
+	       "property names lowercased, lookups case-insensitive (BOM, CRLF)");
+	tap_ok(cp_config_profile(&cfg, "Dev") && !cp_config_profile(&cfg, "dev"),
+	       "profile names are case-sensitive");
+	const cp_section *svc = cp_config_services(&cfg, "local");
+	rc = cp_subprop_get(cp_section_get(svc, "sts"), "endpoint_url", &v);
+	tap_ok(rc == 0 && cfg.nservices == 1 && v && strcmp(v, "http://127.0.0.1:1") == 0 &&
+	       !cp_config_profile(&cfg, "local"),
+	       "[services x] kept in cfg->services with sub-properties");
+	free(v);
+	tap_ok(cfg.nsso == 1 &&
+	       strcmp(cp_section_get(cp_config_sso_session(&cfg, "s"), "sso_region"), "us-east-1") == 0,
+	       "[sso-session x] kept in cfg->sso_sessions");
+
+	/* cp_config_set */
+	rc = cp_config_set(&cfg, "new", "Role_Arn", "arn:1");
+	rc = rc ? rc : cp_config_set(&cfg, "new", "role_arn", "arn:2");
+	rc = rc ? rc : cp_config_set(&cfg, "default", "region", "us-east-2");
+	const cp_section *p = cp_config_profile(&cfg, "new");
+	tap_ok(rc == 0 && p && p->nprops == 1 && strcmp(cp_section_get(p, "ROLE_ARN"), "arn:2") == 0 &&
+	       strcmp(cp_section_get(cp_config_profile(&cfg, "default"), "region"), "us-east-2") == 0,
+	       "cp_config_set adds, replaces and creates profiles");
+	tap_ok(cp_section_get(NULL, "x") == NULL && cp_section_get(p, "absent") == NULL &&
+	       cp_config_profile(&cfg, "absent") == NULL,
+	       "lookups of absent names return NULL");
+	cp_config_free(&cfg);
+	cp_config_free(&cfg); /* idempotent */
+}
+
+static char *s_write_tmp(const char *dir, const char *name, const char *text)
+{
+	char *path = cp_asprintf("%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+static void s_load(void)
+{
+	char dir[] = "/tmp/test-config.XXXXXX";
+	if (!mkdtemp(dir)) {
+		tap_ok(0, "mkdtemp: %s", strerror(errno));
+		return;
+	}
+	char *conf = s_write_tmp(dir, "config",
+				 "[default]\nregion = us-east-1\n[profile a]\nk = from-config\nx = 1\n");
+	char *cred = s_write_tmp(dir, "credentials", "[a]\nk = from-credentials\n");
+	char *missing = cp_asprintf("%s/nope", dir);
+	char *under_file = cp_asprintf("%s/config/nope", dir);
+
+	cp_config cfg;
+	cp_error err = {0};
+	cp_config_init(&cfg);
+	int rc = cp_config_load(&cfg, missing, under_file, &err);
+	tap_ok(rc == 0 && cfg.nprofiles == 0, "missing files -> empty config");
+	rc = cp_config_load(&cfg, NULL, NULL, &err);
+	tap_ok(rc == 0 && cfg.nprofiles == 0, "NULL paths -> empty config");
+	rc = cp_config_load(&cfg, dir, NULL, &err);
+	tap_ok(rc == CP_ECONFIG && s_has(err.msg, dir), "a directory as the path -> error: %s",
+	       err.msg);
+	cp_config_free(&cfg);
+
+	cp_config_init(&cfg);
+	rc = cp_config_load(&cfg, conf, cred, &err);
+	const cp_section *a = cp_config_profile(&cfg, "a");
+	tap_ok(rc == 0 && cfg.nprofiles == 2 && a &&
+	       strcmp(cp_section_get(a, "k"), "from-credentials") == 0 &&
+	       strcmp(cp_section_get(a, "x"), "1") == 0,
+	       "cp_config_load merges, the credentials file wins per key");
+	cp_config_free(&cfg);
+
+	/* The error names the file path given. */
+	char *bad = s_write_tmp(dir, "bad", "[default]\nregion us-east-1\n");
+	cp_config_init(&cfg);
+	rc = cp_config_load(&cfg, bad, NULL, &err);
+	char *want = cp_asprintf("'%s' line 2: ", bad);
+	tap_ok(rc == CP_ECONFIG && strncmp(err.msg, want, strlen(want)) == 0,
+	       "load error names the path and line: %s", err.msg);
+	cp_config_free(&cfg);
+	free(want);
+
+	unlink(bad);
+	unlink(conf);
+	unlink(cred);
+	rmdir(dir);
+	free(bad);
+	free(conf);
+	free(cred);
+	free(missing);
+	free(under_file);
+}
+
+/* smithy-rs profile_static_keys_case_insensitive: upper-case key names in
+ * the credentials file are the usual lower-case keys. */
+static void s_case_insensitive_chain_case(const char *cdir)
+{
+	const char *base = "credential-chains/smithy-rs/default-credential-provider-chain/"
+			   "profile_static_keys_case_insensitive";
+	char *conf = cp_asprintf("%s/%s/fs/home/.aws/config", cdir, base);
+	char *cred = cp_asprintf("%s/%s/fs/home/.aws/credentials", cdir, base);
+	char *tc = cp_asprintf("%s/%s/test-case.json", cdir, base);
+	char *json = tap_slurp(tc, NULL);
+	cJSON *j = json ? cJSON_Parse(json) : NULL;
+	const cJSON *okj = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(j, "result"), "Ok");
+	const char *want_id =
+		cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(okj, "access_key_id"));
+	const char *want_secret =
+		cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(okj, "secret_access_key"));
+	cp_config cfg;
+	cp_error err = {0};
+	cp_config_init(&cfg);
+	int rc = cp_config_load(&cfg, conf, cred, &err);
+	const cp_section *d = cp_config_profile(&cfg, "default");
+	const char *id = cp_section_get(d, "aws_access_key_id");
+	const char *sec = cp_section_get(d, "aws_secret_access_key");
+	tap_ok(rc == 0 && want_id && want_secret && id && sec && strcmp(id, want_id) == 0 &&
+	       strcmp(sec, want_secret) == 0 &&
+	       strcmp(cp_section_get(d, "region"), "us-east-1") == 0,
+	       "credential chain: profile_static_keys_case_insensitive");
+	cp_config_free(&cfg);
+	cJSON_Delete(j);
+	free(json);
+	free(conf);
+	free(cred);
+	free(tc);
+}
+
+/* ---- robustness ------------------------------------------------------------ */
+
+static void s_parse_both_ways(const char *text, size_t len)
+{
+	for (int kind = 0; kind < 2; kind++) {
+		cp_config cfg;
+		cp_error err = {0};
+		cp_config_init(&cfg);
+		int rc = cp_config_parse(&cfg, text, len, kind ? CP_FILE_CREDENTIALS : CP_FILE_CONFIG,
+					 "f", &err);
+		/* Whatever the outcome, lookups must work on the result. */
+		for (size_t i = 0; i < cfg.nprofiles; i++) {
+			const cp_section *s = cp_config_profile(&cfg, cfg.profiles[i].name);
+			for (size_t j = 0; s && j < s->nprops; j++) {
+				char *v = NULL;
+				if (cp_subprop_get(s->props[j].value, "x", &v) == 0)
+					free(v);
+			}
+		}
+		if (rc && (err.status != rc || err.msg[0] == '\0'))
+			tap_diag("failure without a message (rc=%d)", rc);
+		cp_config_free(&cfg);
+	}
+}
+
+static void s_corpus_dir(const char *cdir, const char *rel)
+{
+	char *path = cp_asprintf("%s/%s", cdir, rel);
+	DIR *d = opendir(path);
+	int files = 0;
+	if (!d) {
+		tap_ok(0, "corpus %s: cannot open: %s", rel, strerror(errno));
+		free(path);
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		char *fp = cp_asprintf("%s/%s", path, de->d_name);
+		struct stat st;
+		if (stat(fp, &st) == 0 && S_ISREG(st.st_mode)) {
+			size_t len = 0;
+			char *text = tap_slurp(fp, &len);
+			if (text) {
+				s_parse_both_ways(text, len);
+				files++;
+			}
+			free(text);
+		}
+		free(fp);
+	}
+	closedir(d);
+	tap_ok(files > 0, "corpus %s: %d files parsed as config and credentials, no crash", rel,
+	       files);
+	free(path);
+}
+
+static uint64_t s_rng = 0x9e3779b97f4a7c15ull;
+
+static uint32_t s_rand(void)
+{
+	s_rng ^= s_rng << 13;
+	s_rng ^= s_rng >> 7;
+	s_rng ^= s_rng << 17;
+	return (uint32_t)(s_rng >> 32);
+}
+
+static void s_random_inputs(void)
+{
+	static const char *const atoms[] = {
+		"[", "]", "=", "#", ";", " ", "\t", "\n", "\r", "\r\n", "profile", "default",
+		"sso-session", "services", "a", "B", "k", "v", "\xEF\xBB\xBF", "\xff", "\x80", "\0",
+		"[profile a]\n", "[default]\n", "s3 =\n", " x = y\n", "k = v\n", "\n -c\n",
+	};
+	char buf[512];
+	for (int it = 0; it < 4000; it++) {
+		size_t len = 0, target = s_rand() % 200;
+		while (len < target) {
+			const char *a = atoms[s_rand() % (sizeof atoms / sizeof *atoms)];
+			size_t an = *a ? strlen(a) : 1;
+			if (len + an > sizeof buf)
+				break;
+			memcpy(buf + len, a, an);
+			len += an;
+		}
+		s_parse_both_ways(buf, len);
+	}
+	for (int it = 0; it < 1000; it++) {
+		size_t len = s_rand() % sizeof buf;
+		for (size_t i = 0; i < len; i++)
+			buf[i] = (char)s_rand();
+		s_parse_both_ways(buf, len);
+	}
+	tap_ok(1, "5000 random inputs parsed, no crash");
+}
+
+int main(void)
+{
+	s_limits();
+	s_messages();
+	s_lookups();
+	s_load();
+	s_random_inputs();
+
+	const char *cdir = tap_conformance_dir();
+	if (!cdir) {
+		const char *ci = getenv("CI");
+		if (ci && strcmp(ci, "true") == 0)
+			tap_ok(0, "conformance data required under CI=true");
+		else
+			tap_skip("conformance data not found (set AWS_CREDPROC_CONFORMANCE_DIR)");
+		return tap_done();
+	}
+	s_parser_suite();
+	s_location_suite();
+	s_case_insensitive_chain_case(cdir);
+	s_corpus_dir(cdir, "profile-parsing/aws-c-auth-fuzz-corpus/parse_config_profile");
+	s_corpus_dir(cdir, "profile-parsing/aws-sdk-go-v1-ini/valid");
+	s_corpus_dir(cdir, "profile-parsing/aws-sdk-go-v1-ini/invalid");
+	return tap_done();
+}

@@ -1,0 +1,80 @@
+#!/bin/sh
+# tests/demo.sh - the main job end to end against a local STS (moto).
+#
+# Installs what is missing, builds, starts moto on loopback with SigV4 and
+# IAM enforcement, writes a throwaway ~/.aws/config (a base user and a role),
+# runs `aws-credproc --profile …` (secrets masked), then an AWS CLI call
+# through a credential_process profile, and stops the server.
+set -eu
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+BUILD_DIR=${BUILD_DIR:-$SRC/build}
+. "$SRC/tests/deps.sh"
+cp_deps_install
+
+[ -f "$BUILD_DIR/build.ninja" ] || meson setup "$BUILD_DIR" "$SRC" >/dev/null
+meson compile -C "$BUILD_DIR" >/dev/null
+BIN="$BUILD_DIR/cmd/aws-credproc"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/aws-credproc-demo.XXXXXX")
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+moto_server -H 127.0.0.1 -p "$PORT" >"$WORK/moto.log" 2>&1 &
+MOTO=$!
+cleanup() { kill "$MOTO" 2>/dev/null; wait "$MOTO" 2>/dev/null; rm -rf "$WORK"; }
+trap cleanup EXIT INT TERM
+ENDPOINT="http://127.0.0.1:$PORT"
+for _ in $(seq 1 100); do curl -fs "$ENDPOINT/moto-api/" >/dev/null 2>&1 && break; sleep 0.1; done
+
+echo "== moto (STS/IAM) on $ENDPOINT, auth enforced; creating a user and a role"
+python3 - "$ENDPOINT" "$WORK" <<'PY'
+import json, sys, urllib.request, boto3
+ep, work = sys.argv[1], sys.argv[2]
+kw = dict(endpoint_url=ep, region_name="us-east-1", aws_access_key_id="setup", aws_secret_access_key="setup")
+# The next 7 requests (this set-up) pass unchecked; everything after is checked.
+urllib.request.urlopen(urllib.request.Request(ep + "/moto-api/reset-auth", data=b"7",
+                       headers={"Content-Type": "text/plain"}, method="POST"))
+iam = boto3.client("iam", **kw)
+user = iam.create_user(UserName="demo-user")["User"]
+key = iam.create_access_key(UserName="demo-user")["AccessKey"]
+iam.put_user_policy(UserName="demo-user", PolicyName="assume", PolicyDocument=json.dumps({
+    "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}))
+role = iam.create_role(RoleName="report-writer", AssumeRolePolicyDocument=json.dumps({
+    "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": user["Arn"]},
+                                            "Action": "sts:AssumeRole"}]}))["Role"]
+iam.put_role_policy(RoleName="report-writer", PolicyName="whoami", PolicyDocument=json.dumps({
+    "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"}]}))
+open(work + "/setup.json", "w").write(json.dumps({"akid": key["AccessKeyId"], "secret": key["SecretAccessKey"],
+                                                  "role": role["Arn"]}))
+PY
+eval "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("AKID=%s SECRET=%s ROLE=%s" % (d["akid"], d["secret"], d["role"]))' "$WORK/setup.json")"
+
+mkdir -p "$WORK/home/.aws"
+cat >"$WORK/home/.aws/config" <<INI
+[profile base]
+aws_access_key_id = $AKID
+aws_secret_access_key = $SECRET
+
+[profile reports-role]
+role_arn = $ROLE
+source_profile = base
+role_session_name = nightly-reports
+duration_seconds = 3600
+
+[profile reports]
+credential_process = $BIN --profile reports-role
+INI
+echo "== ~/.aws/config (secret masked)"
+sed 's/\(aws_secret_access_key = \).*/\1****/' "$WORK/home/.aws/config"
+
+export HOME="$WORK/home" AWS_ENDPOINT_URL_STS="$ENDPOINT" AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+export XDG_CACHE_HOME="$WORK/cache"
+unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_CA_BUNDLE
+
+echo
+echo "== aws-credproc --profile reports-role (secrets masked)"
+"$BIN" --profile reports-role | sed -E 's/("(SecretAccessKey|SessionToken)":[[:space:]]*"[^"]{4})[^"]*"/\1****"/'
+
+echo
+echo "== aws sts get-caller-identity --profile reports (through credential_process)"
+aws sts get-caller-identity --profile reports --endpoint-url "$ENDPOINT" --output json
+echo
+echo "demo finished"

@@ -1,0 +1,295 @@
+"""Per-test context and assertions for the aws-credproc end-to-end tests.
+
+A test is a function `test_xxx(t)` where `t` is a Ctx:
+  t.tmp                      per-test temporary directory (a pathlib.Path)
+  t.bin                      path of the binary under test
+  t.moto                     the shared MotoStack (started on first use)
+  t.config(text)             write the config file (AWS_CONFIG_FILE)
+  t.credentials(text)        write the credentials file
+  t.env(**extra)             a clean environment for the binary
+  t.run(args, **extra_env)   run the binary (clean env, 30 s timeout)
+  t.imds(...)/t.fake_sts(...) start loopback servers stopped after the test
+  t.ok(res) / t.fail(res, code, *needles)   contract assertions
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import pwd
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import servers
+
+EXP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+ALLOWED_KEYS = {"Version", "AccessKeyId", "SecretAccessKey", "SessionToken",
+                "Expiration", "AccountId"}
+BASE_PATH = os.pathsep.join(
+    [os.path.dirname(sys.executable), "/usr/local/bin", "/usr/bin", "/bin"])
+
+
+class Skip(Exception):
+    pass
+
+
+class Result:
+    def __init__(self, cmd, env_extra, rc, stdout, stderr, elapsed, note=""):
+        self.cmd, self.env_extra = cmd, env_extra
+        self.rc, self.stdout, self.stderr = rc, stdout, stderr
+        self.elapsed = elapsed
+        self.note = note
+
+    @property
+    def last_err(self):
+        lines = self.stderr.split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        return lines[-1] if lines else ""
+
+    def json(self):
+        return json.loads(self.stdout)
+
+    def describe(self):
+        out = [f"$ {' '.join(f'{k}={shlex.quote(v)}' for k, v in self.env_extra.items())}"
+               f"{' ' if self.env_extra else ''}{shlex.join(self.cmd)}",
+               f"exit: {self.rc}  ({self.elapsed:.2f}s){'  ' + self.note if self.note else ''}",
+               "stdout:" + ("" if self.stdout else " (empty)")]
+        out += ["  | " + l for l in self.stdout.splitlines()]
+        out.append("stderr:" + ("" if self.stderr else " (empty)"))
+        out += ["  | " + l for l in self.stderr.splitlines()]
+        return out
+
+
+def _killpg(pgid):
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def run_clean(cmd, env, timeout=30, input=None, cwd=None):
+    """Run cmd in its own process group; kill the whole group afterwards so
+    that nothing it spawned outlives it. Returns (rc, out, err, note)."""
+    start = time.monotonic()
+    p = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE if input is not None
+                         else subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, start_new_session=True, cwd=cwd)
+    note = ""
+    try:
+        out, err = p.communicate(input=input.encode() if input is not None else None,
+                                 timeout=timeout)
+        rc = p.returncode
+    except subprocess.TimeoutExpired:
+        _killpg(p.pid)
+        out, err = p.communicate()
+        rc = None
+        note = f"TIMED OUT after {timeout}s (process group killed)"
+    # leftovers in the group (children that outlived the parent)
+    if _killpg(p.pid) and rc is not None:
+        note += " (left processes behind in its group; killed)"
+    return rc, out.decode(errors="replace"), err.decode(errors="replace"), \
+        note.strip(), time.monotonic() - start
+
+
+class Ctx:
+    def __init__(self, name, tmp: Path, binary: str, suite):
+        self.name = name
+        self.tmp = tmp
+        self.bin = binary
+        self._suite = suite
+        self.runs: list[Result] = []
+        self.notes: list[str] = []
+        self._servers = []
+        self.home = tmp / "home"
+        self.home.mkdir()
+        self.cache = tmp / "cache"
+        self.cache.mkdir()
+        self.config_path = tmp / "config"
+        self.credentials_path = tmp / "credentials"
+        self.secrets: list[str] = []
+
+    # shared fixtures
+    @property
+    def moto(self) -> servers.MotoStack:
+        m = self._suite.moto()
+        for s in m.secrets():
+            if s not in self.secrets:
+                self.secrets.append(s)
+        return m
+
+    def imds(self, **kw) -> servers.ImdsServer:
+        s = servers.ImdsServer(**kw).start()
+        self._servers.append(s)
+        if s.credentials:
+            self.secret(s.credentials.get("SecretAccessKey"))
+        return s
+
+    def fake_sts(self, **kw) -> servers.FakeSts:
+        s = servers.FakeSts(**kw).start()
+        self._servers.append(s)
+        for secret, token in s.keys.values():
+            self.secret(secret)
+        return s
+
+    def cleanup(self):
+        for s in reversed(self._servers):
+            try:
+                s.stop()
+            except Exception:
+                pass
+        self._servers.clear()
+
+    def secret(self, s):
+        if s and s not in self.secrets:
+            self.secrets.append(s)
+
+    def note(self, msg):
+        self.notes.append(msg)
+
+    # files and environment
+    def config(self, text: str, path=None):
+        p = Path(path) if path else self.config_path
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+        return p
+
+    def credentials(self, text: str, path=None):
+        p = Path(path) if path else self.credentials_path
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+        return p
+
+    def base_env(self):
+        return {
+            "PATH": BASE_PATH,
+            "HOME": str(self.home),
+            "XDG_CACHE_HOME": str(self.cache),
+            "AWS_CREDPROC_CACHE_DIR": str(self.cache / "aws-credproc"),
+            "AWS_CONFIG_FILE": str(self.config_path),
+            "AWS_SHARED_CREDENTIALS_FILE": str(self.credentials_path),
+        }
+
+    def env(self, **extra):
+        env = self.base_env()
+        for k, v in extra.items():
+            if v is None:
+                env.pop(k, None)
+            else:
+                env[k] = str(v)
+        return env
+
+    def run(self, args, timeout=30, input=None, cmd=None, **extra_env):
+        """Run the binary with args in a clean env plus extra_env (a value of
+        None removes a base variable)."""
+        env = self.env(**extra_env)
+        cmd = cmd or [self.bin, *args]
+        shown = {k: v for k, v in env.items()
+                 if k not in ("PATH", "HOME", "XDG_CACHE_HOME", "AWS_CREDPROC_CACHE_DIR")}
+        if not os.path.exists(cmd[0]):
+            r = Result(cmd, shown, None, "", "", 0.0, f"{cmd[0]} does not exist")
+            self.runs.append(r)
+            raise AssertionError(f"binary {cmd[0]} does not exist")
+        rc, out, err, note, el = run_clean(cmd, env, timeout=timeout, input=input)
+        r = Result(cmd, shown, rc, out, err, el, note)
+        self.runs.append(r)
+        if rc is None:
+            raise AssertionError(f"timed out after {timeout}s: {shlex.join(cmd)}")
+        return r
+
+    # contract assertions
+    def _no_secret_leak(self, res, extra=()):
+        for s in list(self.secrets) + list(extra):
+            if s and len(s) >= 8 and s in res.stderr:
+                raise AssertionError(f"a secret ({s[:4]}…) appears on stderr")
+
+    def ok(self, res: Result, static=False, session_token=None):
+        """Exit 0 and exactly one credential_process JSON document.
+        static=True: no Expiration expected. Returns the parsed document."""
+        assert res.rc == 0, f"expected exit 0, got {res.rc}: {res.last_err!r}"
+        text = res.stdout
+        assert text.strip(), "stdout is empty"
+        dec = json.JSONDecoder()
+        try:
+            doc, end = dec.raw_decode(text.lstrip())
+        except ValueError as e:
+            raise AssertionError(f"stdout is not JSON: {e}")
+        rest = text.lstrip()[end:]
+        assert rest.strip() == "", f"stdout has more than one document: {rest[:80]!r}"
+        assert isinstance(doc, dict), "stdout JSON is not an object"
+        extra = set(doc) - ALLOWED_KEYS
+        assert not extra, f"unexpected keys in output: {sorted(extra)}"
+        assert doc.get("Version") == 1 and type(doc.get("Version")) is int, \
+            f"Version must be integer 1, got {doc.get('Version')!r}"
+        for k in ("AccessKeyId", "SecretAccessKey"):
+            assert isinstance(doc.get(k), str) and doc[k], f"{k} missing/empty"
+        if "SessionToken" in doc:
+            assert isinstance(doc["SessionToken"], str) and doc["SessionToken"], \
+                "SessionToken present but empty"
+        if "AccountId" in doc:
+            assert re.fullmatch(r"\d{12}", str(doc["AccountId"])), \
+                f"AccountId {doc['AccountId']!r} is not 12 digits"
+        if static:
+            assert "Expiration" not in doc, "static keys must be printed without Expiration"
+            if session_token is None:
+                assert "SessionToken" not in doc, \
+                    "SessionToken printed though none is configured"
+        else:
+            assert "SessionToken" in doc, "SessionToken missing"
+            exp = doc.get("Expiration")
+            assert isinstance(exp, str), "Expiration missing"
+            assert EXP_RE.match(exp), f"Expiration {exp!r} is not YYYY-MM-DDTHH:MM:SSZ"
+            t = parse_exp(exp)
+            assert t > servers.utcnow(), f"Expiration {exp} is not in the future"
+        if session_token is not None:
+            assert doc.get("SessionToken") == session_token, "SessionToken differs"
+        self._no_secret_leak(res, [doc["SecretAccessKey"], doc.get("SessionToken")])
+        return doc
+
+    def fail(self, res: Result, code: int, *needles, any_of=None):
+        """Exit `code`, empty stdout, last stderr line 'aws-credproc: …'
+        containing every needle (case-insensitive; a needle may be a compiled
+        regex), and if any_of is given at least one of those."""
+        assert res.rc == code, f"expected exit {code}, got {res.rc}: {res.last_err!r}"
+        assert res.stdout == "", "stdout must be empty on failure"
+        last = res.last_err
+        assert last.startswith("aws-credproc: "), \
+            f"last stderr line does not start with 'aws-credproc: ': {last!r}"
+        msg = last[len("aws-credproc: "):]
+        assert len(msg.strip()) >= 10, f"error message too terse: {last!r}"
+        for n in needles:
+            if isinstance(n, re.Pattern):
+                assert n.search(last), f"last stderr line lacks /{n.pattern}/: {last!r}"
+            else:
+                assert n.lower() in last.lower(), f"last stderr line lacks {n!r}: {last!r}"
+        if any_of:
+            assert any((n.search(last) if isinstance(n, re.Pattern)
+                        else n.lower() in last.lower()) for n in any_of), \
+                f"last stderr line mentions none of {any_of}: {last!r}"
+        self._no_secret_leak(res)
+        return last
+
+
+def parse_exp(s: str) -> _dt.datetime:
+    return _dt.datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ").replace(
+        tzinfo=_dt.timezone.utc)
+
+
+def local_user() -> str:
+    return pwd.getpwuid(os.getuid()).pw_name
+
+
+def default_session_name() -> str:
+    name = "aws-credproc-" + re.sub(r"[^\w+=,.@-]", "_", local_user(), flags=re.ASCII)
+    return name[:64]
+
+
+def approx(a: float, b: float, tol: float) -> bool:
+    return abs(a - b) <= tol
