@@ -267,8 +267,7 @@ static void s_limits(void)
 		int rc = cp_config_parse(&cfg, b.data, b.len, CP_FILE_CONFIG, "c", &err);
 		tap_ok(rc == 0 && cfg.nprofiles == 1 && cfg.profiles[0].nprops == CP_CONFIG_MAX_PROPS,
 		       "%d properties accepted", CP_CONFIG_MAX_PROPS);
-		rc = cp_config_parse(&cfg, "[default]\nextra = " SECRET "\n", 27 + sizeof SECRET - 1,
-				     CP_FILE_CREDENTIALS, "k", &err);
+		rc = s_parse_str(&cfg, "[default]\nextra = " SECRET "\n", CP_FILE_CREDENTIALS, &err);
 		tap_ok(rc == CP_ECONFIG && s_has(err.msg, "properties") && !s_has(err.msg, SECRET),
 		       "properties over the limit across files -> CP_ECONFIG: %s", err.msg);
 		cp_config_free(&cfg);
