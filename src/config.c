@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <pwd.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
@@ -246,6 +247,72 @@ static int s_list_add(cp_section **arr, size_t *n, size_t *cap, char *name, cp_s
 	return 0;
 }
 
+/* A name -> position hash over a section array, so that files with
+ * thousands of profiles parse and merge in linear time. */
+typedef struct s_index {
+	size_t *slots;  /* position + 1; 0 = empty */
+	size_t nslots;  /* a power of two, at least twice the entries */
+} s_index;
+
+static uint64_t s_hash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+static void s_index_free(s_index *ix)
+{
+	free(ix->slots);
+	ix->slots = NULL;
+	ix->nslots = 0;
+}
+
+static cp_section *s_index_find(const s_index *ix, cp_section *arr, const char *name)
+{
+	if (!ix->nslots)
+		return NULL;
+	size_t mask = ix->nslots - 1;
+	for (size_t i = (size_t)s_hash(name) & mask;; i = (i + 1) & mask) {
+		size_t v = ix->slots[i];
+		if (!v)
+			return NULL;
+		if (strcmp(arr[v - 1].name, name) == 0)
+			return &arr[v - 1];
+	}
+}
+
+static void s_index_put(s_index *ix, const char *name, size_t pos)
+{
+	size_t mask = ix->nslots - 1;
+	size_t i = (size_t)s_hash(name) & mask;
+	while (ix->slots[i])
+		i = (i + 1) & mask;
+	ix->slots[i] = pos + 1;
+}
+
+/* Makes room for `want` entries; arr[0..n) are the entries so far. */
+static int s_index_reserve(s_index *ix, const cp_section *arr, size_t n, size_t want)
+{
+	if (want <= ix->nslots / 2)
+		return 0;
+	size_t ns = 64;
+	while (ns / 2 < want)
+		ns *= 2;
+	size_t *slots = calloc(ns, sizeof *slots);
+	if (!slots)
+		return CP_EINTERNAL;
+	free(ix->slots);
+	ix->slots = slots;
+	ix->nslots = ns;
+	for (size_t i = 0; i < n; i++)
+		s_index_put(ix, arr[i].name, i);
+	return 0;
+}
+
 static size_t s_nsections(const cp_config *cfg)
 {
 	return cfg->nprofiles + cfg->nsso + cfg->nservices;
@@ -350,6 +417,7 @@ int cp_subprop_get(const char *value, const char *key, char **ret)
 
 typedef struct s_parser {
 	cp_config tmp;          /* this file's sections, merged per name */
+	s_index ix[3];          /* over tmp.profiles, tmp.sso_sessions, tmp.services */
 	cp_section bare_default; /* "[default]" in a config file */
 	bool have_bare_default;
 	bool saw_profile_default; /* "[profile default]" in a config file */
@@ -476,25 +544,34 @@ static int s_header(s_parser *ps, const char *line, size_t n)
 
 	cp_section **arr;
 	size_t *cnt, *cap;
+	s_index *ix;
 	switch (list) {
 	case S_LIST_PROFILES:
 		arr = &ps->tmp.profiles, cnt = &ps->tmp.nprofiles, cap = &ps->tmp.cap_profiles;
+		ix = &ps->ix[0];
 		break;
 	case S_LIST_SSO:
 		arr = &ps->tmp.sso_sessions, cnt = &ps->tmp.nsso, cap = &ps->tmp.cap_sso;
+		ix = &ps->ix[1];
 		break;
 	default:
 		arr = &ps->tmp.services, cnt = &ps->tmp.nservices, cap = &ps->tmp.cap_services;
+		ix = &ps->ix[2];
 		break;
 	}
 	char *nm = cp_strndup(name, namen);
 	if (!nm)
 		return cp_error_set(ps->err, CP_EINTERNAL, "out of memory");
-	cp_section *s = s_list_find(*arr, *cnt, nm);
+	cp_section *s = s_index_find(ix, *arr, nm);
 	if (s) {
 		cp_free_secret(nm);
+	} else if (s_index_reserve(ix, *arr, *cnt, *cnt + 1)) {
+		cp_free_secret(nm);
+		return cp_error_set(ps->err, CP_EINTERNAL, "out of memory");
 	} else if ((r = s_list_add(arr, cnt, cap, nm, &s))) {
 		return cp_error_set(ps->err, r, "out of memory");
+	} else {
+		s_index_put(ix, s->name, *cnt - 1);
 	}
 	ps->cur_list = list;
 	ps->cur_idx = (size_t)(s - *arr);
@@ -601,39 +678,59 @@ static int s_parse_lines(s_parser *ps, const char *text, size_t len)
 static int s_merge_list(cp_config *cfg, cp_section **dst, size_t *dn, size_t *dcap,
 			cp_section *src, size_t sn, const char *file, cp_error *err)
 {
+	s_index ix = {0};
+	int r = 0;
+	if (sn == 0)
+		return 0;
+	if (s_index_reserve(&ix, *dst, *dn, *dn + sn)) {
+		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
+		goto out;
+	}
 	for (size_t i = 0; i < sn; i++) {
 		cp_section *from = &src[i];
-		cp_section *to = s_list_find(*dst, *dn, from->name);
+		cp_section *to = s_index_find(&ix, *dst, from->name);
 		if (!to) {
-			if (s_nsections(cfg) >= CP_CONFIG_MAX_SECTIONS)
-				return cp_error_set(err, CP_ECONFIG, "'%s': more than %d sections",
-						    file, CP_CONFIG_MAX_SECTIONS);
+			if (s_nsections(cfg) >= CP_CONFIG_MAX_SECTIONS) {
+				r = cp_error_set(err, CP_ECONFIG, "'%s': more than %d sections", file,
+						 CP_CONFIG_MAX_SECTIONS);
+				goto out;
+			}
 			if (*dn == *dcap) {
 				size_t ncap = *dcap ? *dcap * 2 : 8;
 				cp_section *na = realloc(*dst, ncap * sizeof *na);
-				if (!na)
-					return cp_error_set(err, CP_EINTERNAL, "out of memory");
+				if (!na) {
+					r = cp_error_set(err, CP_EINTERNAL, "out of memory");
+					goto out;
+				}
 				*dst = na;
 				*dcap = ncap;
 			}
-			(*dst)[(*dn)++] = *from; /* transferred */
+			(*dst)[*dn] = *from; /* transferred */
 			memset(from, 0, sizeof *from);
+			s_index_put(&ix, (*dst)[*dn].name, *dn);
+			(*dn)++;
 			continue;
 		}
 		for (size_t j = 0; j < from->nprops; j++) {
 			cp_prop *pr = &from->props[j];
 			char *name = pr->name, *value = pr->value;
 			pr->name = pr->value = NULL; /* transferred */
-			int r = s_section_put(to, name, value);
-			if (r == CP_ECONFIG)
-				return cp_error_set(err, CP_ECONFIG,
-						    "'%s': section '%s' has more than %d properties",
-						    file, to->name, CP_CONFIG_MAX_PROPS);
-			if (r)
-				return cp_error_set(err, r, "out of memory");
+			r = s_section_put(to, name, value);
+			if (r == CP_ECONFIG) {
+				r = cp_error_set(err, CP_ECONFIG,
+						 "'%s': section '%s' has more than %d properties",
+						 file, to->name, CP_CONFIG_MAX_PROPS);
+				goto out;
+			}
+			if (r) {
+				r = cp_error_set(err, r, "out of memory");
+				goto out;
+			}
 		}
 	}
-	return 0;
+out:
+	s_index_free(&ix);
+	return r;
 }
 
 int cp_config_parse(cp_config *cfg, const char *text, size_t len, cp_file_kind kind,
@@ -691,6 +788,8 @@ out:
 	cp_buf_free(&ps.pend_val);
 	s_section_free(&ps.bare_default);
 	cp_config_free(&ps.tmp);
+	for (size_t i = 0; i < 3; i++)
+		s_index_free(&ps.ix[i]);
 	return r;
 }
 

@@ -3,6 +3,7 @@
  * no-crash runs over the fuzz and Go v1 corpora. */
 #include <dirent.h>
 #include <errno.h>
+#include <pwd.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <unistd.h>
@@ -478,6 +479,54 @@ static void s_case_insensitive_chain_case(const char *cdir)
 	free(tc);
 }
 
+static void s_paths(void)
+{
+	char *saved_home = cp_strdup(getenv("HOME"));
+	char *c = NULL, *k = NULL;
+	cp_error err = {0};
+	int rc;
+
+	unsetenv("AWS_CONFIG_FILE");
+	unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+	unsetenv("HOME");
+	struct passwd *pw = getpwuid(getuid());
+	char *want = !pw ? NULL
+		     : strcmp(pw->pw_dir, "/") == 0 ? cp_strdup("/.aws/config")
+						    : cp_asprintf("%s/.aws/config", pw->pw_dir);
+	rc = cp_config_paths(&c, &k, &err);
+	tap_ok(rc == 0 && want && strcmp(c, want) == 0, "paths: HOME unset -> passwd home (%s)",
+	       c ? c : err.msg);
+	free(c);
+	free(k);
+	free(want);
+
+	setenv("HOME", "/home/u/", 1);
+	setenv("AWS_CONFIG_FILE", "~/cfg", 1);
+	setenv("AWS_SHARED_CREDENTIALS_FILE", "~other/creds", 1);
+	rc = cp_config_paths(&c, &k, &err);
+	tap_ok(rc == 0 && strcmp(c, "/home/u/cfg") == 0 && strcmp(k, "~other/creds") == 0,
+	       "paths: '~/' expanded in the variables, '~user' left alone");
+	free(c);
+	free(k);
+
+	setenv("HOME", "/", 1);
+	setenv("AWS_CONFIG_FILE", "~", 1);
+	setenv("AWS_SHARED_CREDENTIALS_FILE", "", 1);
+	rc = cp_config_paths(&c, &k, &err);
+	tap_ok(rc == 0 && strcmp(c, "/") == 0 && strcmp(k, "/.aws/credentials") == 0,
+	       "paths: HOME=/ and an empty variable means the default");
+	free(c);
+	free(k);
+
+	unsetenv("AWS_CONFIG_FILE");
+	unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+	if (saved_home)
+		setenv("HOME", saved_home, 1);
+	else
+		unsetenv("HOME");
+	free(saved_home);
+}
+
 /* ---- robustness ------------------------------------------------------------ */
 
 static void s_parse_both_ways(const char *text, size_t len)
@@ -579,6 +628,7 @@ int main(void)
 	s_messages();
 	s_lookups();
 	s_load();
+	s_paths();
 	s_random_inputs();
 
 	const char *cdir = tap_conformance_dir();
