@@ -54,14 +54,14 @@ static int s_fail(int status, const char *fmt, ...) __attribute__((format(printf
 static int s_fail(int status, const char *fmt, ...)
 {
 	va_list ap;
-	fflush(stdout);
-	fputs("aws-credproc: ", stderr);
+	char msg[1200];
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	fflush(stdout);
+	fprintf(stderr, "aws-credproc: %s\n", msg);
 	fflush(stderr);
-	cp_status_report(status);
+	cp_status_report(status, msg);
 	return status;
 }
 
@@ -217,6 +217,6 @@ int cp_cli_main(int argc, char **argv)
 	cp_free_secret(doc);
 	if (e)
 		return s_fail(CP_EINTERNAL, "cannot write the credentials to stdout: %s", strerror(e));
-	cp_status_report(0);
+	cp_status_report(0, NULL);
 	return 0;
 }

@@ -38,15 +38,19 @@ void cp_status_fd_init(void)
 	}
 }
 
-void cp_status_report(int status)
+void cp_status_report(int status, const char *msg)
 {
 	if (s_status_fd < 0)
 		return;
-	char c = (char)('0' + (status >= 0 && status <= 9 ? status : 1));
-	ssize_t n;
+	char line[1100];
+	int n = snprintf(line, sizeof line, "%c%.1024s\n",
+			 (char)('0' + (status >= 0 && status <= 9 ? status : 1)), msg ? msg : "");
+	if (n > (int)sizeof line - 1)
+		n = (int)sizeof line - 1;
+	ssize_t w;
 	do
-		n = write(s_status_fd, &c, 1);
-	while (n < 0 && errno == EINTR);
+		w = write(s_status_fd, line, (size_t)n);
+	while (w < 0 && errno == EINTR);
 	close(s_status_fd);
 	s_status_fd = -1;
 }
@@ -289,12 +293,20 @@ int cp_process_run(const char *profile, const char *command, long timeout_ms, cp
 		goto out;
 	}
 	if (WEXITSTATUS(wst) != 0) {
-		/* A nested aws-credproc says which kind of failure it was. */
-		char c = 0;
+		/* A nested aws-credproc says which kind of failure it was, and why. */
+		char line[1100];
 		int fl = fcntl(st[0], F_GETFL);
 		fcntl(st[0], F_SETFL, fl | O_NONBLOCK);
-		int nested = (read(st[0], &c, 1) == 1 && c >= '1' && c <= '6') ? c - '0' : 0;
-		if (WEXITSTATUS(wst) == 127 && !nested)
+		ssize_t k = read(st[0], line, sizeof line - 1);
+		int nested = 0;
+		if (k > 0 && line[0] >= '1' && line[0] <= '6') {
+			line[k] = '\0';
+			line[strcspn(line, "\n")] = '\0';
+			nested = line[0] - '0';
+		}
+		if (nested && line[1])
+			r = cp_error_set(err, nested, "%s", line + 1);
+		else if (WEXITSTATUS(wst) == 127 && !nested)
 			r = cp_error_set(err, CP_ESOURCE,
 					 "credential_process of profile '%s' could not be run (exit status 127)",
 					 profile);

@@ -35,6 +35,8 @@ int cp_process_parse(const char *json, size_t len, cp_creds *ret, cp_error *err)
 /* Called once at start-up: takes AWS_CREDPROC_STATUS_FD from the environment
  * (if valid), so that cp_status_report() can write to it; removes the variable. */
 void cp_status_fd_init(void);
-void cp_status_report(int status);
+/* Reports this process's exit status and its error line (may be NULL) to
+ * an outer aws-credproc, if there is one. */
+void cp_status_report(int status, const char *msg);
 
 #endif

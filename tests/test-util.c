@@ -180,8 +180,8 @@ static void s_process(void)
 	tap_ok(r == CP_ESOURCE && strstr(err.msg, "did not finish"), "timeout: %s", err.msg);
 	r = cp_process_run("p", "head -c 200000 /dev/zero", 5000, &c, &err);
 	tap_ok(r == CP_ESOURCE && strstr(err.msg, "more than"), "output cap: %s", err.msg);
-	r = cp_process_run("p", "printf 6 >&$AWS_CREDPROC_STATUS_FD; exit 1", 5000, &c, &err);
-	tap_ok(r == 6, "nested status propagates (r=%d): %s", r, err.msg);
+	r = cp_process_run("p", "printf '6a person is needed\\n' >&$AWS_CREDPROC_STATUS_FD; exit 1", 5000, &c, &err);
+	tap_ok(r == 6 && strcmp(err.msg, "a person is needed") == 0, "nested status propagates (r=%d): %s", r, err.msg);
 }
 
 static void s_guard(void)
