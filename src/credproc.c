@@ -3,6 +3,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "config.h"
 #include "endpoint.h"
@@ -17,7 +19,47 @@ typedef struct s_ctx {
 	char *region;
 	cp_sts_target sts;
 	long timeout_ms;
+	int64_t deadline_ms; /* monotonic */
 } s_ctx;
+
+#define CP_MAX_ATTEMPTS 3
+#define CP_BACKOFF_BASE_MS 200
+#define CP_BACKOFF_CAP_MS 5000
+
+static int64_t s_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Full-jitter exponential backoff: a random delay in [0, min(cap, base * 2^n)). */
+static long s_backoff_ms(int attempt)
+{
+	long ceiling = CP_BACKOFF_BASE_MS << (attempt < 10 ? attempt : 10);
+	if (ceiling > CP_BACKOFF_CAP_MS)
+		ceiling = CP_BACKOFF_CAP_MS;
+	unsigned int rnd = 0;
+	if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != sizeof rnd)
+		rnd = (unsigned int)s_mono_ms();
+	return (long)(rnd % (unsigned long)ceiling);
+}
+
+static void s_sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) < 0)
+		;
+}
+
+/* Worth another attempt: throttling, 5xx, or no HTTP answer at all. */
+static bool s_retryable(const cp_error *e)
+{
+	if (e->status != CP_ETRANSPORT)
+		return false;
+	return e->http_status == 0 || e->http_status == 429 || e->http_status >= 500 ||
+	       cp_sts_error_retryable(e->code);
+}
 
 static const char *s_env(const char *name)
 {
@@ -95,8 +137,8 @@ static bool s_role_chaining_refusal(const cp_error *e)
 	       strstr(e->msg, "role chaining") != NULL;
 }
 
-static int s_assume(s_ctx *x, const cp_role_step *s, const cp_creds *src, bool src_is_session,
-		    cp_creds *ret, cp_error *err)
+static int s_assume(s_ctx *x, const cp_role_step *s, const cp_creds *src, cp_creds *ret,
+		    cp_error *err)
 {
 	const cp_net_ops *net = cp_net(err);
 	if (!net)
@@ -126,15 +168,42 @@ static int s_assume(s_ctx *x, const cp_role_step *s, const cp_creds *src, bool s
 	};
 	cp_debug("assume role '%s' (session '%s'%s) at %s", s->role_arn, in.role_session_name,
 		 s->external_id ? ", external id set" : "", ep.url);
-	int r = net->assume_role(&ep, src, &in, ret, err);
-	if (r && in.duration_seconds > 3600 && s_role_chaining_refusal(err)) {
-		cp_warn("role '%s': STS caps sessions of chained roles at 1 hour; "
-			"retrying with duration_seconds = 3600 instead of %d%s",
-			s->role_arn, in.duration_seconds,
-			src_is_session ? "" : "");
-		in.duration_seconds = 3600;
+	int r;
+	bool shortened = false;
+	for (int attempt = 1;; attempt++) {
+		long left = (long)(x->deadline_ms - s_mono_ms());
+		if (left <= 0) {
+			r = cp_error_set(err, CP_ETRANSPORT, "role '%s': no answer from STS at '%s' within %ld s",
+					 s->role_arn, ep.url, x->timeout_ms / 1000);
+			break;
+		}
+		ep.timeout_ms = left;
 		cp_error_clear(err);
 		r = net->assume_role(&ep, src, &in, ret, err);
+		if (r && !shortened && in.duration_seconds > 3600 && s_role_chaining_refusal(err)) {
+			cp_warn("role '%s': STS caps sessions of chained roles at 1 hour; "
+				"retrying with duration_seconds = 3600 instead of %d",
+				s->role_arn, in.duration_seconds);
+			in.duration_seconds = 3600;
+			shortened = true;
+			attempt--;
+			continue;
+		}
+		if (!r || !s_retryable(err) || attempt >= CP_MAX_ATTEMPTS)
+			break;
+		long delay = s_backoff_ms(attempt);
+		if (s_mono_ms() + delay >= x->deadline_ms)
+			break;
+		cp_debug("attempt %d failed (%s); retrying in %ld ms", attempt, err->msg, delay);
+		s_sleep_ms(delay);
+	}
+	if (!r && ret->expiration && ret->expiration <= cp_now()) {
+		char t[21];
+		cp_format_iso8601(ret->expiration, t);
+		cp_creds_clear(ret);
+		r = cp_error_set(err, CP_EREFUSED,
+				 "role '%s': STS returned credentials that expired at %s, before the local "
+				 "time; check the system clock", s->role_arn, t);
 	}
 	free(default_name);
 	return r;
@@ -149,6 +218,7 @@ int cp_get_credentials(const cp_request *req, cp_creds *ret, cp_error *err)
 	int r;
 
 	x.timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : CP_DEFAULT_TIMEOUT_MS;
+	x.deadline_ms = s_mono_ms() + x.timeout_ms;
 	cp_config_init(&x.cfg);
 	if ((r = cp_config_paths(&cfg_path, &cred_path, err)))
 		goto out;
@@ -201,12 +271,10 @@ int cp_get_credentials(const cp_request *req, cp_creds *ret, cp_error *err)
 			 x.sts.signing_region);
 	}
 
-	bool is_session = x.chain.base != CP_BASE_STATIC || cur.session_token != NULL;
 	for (size_t i = 0; i < x.chain.nsteps; i++) {
-		if ((r = s_assume(&x, &x.chain.steps[i], &cur, is_session, &next, err)))
+		if ((r = s_assume(&x, &x.chain.steps[i], &cur, &next, err)))
 			goto out;
 		cp_creds_move(&cur, &next);
-		is_session = true;
 	}
 	if (x.chain.nsteps && cur.expiration) {
 		int64_t left = cur.expiration - cp_now();

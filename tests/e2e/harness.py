@@ -92,6 +92,10 @@ def run_clean(cmd, env, timeout=30, input=None, cwd=None):
         out, err = p.communicate()
         rc = None
         note = f"TIMED OUT after {timeout}s (process group killed)"
+    except BaseException:  # Ctrl-C, SIGTERM: leave nothing behind
+        _killpg(p.pid)
+        p.wait()
+        raise
     # leftovers in the group (children that outlived the parent)
     if _killpg(p.pid) and rc is not None:
         note += " (left processes behind in its group; killed)"
@@ -130,6 +134,27 @@ class Ctx:
         self._servers.append(s)
         if s.credentials:
             self.secret(s.credentials.get("SecretAccessKey"))
+        return s
+
+    def ecs(self, **kw) -> servers.EcsServer:
+        s = servers.EcsServer(**kw).start()
+        self._servers.append(s)
+        self.secret(s.credentials.get("SecretAccessKey"))
+        return s
+
+    def forward_proxy(self) -> servers.ForwardProxy:
+        s = servers.ForwardProxy().start()
+        self._servers.append(s)
+        return s
+
+    def pki(self) -> dict:
+        d = self.tmp / "pki"
+        d.mkdir(exist_ok=True)
+        return servers.make_test_pki(d)
+
+    def blackhole(self) -> servers.Blackhole:
+        s = servers.Blackhole().start()
+        self._servers.append(s)
         return s
 
     def fake_sts(self, **kw) -> servers.FakeSts:
@@ -204,6 +229,33 @@ class Ctx:
             raise AssertionError(f"timed out after {timeout}s: {shlex.join(cmd)}")
         return r
 
+    def run_parallel(self, n, args, timeout=30, **extra_env):
+        """Start n copies of the binary at once; returns their Results."""
+        import threading
+
+        env = self.env(**extra_env)
+        shown = {k: v for k, v in env.items()
+                 if k not in ("PATH", "HOME", "XDG_CACHE_HOME", "AWS_CREDPROC_CACHE_DIR")}
+        cmd = [self.bin, *args]
+        out = [None] * n
+        gate = threading.Barrier(n)
+
+        def one(i):
+            gate.wait()
+            rc, o, e, note, el = run_clean(cmd, env, timeout=timeout)
+            out[i] = Result(cmd, shown, rc, o, e, el, note)
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        self.runs.extend(out)
+        for r in out:
+            if r.rc is None:
+                raise AssertionError(f"timed out after {timeout}s: {shlex.join(cmd)}")
+        return out
+
     # contract assertions
     def _no_secret_leak(self, res, extra=()):
         for s in list(self.secrets) + list(extra):
@@ -257,7 +309,9 @@ class Ctx:
         """Exit `code`, empty stdout, last stderr line 'aws-credproc: …'
         containing every needle (case-insensitive; a needle may be a compiled
         regex), and if any_of is given at least one of those."""
-        assert res.rc == code, f"expected exit {code}, got {res.rc}: {res.last_err!r}"
+        codes = code if isinstance(code, (tuple, list, set)) else (code,)
+        assert res.rc in codes, \
+            f"expected exit {' or '.join(map(str, codes))}, got {res.rc}: {res.last_err!r}"
         assert res.stdout == "", "stdout must be empty on failure"
         last = res.last_err
         assert last.startswith("aws-credproc: "), \

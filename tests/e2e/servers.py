@@ -201,17 +201,37 @@ class _ThreadingServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def handle_error(self, request, client_address):
+        # TLS handshake failures (a client refusing our certificate) and
+        # resets are expected in some tests; record instead of printing
+        owner = getattr(self, "owner", None)
+        if owner is not None:
+            with owner.lock:
+                owner.errors.append(repr(sys.exc_info()[1]))
+
 
 class LoopbackServer:
     """Base: a threaded HTTP server on 127.0.0.1 recording every request."""
 
-    def __init__(self, port: int = 0):
+    def __init__(self, port: int = 0, tls=None):
+        """tls: (certfile, keyfile) to serve HTTPS."""
         self.lock = threading.Lock()
         self.requests: list[RecordedRequest] = []
+        self.errors: list[str] = []
         self._httpd = _ThreadingServer(("127.0.0.1", port), _Handler)
         self._httpd.owner = self
         self.port = self._httpd.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        scheme = "http"
+        if tls:
+            import ssl
+
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            # handshake in the handler thread, not in the accept loop
+            self._httpd.socket = ctx.wrap_socket(self._httpd.socket, server_side=True,
+                                                 do_handshake_on_connect=False)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
         self._thread = None
 
     def start(self):
@@ -408,8 +428,9 @@ class FakeSts(LoopbackServer):
     """
 
     def __init__(self, keys=None, verify=True, chain_limit=3600, max_session=43200,
-                 fractional_expiration=False, account=ACCOUNT):
-        super().__init__()
+                 fractional_expiration=False, account=ACCOUNT, delay=0.0, tls=None):
+        super().__init__(tls=tls)
+        self.delay = delay  # seconds to sleep before answering an AssumeRole
         self.keys = dict(keys or {})
         self.verify = verify
         self.chain_limit = chain_limit
@@ -488,6 +509,8 @@ class FakeSts(LoopbackServer):
         return 200, [("Content-Type", "text/xml")], body
 
     def _assume_role(self, req, info):
+        if self.delay:
+            time.sleep(self.delay)
         form = req.form
         arn = form.get("RoleArn")
         name = form.get("RoleSessionName")
@@ -741,6 +764,57 @@ def _http_date(t: _dt.datetime) -> str:
     return t.astimezone(_dt.timezone.utc).strftime("%a, %d %b %Y %H:%M:%S GMT")
 
 
+class EcsServer(LoopbackServer):
+    """ECS/EKS container credentials endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI).
+
+    token: the expected Authorization header value (None: not checked)."""
+
+    def __init__(self, credentials, token=None, path="/v2/credentials/e2e"):
+        super().__init__()
+        self.credentials = credentials
+        self.token = token
+        self.cred_path = path
+        self.full_uri = self.url + path
+
+    def handle(self, req):
+        hdr = [("Content-Type", "application/json")]
+        if req.method != "GET":
+            return 405, hdr, b'{"code":"MethodNotAllowed"}'
+        if self.token is not None and req.header("authorization") != self.token:
+            return 401, hdr, b'{"code":"AccessDeniedException","message":"Unauthorized"}'
+        if req.path != self.cred_path:
+            return 404, hdr, b'{"code":"NotFound"}'
+        c = self.credentials
+        exp = c["Expiration"]
+        if isinstance(exp, _dt.datetime):
+            exp = iso_z(exp)
+        doc = {"RoleArn": f"arn:aws:iam::{ACCOUNT}:role/task-role",
+               "AccessKeyId": c["AccessKeyId"], "SecretAccessKey": c["SecretAccessKey"],
+               "Token": c.get("Token") or c.get("SessionToken"), "Expiration": exp}
+        return 200, hdr, json.dumps(doc).encode()
+
+
+class Blackhole:
+    """A listening loopback socket that never answers (connects succeed via
+    the kernel backlog, reads time out)."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        return self
+
+    def stop(self):
+        self.sock.close()
+
+    def since(self, mark=0):
+        return []
+
+
 # --------------------------------------------------------------------------
 # recording reverse proxy
 
@@ -778,6 +852,162 @@ class RecordingProxy(LoopbackServer):
             return resp.status, headers, body
         finally:
             conn.close()
+
+
+class ForwardProxy:
+    """An HTTP forward proxy (absolute-URI requests and CONNECT tunnels) that
+    records what went through it: self.log = [(method, target), ...]."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.log: list[tuple[str, str]] = []
+        owner = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_CONNECT(self):
+                with owner.lock:
+                    owner.log.append(("CONNECT", self.path))
+                host, _, port = self.path.rpartition(":")
+                try:
+                    up = socket.create_connection((host, int(port)), timeout=10)
+                except OSError:
+                    self.send_response(502)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.send_response(200, "Connection established")
+                self.end_headers()
+                self.wfile.flush()
+                import select
+
+                socks = [self.connection, up]
+                try:
+                    while True:
+                        r, _, _ = select.select(socks, [], [], 15)
+                        if not r:
+                            break
+                        done = False
+                        for s_ in r:
+                            data = s_.recv(65536)
+                            if not data:
+                                done = True
+                                break
+                            (up if s_ is self.connection else self.connection).sendall(data)
+                        if done:
+                            break
+                finally:
+                    up.close()
+                    self.close_connection = True
+
+            def _forward(self):
+                with owner.lock:
+                    owner.log.append((self.command, self.path))
+                u = urllib.parse.urlsplit(self.path)
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                c = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=30)
+                try:
+                    path = u.path + ("?" + u.query if u.query else "")
+                    c.putrequest(self.command, path or "/", skip_host=True,
+                                 skip_accept_encoding=True)
+                    for k, v in self.headers.items():
+                        if k.lower() in RecordingProxy.HOP or k.lower() in (
+                                "proxy-authorization", "expect"):
+                            continue
+                        c.putheader(k, v)
+                    c.putheader("Content-Length", str(len(body)))
+                    c.endheaders(body)
+                    r = c.getresponse()
+                    data = r.read()
+                    self.send_response(r.status)
+                    for k, v in r.getheaders():
+                        if k.lower() not in RecordingProxy.HOP:
+                            self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                finally:
+                    c.close()
+
+            do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _forward
+
+        self._httpd = _ThreadingServer(("127.0.0.1", 0), H)
+        self.port = self._httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = None
+
+    def start(self):
+        self._thread = threading.Thread(target=self._httpd.serve_forever,
+                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join(5)
+            self._thread = None
+        self._httpd.server_close()
+
+    def targets(self):
+        with self.lock:
+            return list(self.log)
+
+
+def make_test_pki(directory) -> dict:
+    """A throw-away CA and a server certificate for 127.0.0.1/localhost.
+    Returns {"ca": path, "cert": path, "key": path}."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    import ipaddress
+
+    now = utcnow()
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "aws-credproc e2e CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - _dt.timedelta(days=1))
+          .not_valid_after(now + _dt.timedelta(days=30))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True,
+                                       crl_sign=True, content_commitment=False,
+                                       key_encipherment=False, data_encipherment=False,
+                                       key_agreement=False, encipher_only=False,
+                                       decipher_only=False), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(ca_name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - _dt.timedelta(days=1))
+            .not_valid_after(now + _dt.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([
+                x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                x509.DNSName("localhost")]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    d = str(directory)
+    paths = {"ca": os.path.join(d, "ca.pem"), "cert": os.path.join(d, "server.pem"),
+             "key": os.path.join(d, "server.key")}
+    with open(paths["ca"], "wb") as f:
+        f.write(ca.public_bytes(serialization.Encoding.PEM))
+    with open(paths["cert"], "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(paths["key"], "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM,
+                                  serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    return paths
 
 
 # --------------------------------------------------------------------------
@@ -978,6 +1208,16 @@ class MotoStack:
         self.instance_arn = r["AssumedRoleUser"]["Arn"]
         # from here on every request is checked (SigV4 + IAM policies + trust)
         self.set_auth("0")
+        # make sure it is: a wrong secret must be refused
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client("sts", dict(self.base, SecretAccessKey="x" * 40)).get_caller_identity()
+        except ClientError as e:
+            if e.response["Error"]["Code"] != "SignatureDoesNotMatch":
+                raise RuntimeError(f"moto auth self-check: unexpected {e.response['Error']}")
+        else:
+            raise RuntimeError("moto auth is not enforced (wrong secret accepted)")
 
     # views on the proxy's log
     def mark(self):
@@ -993,3 +1233,31 @@ class MotoStack:
         """Secret strings that must never show up on stderr."""
         return [self.base["SecretAccessKey"], self.nobody["SecretAccessKey"],
                 self.instance_creds["SecretAccessKey"], self.instance_creds["Token"]]
+
+
+# --------------------------------------------------------------------------
+# manual use: python3 tests/e2e/servers.py  (prints endpoints, Ctrl-C stops)
+
+if __name__ == "__main__":
+    stack = MotoStack().start()
+    imds = ImdsServer(credentials=stack.instance_creds).start()
+    fake = FakeSts(keys={stack.base["AccessKeyId"]: (stack.base["SecretAccessKey"], None)})
+    fake.start()
+    info = {
+        "moto": stack.direct, "moto_via_recording_proxy": stack.endpoint,
+        "base": stack.base, "roles": stack.roles, "bucket": stack.bucket,
+        "external_id": stack.external_id, "imds": imds.url, "fake_sts": fake.url,
+        "hint": "AWS_ENDPOINT_URL_STS=<moto_via_recording_proxy> "
+                "AWS_EC2_METADATA_SERVICE_ENDPOINT=<imds>",
+    }
+    print(json.dumps(info, indent=2), flush=True)
+    try:
+        signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fake.stop()
+        imds.stop()
+        stack.stop()

@@ -95,6 +95,21 @@ def test_malformed_duration_seconds(t):
            "duration_seconds")
 
 
+def test_duration_seconds_out_of_range(t):
+    for bad in ("100", "50000"):
+        t.config(STATIC + "[profile r]\nrole_arn = arn:aws:iam::123456789012:role/a\n"
+                 f"source_profile = static\nduration_seconds = {bad}\n")
+        t.fail(t.run(["--profile", "r"], AWS_ENDPOINT_URL_STS=servers.closed_port_url()), 2,
+               "duration_seconds", bad)
+
+
+def test_invalid_role_session_name(t):
+    t.config(STATIC + "[profile r]\nrole_arn = arn:aws:iam::123456789012:role/a\n"
+             "source_profile = static\nrole_session_name = has space\n")
+    t.fail(t.run(["--profile", "r"], AWS_ENDPOINT_URL_STS=servers.closed_port_url()), 2,
+           "role_session_name")
+
+
 def test_unknown_credential_source(t):
     t.config("[profile r]\nrole_arn = arn:aws:iam::123456789012:role/a\n"
              "credential_source = Ec2Instance\n")
@@ -122,8 +137,9 @@ def test_source_profile_chain_too_long(t):
 # ------------------------------------------------------------------ nested processes
 
 def test_credential_process_invokes_itself(t):
-    t.config(f"[profile loop]\ncredential_process = {t.bin} --profile loop\n")
-    res = t.run(["--profile", "loop"], timeout=30)
+    # (profile name chosen so that it does not itself match CYCLE_WORDS)
+    t.config(f"[profile selfie]\ncredential_process = {t.bin} --profile selfie\n")
+    res = t.run(["--profile", "selfie"], timeout=30)
     t.fail(res, 2, any_of=CYCLE_WORDS + ["AWS_CREDPROC_CHAIN"])
     assert res.elapsed < 15, f"took {res.elapsed:.1f}s"
 

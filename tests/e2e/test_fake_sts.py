@@ -97,7 +97,7 @@ def test_max_session_duration_error_not_retried(t):
              f"duration_seconds = 7200\n")
     res = t.run(["--profile", "b"], AWS_ENDPOINT_URL_STS=sts.url, AWS_REGION="us-east-1")
     t.fail(res, 4, "ValidationError", "report-writer")
-    assert len(sts.assume_role_requests()) == 1
+    assert len(sts.assume_role_requests()) == 1, "MaxSessionDuration refusal was retried"
 
 
 def test_access_denied(t):
@@ -118,7 +118,7 @@ def test_expired_source_token(t):
     t.config(_static_base() + f"[profile b]\nrole_arn = {ROLE_B}\nsource_profile = base\n")
     res = t.run(["--profile", "b"], AWS_ENDPOINT_URL_STS=sts.url)
     t.fail(res, 4, "ExpiredToken")
-    assert len(sts.assume_role_requests()) == 1
+    assert len(sts.assume_role_requests()) == 1, "ExpiredToken was retried"
 
 
 def test_throttling_exhausts_retries(t):
@@ -137,7 +137,8 @@ def test_server_error_then_success(t):
     sts.queue_error(500, "InternalFailure", "An internal error occurred", type_="Receiver")
     t.config(_static_base() + f"[profile b]\nrole_arn = {ROLE_B}\nsource_profile = base\n")
     doc = t.ok(t.run(["--profile", "b"], AWS_ENDPOINT_URL_STS=sts.url))
-    assert [r.status for r in sts.assume_role_requests()] == [500, 200]
+    assert [r.status for r in sts.assume_role_requests()] == [500, 200], \
+        [r.status for r in sts.assume_role_requests()]
     assert doc["AccessKeyId"] == sts.issued[-1]["AccessKeyId"]
 
 
@@ -148,7 +149,7 @@ def test_server_error_always(t):
     t.config(_static_base() + f"[profile b]\nrole_arn = {ROLE_B}\nsource_profile = base\n")
     res = t.run(["--profile", "b"], AWS_ENDPOINT_URL_STS=sts.url)
     t.fail(res, 5)
-    assert len(sts.assume_role_requests()) >= 2
+    assert len(sts.assume_role_requests()) >= 2, "a 5xx was not retried"
 
 
 def test_connection_dropped(t):
@@ -182,3 +183,46 @@ def test_request_shape(t):
     assert r.sig["region"] == "eu-west-1" and r.sig["service"] == "sts"
     assert "ExternalId" in r.form and "SerialNumber" not in r.form
     assert not r.note, r.note
+
+
+def _reply_with(t, body):
+    sts = _sts(t)
+    sts.queue_reply(servers.StsReply(200, body=body))
+    t.config(_static_base() + f"[profile b]\nrole_arn = {ROLE_B}\nsource_profile = base\n")
+    return sts, t.run(["--profile", "b"], AWS_ENDPOINT_URL_STS=sts.url)
+
+
+_CREDS_XML = (b'<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+              b"<AssumeRoleResult><Credentials><AccessKeyId>%s</AccessKeyId>"
+              b"<SecretAccessKey>SECRETSECRET</SecretAccessKey><SessionToken>%s</SessionToken>"
+              b"<Expiration>2099-01-01T00:00:00Z</Expiration></Credentials>"
+              b"</AssumeRoleResult></AssumeRoleResponse>")
+
+
+def test_xml_entities_not_expanded(t):
+    body = (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">'
+            b'<!ENTITY i "INJECTED">]>' + _CREDS_XML % (b"&e;&i;", b"TOKEN"))
+    _, res = _reply_with(t, body)
+    t.fail(res, (4, 5))
+    assert "root:" not in res.stderr and "INJECTED" not in res.stderr
+
+
+def test_xml_billion_laughs(t):
+    ents = b'<!ENTITY l0 "lol">' + b"".join(
+        b'<!ENTITY l%d "%s">' % (i, (b"&l%d;" % (i - 1)) * 10) for i in range(1, 10))
+    body = b'<?xml version="1.0"?><!DOCTYPE x [' + ents + b"]>" + _CREDS_XML % (
+        b"&l9;", b"TOKEN")
+    _, res = _reply_with(t, body)
+    t.fail(res, (4, 5))
+    assert res.elapsed < 5, f"took {res.elapsed:.1f}s"
+
+
+def test_oversized_reply(t):
+    _, res = _reply_with(t, _CREDS_XML % (b"ASIAHUGE", b"T" * (8 * 1024 * 1024)))
+    t.fail(res, (4, 5))
+
+
+def test_reply_without_expiration(t):
+    body = _CREDS_XML.replace(b"<Expiration>2099-01-01T00:00:00Z</Expiration>", b"")
+    _, res = _reply_with(t, body % (b"ASIANOEXP", b"TOKEN"))
+    t.fail(res, (4, 5))

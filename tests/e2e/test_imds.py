@@ -132,3 +132,16 @@ def test_imds_credentials_unknown_to_sts(t):
     res = t.run(["--profile", "ec2"], AWS_ENDPOINT_URL_STS=m.endpoint,
                 AWS_EC2_METADATA_SERVICE_ENDPOINT=imds.url)
     t.fail(res, 4, "InvalidClientTokenId", "chained")
+
+
+def test_imds_not_answering_times_out(t):
+    # IMDS accepts the connection and never answers (a firewall, a hop limit):
+    # the SDKs give up after ~1 s per attempt; we must not hang
+    m = t.moto
+    hole = t.blackhole()
+    t.config(_ec2_profile(m.roles["chained"]))
+    res = t.run(["--profile", "ec2"], AWS_ENDPOINT_URL_STS=m.endpoint,
+                AWS_EC2_METADATA_SERVICE_ENDPOINT=hole.url)
+    t.fail(res, 3, any_of=["metadata", "IMDS", "Ec2InstanceMetadata", "timed out", "timeout"])
+    assert res.elapsed < 12, f"gave up on a silent IMDS only after {res.elapsed:.1f}s"
+

@@ -337,16 +337,5 @@ def test_env_command_static(t):
     assert re.search(r"^export AWS_ACCESS_KEY_ID=['\"]?AKIASTATIC0000000003['\"]?$",
                      res.stdout, re.M), res.stdout
     assert re.search(r"^export AWS_SECRET_ACCESS_KEY=", res.stdout, re.M)
-    assert "AWS_CREDENTIAL_EXPIRATION" not in res.stdout
-    assert "AWS_SESSION_TOKEN=" not in res.stdout or "unset" in res.stdout
-
-
-def test_explain_shows_no_secret(t):
-    m = t.moto
-    t.config(_base_profile(m) +
-             f"[profile reader]\nrole_arn = {m.roles['reader']}\nsource_profile = base\n")
-    res = t.run(["explain", "--profile", "reader"], AWS_ENDPOINT_URL_STS=m.endpoint)
-    assert res.rc == 0, f"explain exit {res.rc}: {res.last_err}"
-    both = res.stdout + res.stderr
-    assert m.base["SecretAccessKey"] not in both, "explain printed a secret"
-    assert "reader" in both and "base" in both, "explain does not show the chain"
+    assert not re.search(r"^export AWS_CREDENTIAL_EXPIRATION=", res.stdout, re.M)
+    assert not re.search(r"^export AWS_SESSION_TOKEN=", res.stdout, re.M)
