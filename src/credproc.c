@@ -55,7 +55,8 @@ static void s_sleep_ms(long ms)
 /* Worth another attempt: throttling, 5xx, or no HTTP answer at all. */
 static bool s_retryable(const cp_error *e)
 {
-	if (e->status != CP_ETRANSPORT)
+	if (e->status != CP_ETRANSPORT || strcmp(e->code, "TlsFailure") == 0 ||
+	    strcmp(e->code, "ResponseTooLarge") == 0)
 		return false;
 	return e->http_status == 0 || e->http_status == 429 || e->http_status >= 500 ||
 	       cp_sts_error_retryable(e->code);

@@ -7,11 +7,10 @@
  */
 #include "http.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <curl/curl.h>
 
@@ -305,6 +304,10 @@ int cp_http_send_ex(const cp_http_request *req, cp_http_response *ret,
 	CURLcode rc = curl_easy_perform(h);
 	if (rc != CURLE_OK) {
 		r = s_transfer_error(h, rc, &t, base, timeout_ms, errbuf, ret_failure, err);
+		/* Failures that another attempt cannot fix are marked as such. */
+		if (err && (*ret_failure == CP_HTTP_FAIL_TLS || *ret_failure == CP_HTTP_FAIL_TOO_LARGE))
+			snprintf(err->code, sizeof err->code, "%s",
+				 *ret_failure == CP_HTTP_FAIL_TLS ? "TlsFailure" : "ResponseTooLarge");
 		goto out;
 	}
 	long status = 0;

@@ -208,7 +208,7 @@ int cp_sts_parse_xml(const char *xml, size_t len, cp_sts_reply *ret, cp_error *e
 	while (i < len && (xml[i] == ' ' || xml[i] == '\t' || xml[i] == '\r' || xml[i] == '\n'))
 		i++;
 	if (i == len || xml[i] != '<' || memchr(xml, '\0', len))
-		return cp_error_set(err, CP_ETRANSPORT, "STS reply is not UTF-8 XML");
+		return cp_error_set(err, CP_ETRANSPORT, "STS reply is not XML");
 	/* No DTDs at all: nothing to expand, nothing to fetch. */
 	if (s_mem_contains(xml, len, "<!DOCTYPE") || s_mem_contains(xml, len, "<!ENTITY"))
 		return cp_error_set(err, CP_ETRANSPORT,

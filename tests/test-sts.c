@@ -1,2 +1,882 @@
+/* test-sts.c - STS XML replies (the conformance samples plus hostile input),
+ * the AssumeRole form body, and cp_http_send()/cp_sts_assume_role() against
+ * an in-process loopback HTTP server (a forked child answering scripted
+ * replies and logging the requests it saw). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <libxml/parser.h>
+#include <libxml/parserInternals.h>
+
+#include "http.h"
+#include "sigv4.h"
+#include "sts.h"
 #include "tap.h"
-int main(void) { tap_skip("not written yet"); return tap_done(); }
+
+/* ---- loopback server ---------------------------------------------------- */
+
+enum { SRV_REPLY, SRV_HANG, SRV_CLOSE };
+
+typedef struct srv_route {
+	const char *method;  /* NULL: any */
+	const char *path;    /* request target, exact */
+	int uses;            /* 0: unlimited; else served this many times */
+	int status;
+	const char *body;
+	int action;          /* SRV_REPLY, SRV_HANG (no reply until the client gives up), SRV_CLOSE */
+} srv_route;
+
+typedef struct srv {
+	pid_t pid;
+	int port;
+	int logfd;
+	char base[64];       /* "http://127.0.0.1:PORT" */
+} srv;
+
+
+static void srv_write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w <= 0) {
+			if (w < 0 && errno == EINTR)
+				continue;
+			return;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+/* Reads one request (headers and a Content-Length body); 0 or -1. */
+static int srv_read_request(int c, char *buf, size_t cap, size_t *ret_len)
+{
+	size_t len = 0;
+	char *end = NULL;
+	size_t want = 0;
+	for (;;) {
+		struct pollfd p = {.fd = c, .events = POLLIN};
+		if (poll(&p, 1, 5000) <= 0)
+			return -1;
+		ssize_t n = read(c, buf + len, cap - 1 - len);
+		if (n <= 0)
+			return -1;
+		len += (size_t)n;
+		buf[len] = '\0';
+		if (!end && (end = strstr(buf, "\r\n\r\n"))) {
+			char *cl = strcasestr(buf, "\r\nContent-Length:");
+			size_t body = cl && cl < end ? strtoul(cl + 17, NULL, 10) : 0;
+			want = (size_t)(end + 4 - buf) + body;
+		}
+		if (end && len >= want)
+			break;
+		if (len >= cap - 1)
+			return -1;
+	}
+	*ret_len = len;
+	return 0;
+}
+
+static void srv_serve(int lfd, int logfd, srv_route *routes, size_t nroutes)
+{
+	static char buf[256 * 1024];
+	for (;;) { /* until srv_stop() kills it */
+		int c = accept(lfd, NULL, NULL);
+		if (c < 0)
+			continue;
+		size_t len;
+		if (srv_read_request(c, buf, sizeof buf, &len) != 0) {
+			close(c);
+			continue;
+		}
+		char method[16] = "", target[1024] = "";
+		sscanf(buf, "%15s %1023s", method, target);
+		/* Log: "=== METHOD TARGET\n" then the header lines, then the body. */
+		char *hdr_end = strstr(buf, "\r\n\r\n");
+		char *first_eol = strstr(buf, "\r\n");
+		char log[8192];
+		int n = snprintf(log, sizeof log, "=== %s %s\n", method, target);
+		for (char *p = first_eol + 2; p < hdr_end && n < (int)sizeof log - 2;) {
+			char *eol = strstr(p, "\r\n");
+			n += snprintf(log + n, sizeof log - (size_t)n, "%.*s\n", (int)(eol - p), p);
+			p = eol + 2;
+		}
+		if (n < (int)sizeof log - 2)
+			n += snprintf(log + n, sizeof log - (size_t)n, "body: %.2000s\n", hdr_end + 4);
+		if (n > (int)sizeof log - 1)
+			n = (int)sizeof log - 1;
+		srv_write_all(logfd, log, (size_t)n);
+
+		srv_route *r = NULL;
+		for (size_t i = 0; i < nroutes && !r; i++) {
+			srv_route *x = &routes[i];
+			if ((!x->method || strcmp(x->method, method) == 0) &&
+			    strcmp(x->path, target) == 0 && x->uses >= 0) {
+				r = x;
+				if (x->uses > 0 && --x->uses == 0)
+					x->uses = -1;
+			}
+		}
+		if (r && r->action == SRV_HANG) {
+			char tmp[256];
+			struct pollfd p = {.fd = c, .events = POLLIN};
+			while (poll(&p, 1, 10000) > 0 && read(c, tmp, sizeof tmp) > 0)
+				;
+		} else if (r && r->action == SRV_CLOSE) {
+			/* nothing */
+		} else {
+			int status = r ? r->status : 404;
+			const char *body = r ? (r->body ? r->body : "") : "not scripted";
+			char head[512];
+			int hn = snprintf(head, sizeof head,
+					  "HTTP/1.1 %d X\r\nContent-Length: %zu\r\n"
+					  "Date: Mon, 20 Sep 2021 21:43:31 GMT\r\n"
+					  "Connection: close\r\n\r\n",
+					  status, strlen(body));
+			srv_write_all(c, head, (size_t)hn);
+			srv_write_all(c, body, strlen(body));
+		}
+		close(c);
+	}
+}
+
+static int srv_start(srv *s, srv_route *routes, size_t nroutes)
+{
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof a;
+	int pfd[2];
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof a) != 0 || listen(lfd, 16) != 0 ||
+	    getsockname(lfd, (struct sockaddr *)&a, &al) != 0 || pipe(pfd) != 0)
+		return -1;
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		close(pfd[0]);
+		srv_serve(lfd, pfd[1], routes, nroutes);
+		_exit(0);
+	}
+	close(lfd);
+	close(pfd[1]);
+	s->pid = pid;
+	s->port = ntohs(a.sin_port);
+	s->logfd = pfd[0];
+	snprintf(s->base, sizeof s->base, "http://127.0.0.1:%d", s->port);
+	return 0;
+}
+
+/* Stops the server and returns what it logged (caller frees). */
+static char *srv_stop(srv *s)
+{
+	/* SIGKILL: a handled SIGTERM could land just before accept() and be lost.
+	 * Every log line was written before its reply was sent. */
+	kill(s->pid, SIGKILL);
+	waitpid(s->pid, NULL, 0);
+	size_t cap = 65536, len = 0;
+	char *log = malloc(cap);
+	ssize_t n;
+	while (len < cap - 1 && (n = read(s->logfd, log + len, cap - 1 - len)) > 0)
+		len += (size_t)n;
+	log[len] = '\0';
+	close(s->logfd);
+	return log;
+}
+
+/* A port on which nothing listens (bound, then closed). */
+static int closed_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof a;
+	bind(fd, (struct sockaddr *)&a, sizeof a);
+	getsockname(fd, (struct sockaddr *)&a, &al);
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+static int count_str(const char *hay, const char *needle)
+{
+	int n = 0;
+	for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static bool str_eq(const char *a, const char *b)
+{
+	return a && b && strcmp(a, b) == 0;
+}
+
+static const char *json_str(const cJSON *o, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* Records any attempt by libxml2 to load an external resource. */
+static int xml_loads;
+static xmlParserInputPtr counting_loader(const char *url, const char *id, xmlParserCtxtPtr ctxt)
+{
+	(void)url;
+	(void)id;
+	(void)ctxt;
+	xml_loads++;
+	return NULL;
+}
+
+/* ---- conformance samples ------------------------------------------------ */
+
+static void check_field(bool *ok, const char *sample, const char *field, const char *want,
+			const char *got)
+{
+	if (!want)
+		return;
+	if (!str_eq(want, got)) {
+		*ok = false;
+		tap_diag("%s: %s = '%s', want '%s'", sample, field, got ? got : "(null)", want);
+	}
+}
+
+static void test_manifest(void)
+{
+	cJSON *m = tap_load_conformance_json("sts/xml-samples/manifest.json");
+	const char *dir = tap_conformance_dir();
+	cJSON *s;
+	int n = 0, nfull = 0;
+	cJSON_ArrayForEach(s, cJSON_GetObjectItem(m, "samples"))
+	{
+		const char *file = json_str(s, "file");
+		const cJSON *ex = cJSON_GetObjectItem(s, "expect");
+		char path[8192];
+		snprintf(path, sizeof path, "%s/sts/xml-samples/%s", dir, file);
+		size_t len = 0;
+		char *xml = tap_slurp(path, &len);
+		if (!xml) {
+			tap_ok(0, "sample %s: readable", file);
+			continue;
+		}
+		/* botocore pairs: NAME.xml with NAME.expected.json (full parse). */
+		cJSON *full = NULL;
+		if (len && strlen(path) > 4) {
+			char epath[8200];
+			snprintf(epath, sizeof epath, "%.*s.expected.json", (int)(strlen(path) - 4), path);
+			char *et = tap_slurp(epath, NULL);
+			full = et ? cJSON_Parse(et) : NULL;
+			nfull += full != NULL;
+			free(et);
+		}
+		cp_sts_reply rep = {0};
+		cp_error e = {0};
+		int r = cp_sts_parse_xml(xml, len, &rep, &e);
+		bool want_error = str_eq(json_str(ex, "kind"), "error");
+		bool ok = r == 0 && rep.is_error == want_error;
+		if (r)
+			tap_diag("%s: %s", file, e.msg);
+		if (ok && !want_error) {
+			check_field(&ok, file, "AccessKeyId", json_str(ex, "AccessKeyId"),
+				    rep.creds.access_key_id);
+			check_field(&ok, file, "SecretAccessKey", json_str(ex, "SecretAccessKey"),
+				    rep.creds.secret_access_key);
+			check_field(&ok, file, "SessionToken", json_str(ex, "SessionToken"),
+				    rep.creds.session_token);
+			check_field(&ok, file, "Expiration", json_str(ex, "Expiration"),
+				    rep.expiration_text);
+			check_field(&ok, file, "AssumedRoleUser.Arn", json_str(ex, "AssumedRoleUser.Arn"),
+				    rep.assumed_role_arn);
+			check_field(&ok, file, "RequestId", json_str(ex, "RequestId"), rep.request_id);
+			const cJSON *epoch = cJSON_GetObjectItem(ex, "expiration_epoch");
+			if (cJSON_IsNumber(epoch) && rep.creds.expiration != (int64_t)epoch->valuedouble) {
+				ok = false;
+				tap_diag("%s: expiration %lld, want %.0f", file,
+					 (long long)rep.creds.expiration, epoch->valuedouble);
+			}
+			const char *arn = json_str(ex, "AssumedRoleUser.Arn");
+			if (arn) /* arn:aws:sts::ACCOUNT:... */
+				check_field(&ok, file, "account_id", "123456789012", rep.creds.account_id);
+			const cJSON *fc = cJSON_GetObjectItem(full, "Credentials");
+			if (fc) {
+				check_field(&ok, file, "SessionToken (expected.json)",
+					    json_str(fc, "SessionToken"), rep.creds.session_token);
+				check_field(&ok, file, "AccessKeyId (expected.json)",
+					    json_str(fc, "AccessKeyId"), rep.creds.access_key_id);
+			}
+		} else if (ok) {
+			check_field(&ok, file, "Type", json_str(ex, "Type"), rep.error_type);
+			check_field(&ok, file, "Code", json_str(ex, "Code"), rep.error_code);
+			check_field(&ok, file, "RequestId", json_str(ex, "RequestId"), rep.request_id);
+			const cJSON *fe = cJSON_GetObjectItem(full, "Error");
+			if (fe)
+				check_field(&ok, file, "Message (expected.json)", json_str(fe, "Message"),
+					    rep.error_message);
+			const cJSON *rt = cJSON_GetObjectItem(ex, "retryable");
+			if (cJSON_IsBool(rt) && cJSON_IsTrue(rt) != cp_sts_error_retryable(rep.error_code)) {
+				ok = false;
+				tap_diag("%s: retryable mismatch for %s", file, rep.error_code);
+			}
+		}
+		tap_ok(ok, "sample %s (%s%s%s)", file, want_error ? "error " : "credentials",
+		       want_error ? json_str(ex, "Code") : "", "");
+		cp_sts_reply_free(&rep);
+		cJSON_Delete(full);
+		free(xml);
+		n++;
+	}
+	tap_ok(n >= 10, "manifest lists %d samples", n);
+	tap_ok(nfull >= 2, "%d samples also checked against botocore's full expected parse", nfull);
+	cJSON_Delete(m);
+}
+
+/* ---- own XML cases ------------------------------------------------------ */
+
+#define CREDS_XML(extra_result, creds_body)                                              \
+	"<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"       \
+	"<AssumeRoleResult>" extra_result "<Credentials>" creds_body "</Credentials>"    \
+	"</AssumeRoleResult><ResponseMetadata><RequestId>rid-1</RequestId>"              \
+	"</ResponseMetadata></AssumeRoleResponse>"
+
+#define FOUR                                                                              \
+	"<AccessKeyId>ASIAX</AccessKeyId><SecretAccessKey>SEC</SecretAccessKey>"          \
+	"<SessionToken>TOK</SessionToken><Expiration>2030-01-01T00:00:00Z</Expiration>"
+
+static int parse_str(const char *xml, cp_sts_reply *rep, cp_error *e)
+{
+	cp_error_clear(e);
+	return cp_sts_parse_xml(xml, strlen(xml), rep, e);
+}
+
+static void test_xml_own(void)
+{
+	cp_sts_reply rep = {0};
+	cp_error e = {0};
+	int r;
+
+	r = parse_str(CREDS_XML("", FOUR), &rep, &e);
+	tap_ok(r == 0 && !rep.is_error && str_eq(rep.creds.access_key_id, "ASIAX") &&
+		       str_eq(rep.creds.secret_access_key, "SEC") &&
+		       str_eq(rep.creds.session_token, "TOK") && rep.creds.expiration == 1893456000 &&
+		       str_eq(rep.request_id, "rid-1") && !rep.assumed_role_arn && !rep.creds.account_id,
+	       "xml: minimal reply, no AssumedRoleUser: no account id");
+	cp_sts_reply_free(&rep);
+
+	r = parse_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+		      "<s:AssumeRoleResponse xmlns:s=\"urn:other\"><s:AssumeRoleResult>"
+		      "<s:AssumedRoleUser><s:Arn>arn:aws-cn:sts::210987654321:assumed-role/r/s</s:Arn>"
+		      "</s:AssumedRoleUser><s:Credentials>" FOUR "</s:Credentials>"
+		      "</s:AssumeRoleResult></s:AssumeRoleResponse>",
+		      &rep, &e);
+	/* FOUR is unprefixed, so in no namespace: local names still match. */
+	tap_ok(r == 0 && str_eq(rep.creds.access_key_id, "ASIAX") &&
+		       str_eq(rep.creds.account_id, "210987654321"),
+	       "xml: other namespace/prefix, declaration, aws-cn ARN account");
+	cp_sts_reply_free(&rep);
+
+	r = parse_str(CREDS_XML("", "<AccessKeyId>ASIAX</AccessKeyId><SecretAccessKey>SEC"
+				    "</SecretAccessKey><SessionToken>\n  A&amp;B<![CDATA[<c>]]>\n  D"
+				    "\n</SessionToken><Expiration>2030-01-01T01:00:00.999+01:00"
+				    "</Expiration>"),
+		      &rep, &e);
+	tap_ok(r == 0 && str_eq(rep.creds.session_token, "\n  A&B<c>\n  D\n") &&
+		       rep.creds.expiration == 1893456000 &&
+		       str_eq(rep.expiration_text, "2030-01-01T01:00:00.999+01:00"),
+	       "xml: token text verbatim (newlines, entities, CDATA); offset expiration");
+	cp_sts_reply_free(&rep);
+
+	r = parse_str(CREDS_XML("<PackedPolicySize>6</PackedPolicySize>",
+				"<Expiration>2030-01-01T00:00:00Z</Expiration><SessionToken>TOK"
+				"</SessionToken><SecretAccessKey>SEC</SecretAccessKey>"
+				"<AccessKeyId>ASIAX</AccessKeyId>"),
+		      &rep, &e);
+	tap_ok(r == 0 && str_eq(rep.creds.access_key_id, "ASIAX"),
+	       "xml: Credentials after other Result children, fields in any order");
+	cp_sts_reply_free(&rep);
+
+	r = parse_str("<ErrorResponse><Error><Type>Sender</Type><Code>ValidationError</Code>"
+		      "<Message>The requested DurationSeconds exceeds the 1 hour session limit "
+		      "for roles assumed by role chaining.</Message></Error>"
+		      "<RequestId>r-2</RequestId></ErrorResponse>",
+		      &rep, &e);
+	tap_ok(r == 0 && rep.is_error && str_eq(rep.error_code, "ValidationError") &&
+		       strstr(rep.error_message, "role chaining") && str_eq(rep.request_id, "r-2") &&
+		       !rep.creds.access_key_id,
+	       "xml: ErrorResponse without a namespace");
+	cp_sts_reply_free(&rep);
+
+	/* Hostile and malformed input. */
+	xmlExternalEntityLoader old_loader = xmlGetExternalEntityLoader();
+	xmlSetExternalEntityLoader(counting_loader);
+	static const struct {
+		const char *name;
+		const char *xml;
+	} bad[] = {
+		{"billion laughs (internal entities)",
+		 "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\">"
+		 "<!ENTITY lol1 \"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;\">"
+		 "<!ENTITY lol2 \"&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;\">"
+		 "<!ENTITY lol3 \"&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;\">"
+		 "<!ENTITY lol4 \"&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;\">"
+		 "<!ENTITY lol5 \"&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;\">"
+		 "<!ENTITY lol6 \"&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;\">"
+		 "<!ENTITY lol7 \"&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;\">"
+		 "<!ENTITY lol8 \"&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;\">"
+		 "<!ENTITY lol9 \"&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;\">]>"
+		 CREDS_XML("", "<AccessKeyId>&lol9;</AccessKeyId><SecretAccessKey>S</SecretAccessKey>"
+			       "<SessionToken>T</SessionToken><Expiration>2030-01-01T00:00:00Z</Expiration>")},
+		{"external entity (file:///etc/passwd)",
+		 "<!DOCTYPE r [<!ENTITY xxe SYSTEM \"file:///etc/passwd\">]>"
+		 CREDS_XML("", "<AccessKeyId>&xxe;</AccessKeyId><SecretAccessKey>S</SecretAccessKey>"
+			       "<SessionToken>T</SessionToken><Expiration>2030-01-01T00:00:00Z</Expiration>")},
+		{"external DTD",
+		 "<!DOCTYPE AssumeRoleResponse SYSTEM \"http://127.0.0.1:1/x.dtd\">" CREDS_XML("", FOUR)},
+		{"parameter entity",
+		 "<!DOCTYPE r [<!ENTITY % p SYSTEM \"file:///etc/passwd\"> %p;]>" CREDS_XML("", FOUR)},
+		{"DOCTYPE behind a UTF-7 declaration",
+		 "<?xml version=\"1.0\" encoding=\"UTF-7\"?>+ADw-+ACE-DOCTYPE r +AFs-+ADw-+ACE-ENTITY x "
+		 "SYSTEM +ACI-file:///etc/passwd+ACI-+AD4-+AF0-+AD4-" CREDS_XML("", FOUR)},
+		{"garbage", "this is not XML"},
+		{"HTML error page", "<html><body>502 Bad Gateway</body></html>"},
+		{"unterminated document", "<AssumeRoleResponse><AssumeRoleResult><Credentials>"},
+		{"Result without Credentials",
+		 "<AssumeRoleResponse><AssumeRoleResult/></AssumeRoleResponse>"},
+		{"Credentials without AccessKeyId",
+		 CREDS_XML("", "<SecretAccessKey>S</SecretAccessKey><SessionToken>T</SessionToken>")},
+		{"malformed Expiration",
+		 CREDS_XML("", "<AccessKeyId>A</AccessKeyId><SecretAccessKey>S</SecretAccessKey>"
+			       "<SessionToken>T</SessionToken><Expiration>soon</Expiration>")},
+		{"ErrorResponse without a Code",
+		 "<ErrorResponse><Error><Message>m</Message></Error></ErrorResponse>"},
+		{"empty", ""},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		r = parse_str(bad[i].xml, &rep, &e);
+		bool ok = r == CP_ETRANSPORT && e.status == CP_ETRANSPORT && !rep.creds.access_key_id;
+		if (!tap_ok(ok, "xml: rejects %s", bad[i].name))
+			tap_diag("r=%d msg=%s", r, e.msg);
+		else
+			tap_diag("%s", e.msg);
+		cp_sts_reply_free(&rep);
+	}
+	static const unsigned char utf16[] = {0xFF, 0xFE, '<', 0, '!', 0, 'D', 0, 'O', 0, 'C', 0,
+					      'T', 0, 'Y', 0, 'P', 0, 'E', 0, ' ', 0, 'r', 0,
+					      '>', 0, '<', 0, 'r', 0, '/', 0, '>', 0};
+	cp_error_clear(&e);
+	r = cp_sts_parse_xml((const char *)utf16, sizeof utf16, &rep, &e);
+	tap_ok(r == CP_ETRANSPORT, "xml: rejects UTF-16 input (could hide a DOCTYPE)");
+	tap_ok(xml_loads == 0, "xml: no external resource was ever loaded (%d attempts)",
+	       xml_loads);
+	xmlSetExternalEntityLoader(old_loader);
+
+	size_t big = CP_STS_MAX_XML + 1;
+	char *huge = malloc(big + 1);
+	const char *head = "<AssumeRoleResponse><!--";
+	memset(huge, 'x', big);
+	memcpy(huge, head, strlen(head));
+	memcpy(huge + big - 24, "--></AssumeRoleResponse>", 24);
+	huge[big] = '\0';
+	cp_error_clear(&e);
+	r = cp_sts_parse_xml(huge, big, &rep, &e);
+	tap_ok(r == CP_ETRANSPORT && strstr(e.msg, "exceeds"), "xml: oversized reply rejected");
+	free(huge);
+}
+
+static void test_retryable(void)
+{
+	static const char *const yes[] = {
+		"Throttling", "ThrottlingException", "ThrottledException", "RequestLimitExceeded",
+		"RequestThrottledException", "TooManyRequestsException", "IDPCommunicationError",
+		"ProvisionedThroughputExceededException",
+	};
+	static const char *const no[] = {
+		"AccessDenied", "ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId",
+		"SignatureDoesNotMatch", "ValidationError", "InvalidIdentityToken",
+		"IDPRejectedClaim", "RegionDisabledException", "MalformedPolicyDocument",
+		"throttling", "",
+	};
+	bool ok = true;
+	for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+		if (!cp_sts_error_retryable(yes[i])) {
+			ok = false;
+			tap_diag("%s should be retryable", yes[i]);
+		}
+	tap_ok(ok, "retryable: throttling and IDP communication codes");
+	ok = !cp_sts_error_retryable(NULL);
+	for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+		if (cp_sts_error_retryable(no[i])) {
+			ok = false;
+			tap_diag("%s should not be retryable", no[i]);
+		}
+	tap_ok(ok, "retryable: refusals are not");
+
+	/* Every service_error_code botocore's _retry.json lists for the
+	 * general policies and for STS is retryable. */
+	cJSON *rj = tap_load_conformance_json("sts/botocore/retry/_retry.json");
+	cJSON *defs = cJSON_GetObjectItem(rj, "definitions");
+	cJSON *policies = cJSON_GetObjectItem(
+		cJSON_GetObjectItem(cJSON_GetObjectItem(rj, "retry"), "__default__"), "policies");
+	cJSON *sts = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(
+						 cJSON_GetObjectItem(rj, "retry"), "sts"),
+						 "__default__"),
+					 "policies");
+	int checked = 0;
+	ok = true;
+	cJSON *lists[2] = {policies, sts};
+	for (int l = 0; l < 2; l++) {
+		cJSON *p;
+		cJSON_ArrayForEach(p, lists[l])
+		{
+			cJSON *def = p;
+			const char *ref = json_str(p, "$ref");
+			if (ref)
+				def = cJSON_GetObjectItem(defs, ref);
+			cJSON *resp = cJSON_GetObjectItem(cJSON_GetObjectItem(def, "applies_when"),
+							  "response");
+			const char *code = json_str(resp, "service_error_code");
+			if (!code)
+				continue;
+			checked++;
+			if (!cp_sts_error_retryable(code)) {
+				ok = false;
+				tap_diag("_retry.json code %s not retryable", code);
+			}
+		}
+	}
+	tap_ok(ok && checked >= 6, "retryable: all %d codes of _retry.json (general + sts)", checked);
+	cJSON_Delete(rj);
+}
+
+/* ---- form body ---------------------------------------------------------- */
+
+static void test_body(void)
+{
+	cp_assume_role_input in = {
+		.role_arn = "arn:aws:iam::123456789012:role/path/report-writer",
+		.role_session_name = "a b+c=d,e.f@g-h_i~",
+	};
+	cp_buf b = {0};
+	int r = cp_sts_assume_role_body(&in, &b);
+	const char *want = "Action=AssumeRole&Version=2011-06-15"
+			   "&RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fpath%2Freport-writer"
+			   "&RoleSessionName=a%20b%2Bc%3Dd%2Ce.f%40g-h_i~";
+	if (!tap_ok(r == 0 && str_eq(b.data, want), "body: ARN and session name percent-encoded"))
+		tap_diag("got %s", b.data ? b.data : "(null)");
+	cp_buf_free(&b);
+
+	cp_assume_role_input all = {
+		.role_arn = "arn:aws:iam::1:role/r",
+		.role_session_name = "s",
+		.external_id = "ext/id=\xC3\xA9",
+		.duration_seconds = 900,
+		.serial_number = "arn:aws:iam::1:mfa/u",
+		.token_code = "123456",
+	};
+	cp_buf_puts(&b, "prefix:");
+	r = cp_sts_assume_role_body(&all, &b);
+	want = "prefix:Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fr"
+	       "&RoleSessionName=s&DurationSeconds=900&ExternalId=ext%2Fid%3D%C3%A9"
+	       "&SerialNumber=arn%3Aaws%3Aiam%3A%3A1%3Amfa%2Fu&TokenCode=123456";
+	if (!tap_ok(r == 0 && str_eq(b.data, want),
+		    "body: duration, external id (UTF-8), MFA serial and code; appends"))
+		tap_diag("got %s", b.data ? b.data : "(null)");
+	cp_buf_free(&b);
+
+	cp_assume_role_input none = {.role_session_name = "s"};
+	tap_ok(cp_sts_assume_role_body(&none, &b) != 0 && !b.data, "body: no role ARN is an error");
+}
+
+/* ---- HTTP over loopback ------------------------------------------------- */
+
+static void test_http(void)
+{
+	static char big[1001];
+	memset(big, 'b', 1000);
+	srv_route routes[] = {
+		{"POST", "/echo", 0, 200, "pong", SRV_REPLY},
+		{"PUT", "/put", 0, 204, "", SRV_REPLY},
+		{"GET", "/big", 0, 200, big, SRV_REPLY},
+		{"GET", "/redirect", 0, 302, "moved", SRV_REPLY},
+		{"GET", "/hang", 0, 0, NULL, SRV_HANG},
+		{"GET", "/close", 0, 0, NULL, SRV_CLOSE},
+		{"GET", "http://proxied.invalid/via-proxy", 0, 200, "from proxy", SRV_REPLY},
+	};
+	srv s;
+	if (srv_start(&s, routes, sizeof routes / sizeof routes[0]) != 0) {
+		tap_ok(0, "http: server start");
+		return;
+	}
+	char url[128];
+	cp_http_response resp = {0};
+	cp_error e = {0};
+	cp_http_failure f;
+
+	snprintf(url, sizeof url, "%s/echo", s.base);
+	cp_header h[] = {{"Content-Type", "text/plain"}, {"X-Empty", ""}, {"Host", "sts.example"}};
+	const char *body = "ping=1&x=%2F";
+	cp_http_request req = {.method = "POST", .url = url, .headers = h, .nheaders = 3,
+			       .body = body, .body_len = strlen(body)};
+	int r = cp_http_send_ex(&req, &resp, &f, &e);
+	tap_ok(r == 0 && f == CP_HTTP_OK && resp.status == 200 && str_eq(resp.body.data, "pong") &&
+		       resp.body.len == 4 && resp.server_date == 1632174211,
+	       "http: POST, status, body and Date header");
+	cp_http_response_free(&resp);
+
+	snprintf(url, sizeof url, "%s/put", s.base);
+	cp_http_request put = {.method = "PUT", .url = url};
+	r = cp_http_send(&put, &resp, &e);
+	tap_ok(r == 0 && resp.status == 204 && resp.body.data && resp.body.len == 0,
+	       "http: PUT without a body, empty reply");
+	cp_http_response_free(&resp);
+
+	snprintf(url, sizeof url, "%s/big", s.base);
+	cp_http_request get = {.method = "GET", .url = url, .max_response = 100};
+	r = cp_http_send_ex(&get, &resp, &f, &e);
+	if (!tap_ok(r == CP_ETRANSPORT && f == CP_HTTP_FAIL_TOO_LARGE && strstr(e.msg, "exceeds 100 bytes") &&
+			    strstr(e.msg, s.base) && !strstr(e.msg, "bbbb"),
+		    "http: reply over max_response aborted"))
+		tap_diag("r=%d msg=%s", r, e.msg);
+	get.max_response = 1000;
+	r = cp_http_send(&get, &resp, &e);
+	tap_ok(r == 0 && resp.body.len == 1000, "http: reply of exactly max_response accepted");
+	cp_http_response_free(&resp);
+
+	snprintf(url, sizeof url, "%s/redirect", s.base);
+	get.url = url;
+	r = cp_http_send(&get, &resp, &e);
+	tap_ok(r == 0 && resp.status == 302, "http: redirects are not followed");
+	cp_http_response_free(&resp);
+
+	snprintf(url, sizeof url, "%s/hang", s.base);
+	cp_http_request hang = {.method = "GET", .url = url, .timeout_ms = 300};
+	r = cp_http_send_ex(&hang, &resp, &f, &e);
+	if (!tap_ok(r == CP_ETRANSPORT && f == CP_HTTP_FAIL_TIMEOUT && strstr(e.msg, "no reply from"),
+		    "http: timeout"))
+		tap_diag("r=%d f=%d msg=%s", r, (int)f, e.msg);
+
+	snprintf(url, sizeof url, "%s/close", s.base);
+	get.url = url;
+	r = cp_http_send_ex(&get, &resp, &f, &e);
+	if (!tap_ok(r == CP_ETRANSPORT && f == CP_HTTP_FAIL_RESET, "http: connection closed without a reply"))
+		tap_diag("r=%d f=%d msg=%s", r, (int)f, e.msg);
+
+	/* Proxies come from the environment unless no_proxy. */
+	setenv("http_proxy", s.base, 1);
+	unsetenv("NO_PROXY");
+	unsetenv("no_proxy");
+	cp_http_request px = {.method = "GET", .url = "http://proxied.invalid/via-proxy"};
+	r = cp_http_send(&px, &resp, &e);
+	tap_ok(r == 0 && str_eq(resp.body.data, "from proxy"), "http: http_proxy honoured");
+	cp_http_response_free(&resp);
+	px.no_proxy = true;
+	r = cp_http_send_ex(&px, &resp, &f, &e);
+	if (!tap_ok(r == CP_ETRANSPORT && f == CP_HTTP_FAIL_RESOLVE, "http: no_proxy bypasses it"))
+		tap_diag("r=%d f=%d msg=%s", r, (int)f, e.msg);
+	unsetenv("http_proxy");
+
+	char *log = srv_stop(&s);
+	const char *post = strstr(log, "=== POST /echo\n");
+	const char *post_end = post ? strstr(post + 1, "=== ") : NULL;
+	size_t plen = post ? (post_end ? (size_t)(post_end - post) : strlen(post)) : 0;
+	char *preq = post ? strndup(post, plen) : NULL;
+	bool ok = preq && strstr(preq, "\nContent-Type: text/plain\n") &&
+		  strstr(preq, "\nX-Empty:") && strstr(preq, "\nHost: sts.example\n") &&
+		  strstr(preq, "\nUser-Agent: aws-credproc/") && !strstr(preq, "Expect:") &&
+		  strstr(preq, "\nbody: ping=1&x=%2F\n");
+	if (!tap_ok(ok, "http: request headers and body as given, no Expect"))
+		tap_diag("%s", log);
+	free(preq);
+	const char *pr = strstr(log, "=== PUT /put\n");
+	tap_ok(pr && !strstr(pr, "Content-Type") && strstr(pr, "Content-Length: 0"),
+	       "http: PUT has Content-Length 0 and no invented Content-Type");
+	tap_ok(count_str(log, "/redirect") == 1, "http: the redirect target was never requested");
+	free(log);
+
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/", closed_port());
+	cp_http_request refused = {.method = "GET", .url = url};
+	r = cp_http_send_ex(&refused, &resp, &f, &e);
+	char want[256];
+	snprintf(want, sizeof want, "cannot connect to '%s': Connection refused", url);
+	if (!tap_ok(r == CP_ETRANSPORT && f == CP_HTTP_FAIL_CONNECT && str_eq(e.msg, want),
+		    "http: refused connection names the endpoint"))
+		tap_diag("r=%d msg=%s", r, e.msg);
+
+	cp_http_request ftp = {.method = "GET", .url = "ftp://127.0.0.1/x"};
+	r = cp_http_send(&ftp, &resp, &e);
+	tap_ok(r == CP_ECONFIG, "http: non-http scheme refused");
+
+	cp_http_request userinfo = {.method = "GET", .url = "http://user:pa55word@127.0.0.1:1/p?q=s3cret"};
+	r = cp_http_send(&userinfo, &resp, &e);
+	tap_ok(r == CP_ETRANSPORT && !strstr(e.msg, "pa55word") && !strstr(e.msg, "s3cret"),
+	       "http: messages omit userinfo and query");
+}
+
+/* ---- AssumeRole over loopback ------------------------------------------- */
+
+static const char *const ok_reply =
+	"<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\n"
+	"  <AssumeRoleResult>\n    <AssumedRoleUser>\n"
+	"      <AssumedRoleId>AROARABCDEFGHIJKLMNOP:s</AssumedRoleId>\n"
+	"      <Arn>arn:aws:sts::123456789012:assumed-role/integration-test/s</Arn>\n"
+	"    </AssumedRoleUser>\n    <Credentials>\n"
+	"      <AccessKeyId>ASIARTESTID</AccessKeyId>\n"
+	"      <SecretAccessKey>TESTSECRETKEY</SecretAccessKey>\n"
+	"      <SessionToken>TESTSESSIONTOKEN</SessionToken>\n"
+	"      <Expiration>2021-08-05T19:58:02.123Z</Expiration>\n"
+	"    </Credentials>\n  </AssumeRoleResult>\n"
+	"  <ResponseMetadata><RequestId>c2e971c2</RequestId></ResponseMetadata>\n"
+	"</AssumeRoleResponse>\n";
+
+static const char *const denied_reply =
+	"<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error>"
+	"<Type>Sender</Type><Code>AccessDenied</Code><Message>User: arn:aws:iam::1:user/u is not "
+	"authorized to perform: sts:AssumeRole</Message></Error><RequestId>r</RequestId>"
+	"</ErrorResponse>";
+
+static const char *const throttled_reply =
+	"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>"
+	"<Message>Rate exceeded</Message></Error><RequestId>r</RequestId></ErrorResponse>";
+
+static const char *const sig_reply =
+	"<ErrorResponse><Error><Type>Sender</Type><Code>SignatureDoesNotMatch</Code>"
+	"<Message>The request signature we calculated does not match the signature you "
+	"provided.\n\nThe Canonical String for this request should have been\n'POST\n/\n\n"
+	"x-amz-security-token:SRCSESSIONTOKEN\n'</Message></Error><RequestId>r</RequestId>"
+	"</ErrorResponse>";
+
+static const char *const no_token_reply =
+	"<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>A</AccessKeyId>"
+	"<SecretAccessKey>S</SecretAccessKey><Expiration>2030-01-01T00:00:00Z</Expiration>"
+	"</Credentials></AssumeRoleResult></AssumeRoleResponse>";
+
+static bool sigv4_available(void)
+{
+	cp_creds c = {.access_key_id = "AKID", .secret_access_key = "SECRET"};
+	cp_header h[] = {{"Host", "example.com"}};
+	cp_sigv4_params p = {.method = "GET", .uri = "/", .headers = h, .nheaders = 1,
+			     .region = "us-east-1", .service = "sts", .creds = &c, .time = 1,
+			     .normalize_path = true};
+	cp_sigv4_result res = {0};
+	int r = cp_sigv4_sign(&p, &res, NULL);
+	cp_sigv4_result_free(&res);
+	return r == 0;
+}
+
+typedef struct sts_case {
+	const char *name;
+	int status;
+	const char *reply;
+	int want;
+	const char *want_code;
+	const char *want_msg;
+	const char *forbid_msg;
+} sts_case;
+
+static void test_assume_role(void)
+{
+	if (!sigv4_available()) {
+		tap_skip("AssumeRole over loopback: SigV4 signer not available yet");
+		return;
+	}
+	static const sts_case cases[] = {
+		{"success", 200, NULL, 0, NULL, NULL, NULL},
+		{"AccessDenied is refused", 403, NULL, CP_EREFUSED, "AccessDenied",
+		 "'arn:aws:iam::123456789012:role/report-writer': AccessDenied: User: arn:aws:iam::1:user/u is not authorized to perform: sts:AssumeRole",
+		 NULL},
+		{"Throttling is transport", 400, NULL, CP_ETRANSPORT, "Throttling", "Throttling", NULL},
+		{"503 is transport", 503, "<html>busy</html>", CP_ETRANSPORT, "", "HTTP 503", "busy"},
+		{"429 is transport", 429, "", CP_ETRANSPORT, "", "HTTP 429", NULL},
+		{"200 garbage is malformed", 200, "<html>hello</html>", CP_ETRANSPORT, "",
+		 "malformed reply from STS at '", "hello"},
+		{"200 without SessionToken is malformed", 200, NULL, CP_ETRANSPORT, "",
+		 "malformed reply from STS", NULL},
+		{"SignatureDoesNotMatch message is cut before the canonical string", 403, NULL,
+		 CP_EREFUSED, "SignatureDoesNotMatch", "does not match the signature you provided.",
+		 "SRCSESSIONTOKEN"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const sts_case *c = &cases[i];
+		const char *reply = c->reply;
+		if (!reply)
+			reply = i == 0 ? ok_reply : i == 1 ? denied_reply : i == 2 ? throttled_reply
+				: i == 6 ? no_token_reply : sig_reply;
+		srv_route routes[] = {{"POST", "/", 0, c->status, reply, SRV_REPLY}};
+		srv s;
+		if (srv_start(&s, routes, 1) != 0) {
+			tap_ok(0, "assume-role %s: server", c->name);
+			continue;
+		}
+		cp_sts_endpoint ep = {.url = s.base, .signing_region = "us-west-2"};
+		cp_creds src = {.access_key_id = "AKIDSRC", .secret_access_key = "SRCSECRET",
+				.session_token = "SRCSESSIONTOKEN"};
+		cp_assume_role_input in = {.role_arn = "arn:aws:iam::123456789012:role/report-writer",
+					   .role_session_name = "nightly", .duration_seconds = 900};
+		cp_creds out = {0};
+		cp_error e = {0};
+		int r = cp_sts_assume_role(&ep, &src, &in, &out, &e);
+		char *log = srv_stop(&s);
+		bool ok = r == c->want && e.status == c->want;
+		if (c->want == 0) {
+			char host[64];
+			snprintf(host, sizeof host, "\nHost: 127.0.0.1:%d\n", s.port);
+			ok = ok && str_eq(out.access_key_id, "ASIARTESTID") &&
+			     str_eq(out.secret_access_key, "TESTSECRETKEY") &&
+			     str_eq(out.session_token, "TESTSESSIONTOKEN") &&
+			     out.expiration == 1628193482 && str_eq(out.account_id, "123456789012") &&
+			     strstr(log, "=== POST /\n") && strstr(log, host) &&
+			     strstr(log, "\nContent-Type: application/x-www-form-urlencoded; charset=utf-8\n") &&
+			     strstr(log, "\nAuthorization: AWS4-HMAC-SHA256 Credential=AKIDSRC/") &&
+			     strstr(log, "/us-west-2/sts/aws4_request, SignedHeaders=") &&
+			     strstr(log, "\nX-Amz-Date: ") &&
+			     strstr(log, "\nX-Amz-Security-Token: SRCSESSIONTOKEN\n") &&
+			     strstr(log, "\nbody: Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws"
+					 "%3Aiam%3A%3A123456789012%3Arole%2Freport-writer&RoleSessionName="
+					 "nightly&DurationSeconds=900\n");
+		} else {
+			ok = ok && !out.access_key_id && e.http_status == c->status &&
+			     str_eq(e.code, c->want_code) && strstr(e.msg, c->want_msg) &&
+			     (!c->forbid_msg || !strstr(e.msg, c->forbid_msg)) &&
+			     !strstr(e.msg, "SRCSECRET");
+		}
+		if (!tap_ok(ok, "assume-role: %s", c->name))
+			tap_diag("r=%d code=%s status=%ld msg=%s\n%s", r, e.code, e.http_status, e.msg,
+				 log);
+		else if (r)
+			tap_diag("%s", e.msg);
+		free(log);
+		cp_creds_clear(&out);
+	}
+
+	char url[64];
+	snprintf(url, sizeof url, "http://127.0.0.1:%d", closed_port());
+	cp_sts_endpoint ep = {.url = url, .signing_region = "us-east-1"};
+	cp_creds src = {.access_key_id = "AKIDSRC", .secret_access_key = "SRCSECRET"};
+	cp_assume_role_input in = {.role_arn = "arn:aws:iam::1:role/r", .role_session_name = "s"};
+	cp_creds out = {0};
+	cp_error e = {0};
+	int r = cp_sts_assume_role(&ep, &src, &in, &out, &e);
+	tap_ok(r == CP_ETRANSPORT && strstr(e.msg, "cannot connect to"),
+	       "assume-role: refused connection passes through as transport");
+}
+
+int main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	test_manifest();
+	test_xml_own();
+	test_retryable();
+	test_body();
+	test_http();
+	test_assume_role();
+	return tap_done();
+}
