@@ -1,0 +1,101 @@
+/* cache.h - the locked on-disk credential cache (DESIGN.md "The cache").
+ *
+ * Calling sequence (the caller is src/credproc.c):
+ *
+ *   cp_cache c;
+ *   cp_cache_open(&c, dir_override, &err);      // never fails the command:
+ *                                               // an unusable dir warns once and
+ *                                               // leaves c.usable = false
+ *   cp_cache_read(&c, key, &entry, &err);       // hit path: no lock, no libcrypto
+ *   ... miss:
+ *   cp_cache_lock(&c, key, wait_ms, &lock, &err);  // exclusive, bounded wait
+ *   cp_cache_read(&c, key, &entry, &err);       // re-read: someone may have refreshed
+ *   ... fetch from STS ...
+ *   cp_cache_write(&c, key, &entry, &err);      // temp + fsync + rename + fsync(dir)
+ *   cp_cache_unlock(&lock);
+ *   cp_cache_close(&c);
+ *
+ * Files: the entry "<hash>.json" and its lock "<hash>.lock", where <hash> is
+ * a 64-bit FNV-1a of the key text in hex. The entry stores the key text, and
+ * a read compares it, so a hash collision is a miss. Entries are opened
+ * O_NOFOLLOW|O_CLOEXEC, checked with fstat (regular file, owned by us, not
+ * group/world-writable, at most CP_CACHE_MAX_ENTRY bytes). Anything
+ * unreadable, truncated, malformed or hostile is a miss, reported once
+ * through cp_warn(), and later replaced by a fresh write (rename over it).
+ *
+ * Return values: 0 on success; CP_CACHE_MISS from cp_cache_read when there
+ * is no usable entry; CP_ETRANSPORT-free: the cache never produces an exit
+ * status by itself except CP_EINTERNAL (out of memory) and, from
+ * cp_cache_lock, CP_ETRANSPORT when the wait for another process's lock
+ * timed out (err says who waited how long).
+ */
+#ifndef CP_CACHE_H
+#define CP_CACHE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "creds.h"
+#include "util.h"
+
+#define CP_CACHE_MISS (-1)
+#define CP_CACHE_MAX_ENTRY (64 * 1024)   /* bytes */
+#define CP_CACHE_FORMAT 1                 /* on-disk format version */
+#define CP_CACHE_LOCK_WAIT_MS 45000       /* default bounded wait for a lock */
+
+typedef struct cp_cache {
+	bool usable;     /* false: run uncached (after one warning) */
+	int dirfd;       /* O_DIRECTORY|O_CLOEXEC, -1 when unusable */
+	char *dir;       /* the directory path (for messages and explain) */
+} cp_cache;
+
+typedef struct cp_cache_entry {
+	cp_creds creds;  /* expiration required (> 0) */
+	int64_t issued;  /* Unix seconds when the credentials were obtained */
+} cp_cache_entry;
+
+typedef struct cp_cache_lock {
+	int fd;          /* -1 when not held */
+} cp_cache_lock;
+
+/* The directory: dir_override (--cache-dir) > AWS_CREDPROC_CACHE_DIR >
+ * $XDG_CACHE_HOME/aws-credproc > ~/.cache/aws-credproc. Heap string. */
+int cp_cache_default_dir(const char *dir_override, char **ret, cp_error *err);
+
+/* Opens (creating with mkdir 0700, parents 0700 as needed, never chmod) and
+ * checks the directory: owned by us, not group/world-writable, not a
+ * symlink. On any problem: one cp_warn() naming the directory and why,
+ * c->usable = false, return 0. CP_EINTERNAL only on out of memory. */
+int cp_cache_open(cp_cache *c, const char *dir_override, cp_error *err);
+void cp_cache_close(cp_cache *c);
+
+/* The file name stem for a key: 16 lowercase hex digits + NUL. */
+void cp_cache_name(const char *key, char ret[static 17]);
+
+/* Reads the entry for key. 0 and *ret filled (caller clears), or
+ * CP_CACHE_MISS (absent, or bad: one warning unless simply absent), or
+ * CP_EINTERNAL. Does not judge the expiration (the caller applies the margin). */
+int cp_cache_read(cp_cache *c, const char *key, cp_cache_entry *ret, cp_error *err);
+
+/* Takes the exclusive lock for key, waiting at most wait_ms (flock, so a
+ * holder that dies releases it). 0; CP_ETRANSPORT on timeout; on an unusable
+ * cache or a lock file that cannot be created, 0 with lock->fd = -1 (the
+ * caller proceeds unlocked). */
+int cp_cache_lock(cp_cache *c, const char *key, long wait_ms, cp_cache_lock *lock, cp_error *err);
+void cp_cache_unlock(cp_cache_lock *lock);
+
+/* Writes the entry atomically (temp file in the same directory, mode 0600,
+ * O_EXCL, full write, fsync, rename, fsync of the directory; the temp is
+ * unlinked on failure). Failure (read-only, full disk) warns once and
+ * returns 0: a cache that cannot be written never fails the command. */
+int cp_cache_write(cp_cache *c, const char *key, const cp_cache_entry *e, cp_error *err);
+
+/* Removes the entry and lock for key, or (key NULL) every entry, lock and
+ * temp file of ours in the directory. *ret_removed counts entries removed. */
+int cp_cache_clear(cp_cache *c, const char *key, int *ret_removed, cp_error *err);
+
+/* Opportunistic pruning on a miss: removes entries expired at `now` and
+ * lock/temp files older than an hour that nobody holds. Never fails. */
+void cp_cache_prune(cp_cache *c, int64_t now);
+
+#endif
