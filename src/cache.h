@@ -24,7 +24,7 @@
  * through cp_warn(), and later replaced by a fresh write (rename over it).
  *
  * Return values: 0 on success; CP_CACHE_MISS from cp_cache_read when there
- * is no usable entry; CP_ETRANSPORT-free: the cache never produces an exit
+ * is no usable entry. The cache never produces an exit
  * status by itself except CP_EINTERNAL (out of memory) and, from
  * cp_cache_lock, CP_ETRANSPORT when the wait for another process's lock
  * timed out (err says who waited how long).
@@ -56,7 +56,7 @@ typedef struct cp_cache_entry {
 
 typedef struct cp_cache_lock {
 	int fd;          /* -1 when not held */
-} cp_cache_lock;
+} cp_cache_lockfile;
 
 /* The directory: dir_override (--cache-dir) > AWS_CREDPROC_CACHE_DIR >
  * $XDG_CACHE_HOME/aws-credproc > ~/.cache/aws-credproc. Heap string. */
@@ -81,8 +81,8 @@ int cp_cache_read(cp_cache *c, const char *key, cp_cache_entry *ret, cp_error *e
  * holder that dies releases it). 0; CP_ETRANSPORT on timeout; on an unusable
  * cache or a lock file that cannot be created, 0 with lock->fd = -1 (the
  * caller proceeds unlocked). */
-int cp_cache_lock(cp_cache *c, const char *key, long wait_ms, cp_cache_lock *lock, cp_error *err);
-void cp_cache_unlock(cp_cache_lock *lock);
+int cp_cache_lock(cp_cache *c, const char *key, long wait_ms, cp_cache_lockfile *lock, cp_error *err);
+void cp_cache_unlock(cp_cache_lockfile *lock);
 
 /* Writes the entry atomically (temp file in the same directory, mode 0600,
  * O_EXCL, full write, fsync, rename, fsync of the directory; the temp is
