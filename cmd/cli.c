@@ -23,6 +23,9 @@ static const char s_usage[] =
 	"  (none)                  print the credential_process JSON document\n"
 	"  env                     print shell export lines (AWS_ACCESS_KEY_ID, ...,\n"
 	"                          AWS_CREDENTIAL_EXPIRATION)\n"
+	"  explain                 show the resolution chain, endpoint, cache file and\n"
+	"                          remaining lifetime (never a secret)\n"
+	"  cache clear             remove the cache entry of --profile, or every entry\n"
 	"\n"
 	"Options:\n"
 	"  -p, --profile NAME            profile to resolve (default: \"default\";\n"
@@ -36,6 +39,11 @@ static const char s_usage[] =
 	"      --region REGION           STS region (default: AWS_REGION, AWS_DEFAULT_REGION,\n"
 	"                                the profile's region, else the global endpoint)\n"
 	"      --timeout SECONDS         overall network deadline (default 30)\n"
+	"      --cache-dir DIR           cache directory (default: AWS_CREDPROC_CACHE_DIR,\n"
+	"                                $XDG_CACHE_HOME/aws-credproc, ~/.cache/aws-credproc)\n"
+	"      --no-cache                neither read nor write the cache\n"
+	"      --refresh-margin SECONDS  reuse cached credentials only while this much\n"
+	"                                (at most half their lifetime) remains (default 1200)\n"
 	"      --debug                   trace the resolution on stderr (never secrets)\n"
 	"  -h, --help                    show this help\n"
 	"  -V, --version                 show the version\n"
@@ -103,6 +111,9 @@ enum {
 	OPT_REGION,
 	OPT_TIMEOUT,
 	OPT_DEBUG,
+	OPT_CACHE_DIR,
+	OPT_NO_CACHE,
+	OPT_REFRESH_MARGIN,
 };
 
 int cp_cli_main(int argc, char **argv)
@@ -118,11 +129,14 @@ int cp_cli_main(int argc, char **argv)
 		{"region", required_argument, NULL, OPT_REGION},
 		{"timeout", required_argument, NULL, OPT_TIMEOUT},
 		{"debug", no_argument, NULL, OPT_DEBUG},
+		{"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
+		{"no-cache", no_argument, NULL, OPT_NO_CACHE},
+		{"refresh-margin", required_argument, NULL, OPT_REFRESH_MARGIN},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
-	cp_request req = {0};
+	cp_request req = {.refresh_margin = -1};
 	cp_error err = {0};
 	cp_creds creds = {0};
 	long v = 0;
@@ -174,6 +188,19 @@ int cp_cli_main(int argc, char **argv)
 		case OPT_DEBUG:
 			cp_set_debug(true);
 			break;
+		case OPT_CACHE_DIR:
+			if (!*optarg)
+				return s_fail(CP_ECONFIG, "--cache-dir needs a non-empty path");
+			req.cache_dir = optarg;
+			break;
+		case OPT_NO_CACHE:
+			req.no_cache = true;
+			break;
+		case OPT_REFRESH_MARGIN:
+			if ((r = s_parse_seconds(optarg, "--refresh-margin", 0, 43200, &v)))
+				return r;
+			req.refresh_margin = (int)v;
+			break;
 		case 'h':
 			fputs(s_usage, stdout);
 			return fflush(stdout) == 0 ? 0 : s_fail(CP_EINTERNAL, "cannot write the help text");
@@ -188,10 +215,19 @@ int cp_cli_main(int argc, char **argv)
 	}
 
 	const char *command = optind < argc ? argv[optind++] : NULL;
-	bool env_mode = false;
-	if (command && strcmp(command, "env") == 0)
-		env_mode = true;
-	else if (command)
+	enum { CMD_JSON, CMD_ENV, CMD_EXPLAIN, CMD_CACHE_CLEAR } cmd = CMD_JSON;
+	if (!command)
+		cmd = CMD_JSON;
+	else if (strcmp(command, "env") == 0)
+		cmd = CMD_ENV;
+	else if (strcmp(command, "explain") == 0)
+		cmd = CMD_EXPLAIN;
+	else if (strcmp(command, "cache") == 0) {
+		if (optind >= argc || strcmp(argv[optind], "clear") != 0)
+			return s_fail(CP_ECONFIG, "'cache' needs a subcommand: 'cache clear' (see --help)");
+		optind++;
+		cmd = CMD_CACHE_CLEAR;
+	} else
 		return s_fail(CP_ECONFIG, "unknown command '%s' (see --help)", command);
 	if (optind < argc)
 		return s_fail(CP_ECONFIG, "unexpected argument '%s' (see --help)", argv[optind]);
@@ -205,11 +241,35 @@ int cp_cli_main(int argc, char **argv)
 	if ((r = cp_chain_guard(self, &err)))
 		return s_fail(r, "%s", err.msg);
 
+	if (cmd == CMD_EXPLAIN || cmd == CMD_CACHE_CLEAR) {
+		cp_buf out = {0};
+		if (cmd == CMD_EXPLAIN) {
+			r = cp_explain(&req, &out, &err);
+		} else {
+			int removed = 0;
+			bool all = !req.profile && !req.flags.role_arn;
+			r = cp_cache_clear_cmd(&req, all, &removed, &err);
+			if (!r && cp_buf_printf(&out, "removed %d cache entr%s\n", removed,
+						removed == 1 ? "y" : "ies"))
+				r = cp_error_set(&err, CP_EINTERNAL, "out of memory");
+		}
+		if (r) {
+			cp_buf_free(&out);
+			return s_fail(r, "%s", err.msg);
+		}
+		int e = s_write_all(out.data ? out.data : "");
+		cp_buf_free(&out);
+		if (e)
+			return s_fail(CP_EINTERNAL, "cannot write to stdout: %s", strerror(e));
+		cp_status_report(0, NULL);
+		return 0;
+	}
+
 	r = cp_get_credentials(&req, &creds, &err);
 	if (r)
 		return s_fail(r, "%s", err.msg[0] ? err.msg : "failed without a message (a bug)");
 
-	char *doc = env_mode ? cp_output_env(&creds) : cp_output_json(&creds);
+	char *doc = cmd == CMD_ENV ? cp_output_env(&creds) : cp_output_json(&creds);
 	cp_creds_clear(&creds);
 	if (!doc)
 		return s_fail(CP_EINTERNAL, "out of memory");

@@ -6,6 +6,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "cache.h"
 #include "config.h"
 #include "endpoint.h"
 #include "net.h"
@@ -20,6 +21,10 @@ typedef struct s_ctx {
 	cp_sts_target sts;
 	long timeout_ms;
 	int64_t deadline_ms; /* monotonic */
+	char *cfg_path, *cred_path;
+	bool region_from_imds; /* no region configured: the instance's region applies */
+	int margin;            /* configured refresh margin, seconds */
+	cp_buf key;            /* cache key text */
 } s_ctx;
 
 #define CP_MAX_ATTEMPTS 3
@@ -210,89 +215,404 @@ static int s_assume(s_ctx *x, const cp_role_step *s, const cp_creds *src, cp_cre
 	return r;
 }
 
-int cp_get_credentials(const cp_request *req, cp_creds *ret, cp_error *err)
+static bool s_default_session_needed(const s_ctx *x)
 {
-	s_ctx x = {.req = req};
-	char *cfg_path = NULL, *cred_path = NULL;
-	cp_creds cur = {0}, next = {0};
+	for (size_t i = 0; i < x->chain.nsteps; i++)
+		if (!x->chain.steps[i].role_session_name)
+			return true;
+	return false;
+}
+
+/* Loads the config, resolves the chain and everything that does not need the
+ * network: region (unless it must come from IMDS), endpoint, cache key. */
+static int s_prepare(s_ctx *x, const cp_request *req, cp_error *err)
+{
 	const char *profile = req->profile ? req->profile : "default";
 	int r;
 
-	x.timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : CP_DEFAULT_TIMEOUT_MS;
-	x.deadline_ms = s_mono_ms() + x.timeout_ms;
-	cp_config_init(&x.cfg);
-	if ((r = cp_config_paths(&cfg_path, &cred_path, err)))
-		goto out;
-	cp_debug("config file '%s', credentials file '%s'", cfg_path, cred_path);
-	if ((r = cp_config_load(&x.cfg, cfg_path, cred_path, err)))
-		goto out;
-	if ((r = cp_resolve(&x.cfg, profile, &req->flags, &x.chain, err)))
-		goto out;
+	x->req = req;
+	x->timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : CP_DEFAULT_TIMEOUT_MS;
+	x->deadline_ms = s_mono_ms() + x->timeout_ms;
+	cp_config_init(&x->cfg);
+	if ((r = cp_config_paths(&x->cfg_path, &x->cred_path, err)))
+		return r;
+	cp_debug("config file '%s', credentials file '%s'", x->cfg_path, x->cred_path);
+	if ((r = cp_config_load(&x->cfg, x->cfg_path, x->cred_path, err)))
+		return r;
+	if ((r = cp_resolve(&x->cfg, profile, &req->flags, &x->chain, err)))
+		return r;
 
-	/* Settings (region, endpoint, CA bundle, IMDS keys) come from the target
-	 * profile; with --role-arn and no --profile, from the source profile. */
-	x.settings = cp_config_profile(&x.cfg, profile);
-	if (!x.settings && req->flags.source_profile)
-		x.settings = cp_config_profile(&x.cfg, req->flags.source_profile);
+	/* Settings (region, endpoint, CA bundle, IMDS keys, margin) come from the
+	 * target profile; with --role-arn and no --profile, from the source profile. */
+	x->settings = cp_config_profile(&x->cfg, profile);
+	if (!x->settings && req->flags.source_profile)
+		x->settings = cp_config_profile(&x->cfg, req->flags.source_profile);
+
+	x->margin = CP_DEFAULT_REFRESH_MARGIN;
+	if (req->refresh_margin >= 0) {
+		x->margin = req->refresh_margin;
+	} else if (x->settings) {
+		const char *v = cp_section_get(x->settings, "credproc_refresh_margin");
+		if (v && *v) {
+			char *end;
+			long m = strtol(v, &end, 10);
+			if (*end || m < 0 || m > 43200)
+				return cp_error_set(err, CP_ECONFIG,
+						    "credproc_refresh_margin must be a whole number of seconds "
+						    "between 0 and 43200");
+			x->margin = (int)m;
+		}
+	}
 
 	if (req->region) {
-		if (!cp_region_valid(req->region)) {
-			r = cp_error_set(err, CP_ECONFIG, "invalid region '%.64s' (from --region)", req->region);
-			goto out;
-		}
-		if (!(x.region = cp_strdup(req->region))) {
-			r = cp_error_set(err, CP_EINTERNAL, "out of memory");
-			goto out;
-		}
-	} else if ((r = cp_region_configured(x.settings, &x.region, err))) {
-		goto out;
+		if (!cp_region_valid(req->region))
+			return cp_error_set(err, CP_ECONFIG, "invalid region '%.64s' (from --region)",
+					    req->region);
+		if (!(x->region = cp_strdup(req->region)))
+			return cp_error_set(err, CP_EINTERNAL, "out of memory");
+	} else if ((r = cp_region_configured(x->settings, &x->region, err))) {
+		return r;
+	}
+	if (!x->chain.nsteps)
+		return 0;
+	x->region_from_imds = !x->region && x->chain.base == CP_BASE_IMDS;
+	if (!x->region_from_imds) {
+		if ((r = cp_sts_endpoint_resolve(&x->cfg, x->settings, x->region, &x->sts, err)))
+			return r;
 	}
 
-	if ((r = s_base_credentials(&x, &cur, err)))
-		goto out;
-
-	if (x.chain.nsteps) {
-		if (!x.region && x.chain.base == CP_BASE_IMDS) {
-			cp_imds_options o;
-			char *ep = NULL;
-			cp_error e2 = {0};
-			const cp_net_ops *net = cp_net(&e2);
-			if (net && s_imds_options(&x, &o, &ep, &e2) == 0 &&
-			    net->imds_region(&o, &x.region, &e2) == 0 && !cp_region_valid(x.region)) {
-				free(x.region);
-				x.region = NULL;
-			}
-			if (!x.region)
-				cp_debug("no region from instance metadata: %s", e2.msg);
-			free(ep);
-		}
-		if ((r = cp_sts_endpoint_resolve(&x.cfg, x.settings, x.region, &x.sts, err)))
-			goto out;
-		cp_debug("STS endpoint %s (from %s), signing region %s", x.sts.url, x.sts.url_source,
-			 x.sts.signing_region);
+	/* The cache key: everything that changes the credentials returned. */
+	cp_buf *k = &x->key;
+	int e = cp_buf_printf(k, "aws-credproc cache key v1\n");
+	if (x->region_from_imds)
+		e |= cp_buf_printf(k, "endpoint=(regional endpoint of the instance's region)\n");
+	else
+		e |= cp_buf_printf(k, "endpoint=%s\nregion=%s\n", x->sts.url, x->sts.signing_region);
+	e |= cp_buf_printf(k, "source=%s\n", cp_base_kind_name(x->chain.base));
+	for (size_t i = 0; i < x->chain.nprofiles; i++)
+		e |= cp_buf_printf(k, "profile=%s\n", x->chain.profiles[i]);
+	if (x->chain.base == CP_BASE_PROCESS)
+		e |= cp_buf_printf(k, "command=%s\n", x->chain.process_command);
+	if (x->chain.base == CP_BASE_IMDS || x->chain.base == CP_BASE_ENVIRONMENT)
+		e |= cp_buf_printf(k, "source-profile=%s\n", x->chain.base_profile);
+	for (size_t i = 0; i < x->chain.nsteps; i++) {
+		const cp_role_step *st = &x->chain.steps[i];
+		e |= cp_buf_printf(k, "role=%s\nsession=%s\nexternal-id=%s\nmfa=%s\nduration=%d\n",
+				   st->role_arn, st->role_session_name ? st->role_session_name : "(default)",
+				   st->external_id ? st->external_id : "", st->mfa_serial ? st->mfa_serial : "",
+				   st->duration_seconds);
 	}
+	if (s_default_session_needed(x)) {
+		char *n = cp_default_session_name();
+		e |= n ? cp_buf_printf(k, "default-session=%s\n", n) : 1;
+		free(n);
+	}
+	if (e)
+		return cp_error_set(err, CP_EINTERNAL, "out of memory");
+	return 0;
+}
 
-	for (size_t i = 0; i < x.chain.nsteps; i++) {
-		if ((r = s_assume(&x, &x.chain.steps[i], &cur, &next, err)))
+static void s_release(s_ctx *x)
+{
+	cp_sts_target_free(&x->sts);
+	free(x->region);
+	cp_chain_free(&x->chain);
+	cp_config_free(&x->cfg);
+	free(x->cfg_path);
+	free(x->cred_path);
+	cp_buf_free(&x->key);
+}
+
+/* Gets fresh credentials: base, then each role. */
+static int s_fetch(s_ctx *x, cp_creds *ret, cp_error *err)
+{
+	cp_creds cur = {0}, next = {0};
+	int r;
+	if ((r = s_base_credentials(x, &cur, err)))
+		goto out;
+	if (x->chain.nsteps && x->region_from_imds && !x->sts.url) {
+		cp_imds_options o;
+		char *ep = NULL;
+		cp_error e2 = {0};
+		const cp_net_ops *net = cp_net(&e2);
+		if (net && s_imds_options(x, &o, &ep, &e2) == 0 &&
+		    net->imds_region(&o, &x->region, &e2) == 0 && !cp_region_valid(x->region)) {
+			free(x->region);
+			x->region = NULL;
+		}
+		if (!x->region)
+			cp_debug("no region from instance metadata (%s): using the global endpoint", e2.msg);
+		free(ep);
+		if ((r = cp_sts_endpoint_resolve(&x->cfg, x->settings, x->region, &x->sts, err)))
+			goto out;
+	}
+	if (x->chain.nsteps)
+		cp_debug("STS endpoint %s (from %s), signing region %s", x->sts.url, x->sts.url_source,
+			 x->sts.signing_region);
+	for (size_t i = 0; i < x->chain.nsteps; i++) {
+		if ((r = s_assume(x, &x->chain.steps[i], &cur, &next, err)))
 			goto out;
 		cp_creds_move(&cur, &next);
-	}
-	if (x.chain.nsteps && cur.expiration) {
-		int64_t left = cur.expiration - cp_now();
-		if (left < CP_SHORT_LIFETIME_WARN)
-			cp_warn("the new credentials expire in %lld seconds; SDKs will run aws-credproc "
-				"again on almost every call", (long long)left);
 	}
 	cp_creds_move(ret, &cur);
 	r = 0;
 out:
 	cp_creds_clear(&cur);
 	cp_creds_clear(&next);
-	cp_sts_target_free(&x.sts);
-	free(x.region);
-	cp_chain_free(&x.chain);
-	cp_config_free(&x.cfg);
-	free(cfg_path);
-	free(cred_path);
+	return r;
+}
+
+/* The reuse rule: at least min(margin, lifetime / 2) must remain. */
+static int64_t s_effective_margin(const s_ctx *x, const cp_cache_entry *e)
+{
+	int64_t lifetime = e->creds.expiration - e->issued;
+	int64_t m = x->margin;
+	if (lifetime / 2 < m)
+		m = lifetime / 2;
+	return m;
+}
+
+static bool s_reusable(const s_ctx *x, const cp_cache_entry *e, int64_t now)
+{
+	int64_t left = e->creds.expiration - now;
+	return left > 0 && left >= s_effective_margin(x, e);
+}
+
+int cp_get_credentials(const cp_request *req, cp_creds *ret, cp_error *err)
+{
+	s_ctx x = {0};
+	cp_cache cache = {.dirfd = -1};
+	cp_cache_lockfile lock = {.fd = -1};
+	cp_cache_entry e = {0}, stale = {0};
+	const char *key;
+	int r;
+
+	if ((r = s_prepare(&x, req, err)))
+		goto out;
+
+	/* Static keys and pass-through processes are not cached. */
+	if (!x.chain.nsteps || req->no_cache) {
+		if (!x.chain.nsteps || req->no_cache)
+			cp_debug("cache: not used (%s)", x.chain.nsteps ? "--no-cache" : "no role to assume");
+		if ((r = s_fetch(&x, ret, err)))
+			goto out;
+		goto fresh;
+	}
+	key = x.key.data;
+	if ((r = cp_cache_open(&cache, req->cache_dir, err)))
+		goto out;
+	if (cache.usable) {
+		int64_t now = cp_now();
+		r = cp_cache_read(&cache, key, &e, err);
+		if (r == CP_EINTERNAL)
+			goto out;
+		if (r == 0 && s_reusable(&x, &e, now)) {
+			cp_debug("cache: hit, %lld s left", (long long)(e.creds.expiration - now));
+			cp_creds_move(ret, &e.creds);
+			r = 0;
+			goto out;
+		}
+		cp_debug("cache: %s", r == 0 ? "entry inside the refresh margin" : "miss");
+		cp_creds_clear(&e.creds);
+		if ((r = cp_cache_lock(&cache, key, CP_CACHE_LOCK_WAIT_MS, &lock, err)))
+			goto out;
+		/* Someone may have refreshed it while we waited. */
+		now = cp_now();
+		r = cp_cache_read(&cache, key, &e, err);
+		if (r == CP_EINTERNAL)
+			goto out;
+		if (r == 0 && s_reusable(&x, &e, now)) {
+			cp_debug("cache: refreshed by another process while waiting");
+			cp_creds_move(ret, &e.creds);
+			r = 0;
+			goto out;
+		}
+		if (r == 0) {
+			stale = e;
+			memset(&e, 0, sizeof e);
+		}
+		cp_cache_prune(&cache, now);
+	}
+
+	cp_creds fresh = {0};
+	int64_t issued = cp_now();
+	r = s_fetch(&x, &fresh, err);
+	if (r) {
+		int64_t left = stale.creds.expiration - cp_now();
+		if (r != CP_EINTERNAL && stale.creds.access_key_id && left >= CP_STALE_MIN_LEFT) {
+			char t[21];
+			cp_format_iso8601(stale.creds.expiration, t);
+			cp_warn("%s; printing the cached credentials, valid until %s (%lld min left)",
+				err->msg, t, (long long)(left / 60));
+			cp_error_clear(err);
+			cp_creds_move(ret, &stale.creds);
+			r = 0;
+		}
+		goto out;
+	}
+	if (cache.usable && fresh.expiration > issued) {
+		cp_cache_entry ne = {.creds = fresh, .issued = issued};
+		if ((r = cp_cache_write(&cache, key, &ne, err))) {
+			cp_creds_clear(&fresh);
+			goto out;
+		}
+	}
+	cp_creds_move(ret, &fresh);
+fresh:
+	if (x.chain.nsteps && ret->expiration) {
+		int64_t left = ret->expiration - cp_now();
+		if (left < CP_SHORT_LIFETIME_WARN)
+			cp_warn("the new credentials expire in %lld seconds; SDKs will run aws-credproc "
+				"again on almost every call", (long long)left);
+	}
+	r = 0;
+out:
+	cp_cache_unlock(&lock);
+	cp_cache_close(&cache);
+	cp_creds_clear(&e.creds);
+	cp_creds_clear(&stale.creds);
+	s_release(&x);
+	return r;
+}
+
+static int s_explain_source(const s_ctx *x, cp_buf *b)
+{
+	const cp_chain *c = &x->chain;
+	switch (c->base) {
+	case CP_BASE_STATIC:
+		return cp_buf_printf(b, "static keys of profile '%s'%s\n", c->base_profile,
+				     c->static_creds.session_token ? " (with a session token)" : "");
+	case CP_BASE_ENVIRONMENT:
+		return cp_buf_printf(b, "the environment (AWS_ACCESS_KEY_ID, ...; credential_source of profile '%s')\n",
+				     c->base_profile);
+	case CP_BASE_IMDS: {
+		char *ep = NULL;
+		cp_error e = {0};
+		int r = cp_imds_endpoint(x->settings, &ep, &e);
+		r = cp_buf_printf(b, "EC2 instance metadata (IMDSv2) at %s (credential_source of profile '%s')\n",
+				  r ? "(invalid endpoint)" : ep, c->base_profile);
+		free(ep);
+		return r;
+	}
+	case CP_BASE_PROCESS:
+		return cp_buf_printf(b, "credential_process of profile '%s'\n", c->base_profile);
+	default:
+		return cp_buf_printf(b, "%s (profile '%s', not supported yet)\n", cp_base_kind_name(c->base),
+				     c->base_profile);
+	}
+}
+
+int cp_explain(const cp_request *req, cp_buf *b, cp_error *err)
+{
+	s_ctx x = {0};
+	cp_cache cache = {.dirfd = -1};
+	cp_cache_entry e = {0};
+	char *dir = NULL;
+	int r, w = 0;
+	const char *profile = req->profile ? req->profile : "default";
+
+	if ((r = s_prepare(&x, req, err)))
+		goto out;
+	w |= cp_buf_printf(b, "profile: %s\n", req->flags.role_arn ? "(command line role)" : profile);
+	w |= cp_buf_printf(b, "config files: %s, %s\n", x.cfg_path, x.cred_path);
+	w |= cp_buf_puts(b, "chain:\n  1. ");
+	w |= s_explain_source(&x, b);
+	for (size_t i = 0; i < x.chain.nsteps; i++) {
+		const cp_role_step *s = &x.chain.steps[i];
+		w |= cp_buf_printf(b, "  %zu. assume role %s", i + 2, s->role_arn);
+		if (s->profile)
+			w |= cp_buf_printf(b, " (profile '%s')", s->profile);
+		w |= cp_buf_printf(b, ", session '%s'", s->role_session_name ? s->role_session_name : "(default)");
+		if (!s->role_session_name) {
+			char *n = cp_default_session_name();
+			w |= cp_buf_printf(b, " = '%s'", n ? n : "?");
+			free(n);
+		}
+		if (s->external_id)
+			w |= cp_buf_puts(b, ", external id set");
+		if (s->duration_seconds)
+			w |= cp_buf_printf(b, ", duration %d s", s->duration_seconds);
+		else
+			w |= cp_buf_puts(b, ", duration: STS default (3600 s)");
+		w |= cp_buf_putc(b, '\n');
+	}
+	if (!x.chain.nsteps) {
+		w |= cp_buf_puts(b, "no role to assume: the credentials are printed as they are, without caching\n");
+		goto done;
+	}
+	if (x.region_from_imds)
+		w |= cp_buf_puts(b, "region: none configured; the instance's region from IMDS on a refresh\n"
+				    "STS endpoint: the regional endpoint of that region\n");
+	else
+		w |= cp_buf_printf(b, "region: %s\nSTS endpoint: %s (from %s), signed for %s\n",
+				   x.region ? x.region : "none (global endpoint)", x.sts.url,
+				   x.sts.url_source, x.sts.signing_region);
+	if (req->no_cache) {
+		w |= cp_buf_puts(b, "cache: disabled (--no-cache): every call asks STS\n");
+		goto done;
+	}
+	if ((r = cp_cache_default_dir(req->cache_dir, &dir, err)))
+		goto out;
+	char name[17];
+	cp_cache_name(x.key.data, name);
+	w |= cp_buf_printf(b, "cache file: %s/%s.json\n", dir, name);
+	if ((r = cp_cache_open(&cache, req->cache_dir, err)))
+		goto out;
+	if (!cache.usable) {
+		w |= cp_buf_puts(b, "cache: unusable (see the warning): every call asks STS\n");
+		goto done;
+	}
+	int64_t now = cp_now();
+	r = cp_cache_read(&cache, x.key.data, &e, err);
+	if (r == CP_EINTERNAL)
+		goto out;
+	if (r != 0) {
+		w |= cp_buf_printf(b, "cached credentials: none\nnext call: asks STS (refresh margin %d s)\n",
+				   x.margin);
+	} else {
+		char t[21];
+		cp_format_iso8601(e.creds.expiration, t);
+		int64_t left = e.creds.expiration - now;
+		w |= cp_buf_printf(b, "cached credentials: expire %s (%lld s left of %lld s)\n", t,
+				   (long long)left, (long long)(e.creds.expiration - e.issued));
+		w |= cp_buf_printf(b, "refresh margin: %lld s (min of %d s and half the lifetime)\n",
+				   (long long)s_effective_margin(&x, &e), x.margin);
+		w |= cp_buf_printf(b, "next call: %s\n",
+				   s_reusable(&x, &e, now) ? "cache hit" : "asks STS (inside the refresh margin)");
+	}
+done:
+	r = w ? cp_error_set(err, CP_EINTERNAL, "out of memory") : 0;
+out:
+	cp_creds_clear(&e.creds);
+	cp_cache_close(&cache);
+	free(dir);
+	s_release(&x);
+	return r;
+}
+
+int cp_cache_clear_cmd(const cp_request *req, bool all, int *ret_removed, cp_error *err)
+{
+	s_ctx x = {0};
+	cp_cache cache = {.dirfd = -1};
+	int r;
+	*ret_removed = 0;
+	if (!all) {
+		if ((r = s_prepare(&x, req, err)))
+			goto out;
+		if (!x.chain.nsteps) {
+			r = 0;
+			goto out;
+		}
+	}
+	if ((r = cp_cache_open(&cache, req->cache_dir, err)))
+		goto out;
+	if (!cache.usable) {
+		r = cp_error_set(err, CP_ECONFIG, "the cache directory is unusable; nothing removed");
+		goto out;
+	}
+	r = cp_cache_clear(&cache, all ? NULL : x.key.data, ret_removed, err);
+out:
+	cp_cache_close(&cache);
+	s_release(&x);
 	return r;
 }

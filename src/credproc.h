@@ -8,20 +8,38 @@
 #ifndef CP_CREDPROC_H
 #define CP_CREDPROC_H
 
+#include <stdbool.h>
+
 #include "creds.h"
 #include "resolve.h"
 #include "util.h"
 
 #define CP_DEFAULT_TIMEOUT_MS 30000
 #define CP_SHORT_LIFETIME_WARN 900 /* warn when fresh credentials live less */
+#define CP_DEFAULT_REFRESH_MARGIN 1200 /* seconds */
+#define CP_STALE_MIN_LEFT 300      /* stale-if-error: at least this much left */
 
 typedef struct cp_request {
 	const char *profile;   /* target profile; NULL: "default" */
 	cp_role_flags flags;   /* --role-arn etc. */
 	const char *region;    /* --region; NULL: from environment/config */
 	long timeout_ms;       /* 0: CP_DEFAULT_TIMEOUT_MS */
+	const char *cache_dir; /* --cache-dir; NULL: the default */
+	bool no_cache;         /* --no-cache */
+	int refresh_margin;    /* --refresh-margin; -1: from config or the default */
 } cp_request;
 
+/* Cached credentials are reused while at least min(margin, lifetime / 2)
+ * remains; otherwise they are refreshed under the key's lock. When the
+ * refresh fails and the cached ones have CP_STALE_MIN_LEFT or more, those are
+ * returned with a warning. */
 int cp_get_credentials(const cp_request *req, cp_creds *ret, cp_error *err);
+
+/* Writes the resolution chain, endpoint, cache file and remaining lifetime
+ * to *ret (never a secret). */
+int cp_explain(const cp_request *req, cp_buf *ret, cp_error *err);
+
+/* Removes the cache entry of req's profile, or (all) every entry. */
+int cp_cache_clear_cmd(const cp_request *req, bool all, int *ret_removed, cp_error *err);
 
 #endif
