@@ -1,6 +1,7 @@
 /* credproc.c - config -> chain -> credentials. */
 #include "credproc.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -25,6 +26,7 @@ typedef struct s_ctx {
 	bool region_from_imds; /* no region configured: the instance's region applies */
 	int margin;            /* configured refresh margin, seconds */
 	cp_buf key;            /* cache key text */
+	int64_t clock_offset;  /* STS time minus local time, once a skew was detected */
 } s_ctx;
 
 #define CP_MAX_ATTEMPTS 3
@@ -137,6 +139,29 @@ static int s_base_credentials(s_ctx *x, cp_creds *ret, cp_error *err)
 			    c->base_profile ? c->base_profile : "?", cp_base_kind_name(c->base));
 }
 
+/* STS refused the signature's time: the local clock is off. */
+static bool s_skew_refusal(const cp_error *e, int64_t *ret_offset)
+{
+	if (e->status != CP_EREFUSED || !e->server_date)
+		return false;
+	if (strcmp(e->code, "SignatureDoesNotMatch") != 0 && strcmp(e->code, "RequestExpired") != 0 &&
+	    strcmp(e->code, "InvalidSignatureException") != 0 &&
+	    strcmp(e->code, "RequestTimeTooSkewed") != 0)
+		return false;
+	int64_t off = e->server_date - cp_now();
+	if (off > -CP_MAX_CLOCK_SKEW && off < CP_MAX_CLOCK_SKEW)
+		return false;
+	*ret_offset = off;
+	return true;
+}
+
+static void s_describe_skew(char *buf, size_t len, int64_t off)
+{
+	int64_t a = off < 0 ? -off : off;
+	snprintf(buf, len, "the local clock is %lld min %lld s %s STS's", (long long)(a / 60),
+		 (long long)(a % 60), off > 0 ? "behind" : "ahead of");
+}
+
 static bool s_role_chaining_refusal(const cp_error *e)
 {
 	return e->status == CP_EREFUSED && strcmp(e->code, "ValidationError") == 0 &&
@@ -171,11 +196,12 @@ static int s_assume(s_ctx *x, const cp_role_step *s, const cp_creds *src, cp_cre
 		.signing_region = x->sts.signing_region,
 		.ca_bundle = cp_ca_bundle(x->settings),
 		.timeout_ms = x->timeout_ms,
+		.clock_offset = x->clock_offset,
 	};
 	cp_debug("assume role '%s' (session '%s'%s) at %s", s->role_arn, in.role_session_name,
 		 s->external_id ? ", external id set" : "", ep.url);
 	int r;
-	bool shortened = false;
+	bool shortened = false, skew_fixed = false;
 	for (int attempt = 1;; attempt++) {
 		long left = (long)(x->deadline_ms - s_mono_ms());
 		if (left <= 0) {
@@ -195,6 +221,18 @@ static int s_assume(s_ctx *x, const cp_role_step *s, const cp_creds *src, cp_cre
 			attempt--;
 			continue;
 		}
+		int64_t off;
+		if (r && !skew_fixed && s_skew_refusal(err, &off)) {
+			char what[128];
+			s_describe_skew(what, sizeof what, off);
+			cp_warn("role '%s': STS refused the request time (%s); %s; retrying with STS's time",
+				s->role_arn, err->code, what);
+			ep.clock_offset = off;
+			x->clock_offset = off;
+			skew_fixed = true;
+			attempt--;
+			continue;
+		}
 		if (!r || !s_retryable(err) || attempt >= CP_MAX_ATTEMPTS)
 			break;
 		long delay = s_backoff_ms(attempt);
@@ -203,7 +241,13 @@ static int s_assume(s_ctx *x, const cp_role_step *s, const cp_creds *src, cp_cre
 		cp_debug("attempt %d failed (%s); retrying in %ld ms", attempt, err->msg, delay);
 		s_sleep_ms(delay);
 	}
-	if (!r && ret->expiration && ret->expiration <= cp_now()) {
+	if (r && skew_fixed && err->status == CP_EREFUSED) {
+		char what[128];
+		s_describe_skew(what, sizeof what, ep.clock_offset);
+		size_t n = strlen(err->msg);
+		snprintf(err->msg + n, sizeof err->msg - n, " (%s)", what);
+	}
+	if (!r && ret->expiration && ret->expiration <= cp_now() + x->clock_offset) {
 		char t[21];
 		cp_format_iso8601(ret->expiration, t);
 		cp_creds_clear(ret);

@@ -18,6 +18,7 @@
 #define CP_SHORT_LIFETIME_WARN 900 /* warn when fresh credentials live less */
 #define CP_DEFAULT_REFRESH_MARGIN 1200 /* seconds */
 #define CP_STALE_MIN_LEFT 300      /* stale-if-error: at least this much left */
+#define CP_MAX_CLOCK_SKEW 240      /* beyond this, STS's Date corrects the signing time */
 
 typedef struct cp_request {
 	const char *profile;   /* target profile; NULL: "default" */

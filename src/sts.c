@@ -486,7 +486,7 @@ static int s_assume_role_once(const cp_sts_endpoint *ep, const cp_creds *source,
 		.region = ep->signing_region,
 		.service = "sts",
 		.creds = source,
-		.time = cp_now(),
+		.time = cp_now() + ep->clock_offset,
 		.normalize_path = true,
 	};
 	if ((r = cp_sigv4_sign(&sp, &sig, err)) != 0)
@@ -509,6 +509,8 @@ static int s_assume_role_once(const cp_sts_endpoint *ep, const cp_creds *source,
 	if ((r = cp_http_send(&req, &resp, err)) != 0)
 		goto out;
 	r = s_assume_role_reply(ep, source, in, &resp, ret, err);
+	if (r && err)
+		err->server_date = resp.server_date;
 out:
 	cp_sigv4_result_free(&sig);
 	cp_http_response_free(&resp);

@@ -22,6 +22,7 @@ typedef struct cp_sts_endpoint {
 	const char *signing_region; /* e.g. "us-east-1" */
 	const char *ca_bundle;      /* NULL: system store */
 	long timeout_ms;            /* 0: default */
+	int64_t clock_offset;       /* seconds added to the local clock when signing */
 } cp_sts_endpoint;
 
 typedef struct cp_assume_role_input {

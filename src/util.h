@@ -31,6 +31,7 @@ enum {
 typedef struct cp_error {
 	int status;          /* CP_E*, 0 when no error */
 	long http_status;    /* HTTP status of the failing reply, 0 if none */
+	int64_t server_date; /* the failing reply's Date header (Unix seconds), 0 if none */
 	char code[96];       /* remote error code (e.g. STS "AccessDenied"), "" if none */
 	char msg[1024];      /* one line, no trailing newline, never a secret */
 } cp_error;
