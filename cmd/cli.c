@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cp_config.h"
@@ -265,7 +266,11 @@ int cp_cli_main(int argc, char **argv)
 		return 0;
 	}
 
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	r = cp_get_credentials(&req, &creds, &err);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	cp_debug("resolved in %ld ms", (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
 	if (r)
 		return s_fail(r, "%s", err.msg[0] ? err.msg : "failed without a message (a bug)");
 

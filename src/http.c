@@ -308,6 +308,8 @@ int cp_http_send_ex(const cp_http_request *req, cp_http_response *ret,
 		if (err && (*ret_failure == CP_HTTP_FAIL_TLS || *ret_failure == CP_HTTP_FAIL_TOO_LARGE))
 			snprintf(err->code, sizeof err->code, "%s",
 				 *ret_failure == CP_HTTP_FAIL_TLS ? "TlsFailure" : "ResponseTooLarge");
+		if (err)
+			cp_debug("%s %s: %s", method, base, err->msg);
 		goto out;
 	}
 	long status = 0;
@@ -321,7 +323,9 @@ int cp_http_send_ex(const cp_http_request *req, cp_http_response *ret,
 	memset(&t.body, 0, sizeof t.body);
 	ret->server_date = t.date;
 	*ret_failure = CP_HTTP_OK;
-	cp_debug("%s %s: HTTP %ld", method, base, status);
+	curl_off_t total_us = 0;
+	curl_easy_getinfo(h, CURLINFO_TOTAL_TIME_T, &total_us);
+	cp_debug("%s %s: HTTP %ld in %lld ms", method, base, status, (long long)(total_us / 1000));
 	r = 0;
 	goto out;
 

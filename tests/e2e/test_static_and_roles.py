@@ -339,3 +339,25 @@ def test_env_command_static(t):
     assert re.search(r"^export AWS_SECRET_ACCESS_KEY=", res.stdout, re.M)
     assert not re.search(r"^export AWS_CREDENTIAL_EXPIRATION=", res.stdout, re.M)
     assert not re.search(r"^export AWS_SESSION_TOKEN=", res.stdout, re.M)
+
+
+def test_debug_trace_has_no_secret(t):
+    """--debug / AWS_CREDPROC_DEBUG=1: a useful trace on stderr, never a secret
+    (the harness checks every run's stderr for the source and assumed secrets)."""
+    m = t.moto
+    t.config(_base_profile(m) +
+             f"[profile reader]\nrole_arn = {m.roles['reader']}\nsource_profile = base\n"
+             f"external_id = ext-id-1234\n")
+    miss = ("config file", "base: static keys", "assume role", "STS endpoint", "HTTP 200",
+            "cache: miss", "resolved in")
+    hit = ("config file", "cache: hit", "resolved in")
+    for args, env, wants in ((["--profile", "reader", "--debug"], {}, miss),
+                             (["--profile", "reader"], {"AWS_CREDPROC_DEBUG": "1"}, hit)):
+        res = t.run(args, AWS_ENDPOINT_URL_STS=m.endpoint, **env)
+        doc = t.ok(res)
+        t.secret(doc["SecretAccessKey"])
+        t.secret(doc["SessionToken"])
+        for want in wants:
+            assert want in res.stderr, f"debug trace lacks {want!r}: {res.stderr!r}"
+        for secret in (m.base["SecretAccessKey"], doc["SecretAccessKey"], doc["SessionToken"]):
+            assert secret not in res.stderr, "a secret reached the debug trace"
