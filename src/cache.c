@@ -1,12 +1,809 @@
-/* STUB: replaced by the cache module. */
+/* cache.c - the locked on-disk credential cache (DESIGN.md "The cache").
+ *
+ * Core library only: cJSON for the entry, no libcrypto/libcurl/libxml2, so
+ * the hit path (open the directory, open + fstat + read + parse one entry)
+ * loads nothing heavy. Every file is reached relative to the directory fd
+ * with O_NOFOLLOW, checked with fstat, and read with a size cap; anything
+ * odd is a miss with one warning. See cache.h for the calling sequence.
+ */
 #include "cache.h"
-int cp_cache_default_dir(const char *o, char **ret, cp_error *err) { return cp_error_set(err, CP_EINTERNAL, "not implemented"); }
-int cp_cache_open(cp_cache *c, const char *o, cp_error *err) { c->usable = false; c->dirfd = -1; c->dir = 0; return 0; }
-void cp_cache_close(cp_cache *c) { (void)c; }
-void cp_cache_name(const char *key, char ret[static 17]) { ret[0] = 0; }
-int cp_cache_read(cp_cache *c, const char *key, cp_cache_entry *ret, cp_error *err) { return CP_CACHE_MISS; }
-int cp_cache_lock(cp_cache *c, const char *key, long w, cp_cache_lockfile *lock, cp_error *err) { lock->fd = -1; return 0; }
-void cp_cache_unlock(cp_cache_lockfile *lock) { (void)lock; }
-int cp_cache_write(cp_cache *c, const char *key, const cp_cache_entry *e, cp_error *err) { return 0; }
-int cp_cache_clear(cp_cache *c, const char *key, int *n, cp_error *err) { *n = 0; return 0; }
-void cp_cache_prune(cp_cache *c, int64_t now) { (void)c; }
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#define S_STALE_SECONDS 3600      /* lock/temp files older than this may be pruned */
+#define S_PRUNE_MAX_FILES 4096    /* directory entries a prune looks at, at most */
+#define S_LOCK_POLL_MIN_MS 20     /* lock polling interval: 20..49 ms, jittered */
+#define S_LOCK_POLL_JITTER_MS 30
+#define S_LOCK_MAX_REOPENS 64     /* lock file replaced under us this often: give up */
+#define S_MAX_SAFE_INT 9007199254740992.0 /* 2^53: integers a double holds exactly */
+
+/* The kinds of file names that are ours. Nothing else is ever removed. */
+enum s_kind {
+	S_FOREIGN = 0,
+	S_ENTRY,  /* <16 hex>.json */
+	S_LOCK,   /* <16 hex>.lock */
+	S_TEMP,   /* .<16 hex>.<pid>.<16 hex>.tmp */
+};
+
+static bool s_hex16(const char *s)
+{
+	for (int i = 0; i < 16; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+static enum s_kind s_classify(const char *name)
+{
+	size_t n = strlen(name);
+	if (n == 21 && s_hex16(name)) {
+		if (strcmp(name + 16, ".json") == 0)
+			return S_ENTRY;
+		if (strcmp(name + 16, ".lock") == 0)
+			return S_LOCK;
+		return S_FOREIGN;
+	}
+	/* ".<16 hex>.<1-10 digits>.<16 hex>.tmp" */
+	if (n < 1 + 16 + 1 + 1 + 1 + 16 + 4 || name[0] != '.' || !s_hex16(name + 1) || name[17] != '.')
+		return S_FOREIGN;
+	const char *p = name + 18;
+	size_t digits = 0;
+	while (*p >= '0' && *p <= '9') {
+		p++;
+		digits++;
+	}
+	if (digits < 1 || digits > 10 || *p != '.' || !s_hex16(p + 1) || strcmp(p + 17, ".tmp") != 0)
+		return S_FOREIGN;
+	return S_TEMP;
+}
+
+static const char *s_env(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : NULL;
+}
+
+static int64_t s_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void s_sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* Not for secrets: temp file names and lock-poll jitter. */
+static uint64_t s_random64(void)
+{
+	static uint64_t counter;
+	uint64_t v;
+	if (getrandom(&v, sizeof v, GRND_NONBLOCK) == (ssize_t)sizeof v)
+		return v;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	v = ((uint64_t)getpid() << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ ++counter;
+	/* splitmix64 finalizer */
+	v = (v ^ (v >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	v = (v ^ (v >> 27)) * 0x94d049bb133111ebULL;
+	return v ^ (v >> 31);
+}
+
+static bool s_same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/* Still the file at dirfd/name (nobody renamed or unlinked it meanwhile)? */
+static bool s_still_there(int dirfd, const char *name, int fd)
+{
+	struct stat a, b;
+	return fstat(fd, &a) == 0 && fstatat(dirfd, name, &b, AT_SYMLINK_NOFOLLOW) == 0 && s_same_file(&a, &b);
+}
+
+/* Reads at most max bytes from fd into a NUL-terminated heap buffer.
+ * 0, EFBIG (more than max), ENOMEM or the read errno. */
+static int s_read_capped(int fd, size_t max, char **ret_text, size_t *ret_len)
+{
+	char *buf = malloc(max + 2);
+	size_t len = 0;
+	int r = 0;
+	if (!buf)
+		return ENOMEM;
+	while (len <= max) {
+		ssize_t n = read(fd, buf + len, max + 1 - len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			r = errno;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len > max) {
+		r = EFBIG;
+		goto out;
+	}
+	buf[len] = '\0';
+	*ret_text = buf; /* transferred */
+	*ret_len = len;
+	buf = NULL;
+out:
+	if (buf)
+		cp_freezero(buf, len);
+	return r;
+}
+
+/* Wipes every string of a parsed tree (secrets), then frees it. */
+static void s_json_wipe(cJSON *j)
+{
+	for (; j; j = j->next) {
+		if (j->valuestring && !(j->type & cJSON_IsReference))
+			cp_wipe(j->valuestring, strlen(j->valuestring));
+		if (j->child)
+			s_json_wipe(j->child);
+	}
+}
+
+static void s_json_free(cJSON *j)
+{
+	if (!j)
+		return;
+	s_json_wipe(j);
+	cJSON_Delete(j);
+}
+
+/* An integer-valued JSON number that a double holds exactly. */
+static bool s_json_int(const cJSON *o, const char *name, int64_t *ret)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+	if (!cJSON_IsNumber(v))
+		return false;
+	double d = v->valuedouble;
+	if (!(d >= -S_MAX_SAFE_INT && d <= S_MAX_SAFE_INT) || d != (double)(int64_t)d)
+		return false;
+	*ret = (int64_t)d;
+	return true;
+}
+
+/* A string member: absent is NULL (an error when required, as is ""). */
+static bool s_json_str(const cJSON *o, const char *name, bool required, const char **ret)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+	*ret = NULL;
+	if (!v)
+		return !required;
+	if (!cJSON_IsString(v) || !v->valuestring || (required && !v->valuestring[0]))
+		return false;
+	*ret = v->valuestring;
+	return true;
+}
+
+/* Checks a parsed entry and copies it out. 0; CP_CACHE_MISS with *why set
+ * (malformed) or NULL (an entry for another key: a hash collision, not an
+ * error); CP_EINTERNAL. */
+static int s_entry_from_json(const cJSON *j, const char *key, cp_cache_entry *ret, char *why, size_t whysz)
+{
+	const char *k, *id, *secret, *token, *account;
+	int64_t format, exp, issued;
+	cp_cache_entry e = {0};
+
+	why[0] = '\0';
+	if (!cJSON_IsObject(j)) {
+		snprintf(why, whysz, "not a JSON object");
+		return CP_CACHE_MISS;
+	}
+	if (!s_json_int(j, "Format", &format)) {
+		snprintf(why, whysz, "missing or invalid \"Format\"");
+		return CP_CACHE_MISS;
+	}
+	if (format != CP_CACHE_FORMAT) {
+		snprintf(why, whysz, "format %" PRId64 " is not supported (expected %d)", format, CP_CACHE_FORMAT);
+		return CP_CACHE_MISS;
+	}
+	if (!s_json_str(j, "Key", true, &k)) {
+		snprintf(why, whysz, "missing or invalid \"Key\"");
+		return CP_CACHE_MISS;
+	}
+	if (strcmp(k, key) != 0)
+		return CP_CACHE_MISS; /* why stays "": a collision */
+	if (!s_json_str(j, "AccessKeyId", true, &id) || !s_json_str(j, "SecretAccessKey", true, &secret) ||
+	    !s_json_str(j, "SessionToken", false, &token) || !s_json_str(j, "AccountId", false, &account)) {
+		snprintf(why, whysz, "missing or invalid credential fields");
+		return CP_CACHE_MISS;
+	}
+	if (!s_json_int(j, "Expiration", &exp) || !s_json_int(j, "Issued", &issued) || issued <= 0 ||
+	    exp <= issued) {
+		snprintf(why, whysz, "missing or invalid \"Expiration\"/\"Issued\"");
+		return CP_CACHE_MISS;
+	}
+	if (!(e.creds.access_key_id = cp_strdup(id)) || !(e.creds.secret_access_key = cp_strdup(secret)) ||
+	    (token && !(e.creds.session_token = cp_strdup(token))) ||
+	    (account && !(e.creds.account_id = cp_strdup(account)))) {
+		cp_creds_clear(&e.creds);
+		return CP_EINTERNAL;
+	}
+	e.creds.expiration = exp;
+	e.issued = issued;
+	*ret = e; /* transferred */
+	return 0;
+}
+
+int cp_cache_default_dir(const char *dir_override, char **ret, cp_error *err)
+{
+	const char *v, *home;
+	char *p;
+
+	if (dir_override && *dir_override)
+		p = cp_strdup(dir_override);
+	else if ((v = s_env("AWS_CREDPROC_CACHE_DIR")))
+		p = cp_strdup(v);
+	else if ((v = s_env("XDG_CACHE_HOME")) && v[0] == '/') /* relative: ignored (XDG spec) */
+		p = cp_asprintf("%s/aws-credproc", v);
+	else {
+		home = s_env("HOME");
+		if (!home) {
+			struct passwd *pw = getpwuid(geteuid());
+			home = pw && pw->pw_dir && pw->pw_dir[0] ? pw->pw_dir : NULL;
+		}
+		if (!home)
+			return cp_error_set(err, CP_ECONFIG,
+					    "cannot find a cache directory: neither HOME nor a home directory "
+					    "for uid %u (set AWS_CREDPROC_CACHE_DIR)", (unsigned)geteuid());
+		p = cp_asprintf("%s/.cache/aws-credproc", home);
+	}
+	if (!p)
+		return cp_error_set(err, CP_EINTERNAL, "out of memory");
+	/* "/x/y/" -> "/x/y" (messages join names with '/') */
+	for (size_t n = strlen(p); n > 1 && p[n - 1] == '/'; n--)
+		p[n - 1] = '\0';
+	*ret = p;
+	return 0;
+}
+
+/* mkdir -p with mode 0700 for every missing component (never chmod: an
+ * existing directory keeps its mode and is judged by the caller). Returns
+ * 0 or the errno of the last mkdir that failed other than with EEXIST. */
+static int s_mkdir_parents(const char *path)
+{
+	char *p = cp_strdup(path);
+	int last = 0;
+	if (!p)
+		return ENOMEM;
+	for (char *s = p + 1;; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char save = *s;
+		*s = '\0';
+		if (s[-1] != '/') {
+			if (mkdir(p, 0700) == 0)
+				last = 0;
+			else if (errno != EEXIST)
+				last = errno;
+		}
+		*s = save;
+		if (!save)
+			break;
+	}
+	free(p);
+	return last;
+}
+
+int cp_cache_open(cp_cache *c, const char *dir_override, cp_error *err)
+{
+	cp_error e = {0};
+	struct stat st;
+	char *dir = NULL;
+	int fd = -1, r, mkerr = 0;
+
+	c->usable = false;
+	c->dirfd = -1;
+	c->dir = NULL;
+	r = cp_cache_default_dir(dir_override, &dir, &e);
+	if (r == CP_EINTERNAL)
+		return cp_error_set(err, r, "%s", e.msg);
+	if (r) {
+		cp_warn("%s; running without a cache", e.msg);
+		return 0;
+	}
+	c->dir = dir; /* transferred */
+
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		mkerr = s_mkdir_parents(dir);
+		if (mkerr == ENOMEM)
+			return cp_error_set(err, CP_EINTERNAL, "out of memory");
+		fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	}
+	if (fd < 0) {
+		int oerr = errno;
+		if (oerr == ELOOP || (oerr == ENOTDIR && fstatat(AT_FDCWD, dir, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+				      S_ISLNK(st.st_mode)))
+			cp_warn("cache directory '%s' is a symbolic link; running without a cache", dir);
+		else if (oerr == ENOENT && mkerr)
+			cp_warn("cannot create the cache directory '%s': %s; running without a cache", dir,
+				strerror(mkerr));
+		else
+			cp_warn("cannot open the cache directory '%s': %s; running without a cache", dir,
+				strerror(oerr));
+		return 0;
+	}
+	if (fstat(fd, &st) < 0) {
+		cp_warn("cannot open the cache directory '%s': %s; running without a cache", dir, strerror(errno));
+		close(fd);
+		return 0;
+	}
+	if (st.st_uid != geteuid()) {
+		cp_warn("cache directory '%s' is owned by uid %u, not by uid %u; running without a cache", dir,
+			(unsigned)st.st_uid, (unsigned)geteuid());
+		close(fd);
+		return 0;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		cp_warn("cache directory '%s' is group- or world-writable; running without a cache", dir);
+		close(fd);
+		return 0;
+	}
+	c->dirfd = fd;
+	c->usable = true;
+	return 0;
+}
+
+void cp_cache_close(cp_cache *c)
+{
+	if (!c)
+		return;
+	if (c->dirfd >= 0)
+		close(c->dirfd);
+	free(c->dir);
+	c->dirfd = -1;
+	c->dir = NULL;
+	c->usable = false;
+}
+
+void cp_cache_name(const char *key, char ret[static 17])
+{
+	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a 64 offset basis */
+	for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
+		h ^= *p;
+		h *= 0x100000001b3ULL; /* FNV 64 prime */
+	}
+	snprintf(ret, 17, "%016" PRIx64, h);
+}
+
+/* Opens dirfd/name for reading without following a symlink or blocking on
+ * a FIFO, and checks it: a regular file of ours, not group/world-writable,
+ * at most CP_CACHE_MAX_ENTRY bytes. fd, or -1 with errno (ENOENT) or with
+ * *why set. */
+static int s_open_checked(int dirfd, const char *name, struct stat *st, char *why, size_t whysz)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	why[0] = '\0';
+	if (fd < 0) {
+		int e = errno;
+		if (e == ELOOP)
+			snprintf(why, whysz, "it is a symbolic link");
+		else if (e != ENOENT)
+			snprintf(why, whysz, "%s", strerror(e));
+		errno = e;
+		return -1;
+	}
+	if (fstat(fd, st) < 0)
+		snprintf(why, whysz, "%s", strerror(errno));
+	else if (S_ISDIR(st->st_mode))
+		snprintf(why, whysz, "it is a directory");
+	else if (!S_ISREG(st->st_mode))
+		snprintf(why, whysz, "not a regular file");
+	else if (st->st_uid != geteuid())
+		snprintf(why, whysz, "not owned by uid %u", (unsigned)geteuid());
+	else if (st->st_mode & (S_IWGRP | S_IWOTH))
+		snprintf(why, whysz, "group- or world-writable");
+	else if (st->st_size > CP_CACHE_MAX_ENTRY)
+		snprintf(why, whysz, "larger than %d bytes", CP_CACHE_MAX_ENTRY);
+	if (why[0]) {
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	return fd;
+}
+
+/* Reads and parses a checked entry file. The tree or NULL with *why set
+ * (or ENOMEM in *ret_errno). */
+static cJSON *s_parse_entry(int fd, char *why, size_t whysz, int *ret_errno)
+{
+	char *text = NULL;
+	size_t len = 0;
+	cJSON *j = NULL;
+	int e;
+
+	*ret_errno = 0;
+	e = s_read_capped(fd, CP_CACHE_MAX_ENTRY, &text, &len);
+	if (e == EFBIG)
+		snprintf(why, whysz, "larger than %d bytes", CP_CACHE_MAX_ENTRY);
+	else if (e == ENOMEM)
+		*ret_errno = ENOMEM;
+	else if (e)
+		snprintf(why, whysz, "%s", strerror(e));
+	else if (len == 0)
+		snprintf(why, whysz, "empty");
+	else if (memchr(text, '\0', len))
+		snprintf(why, whysz, "malformed (a NUL byte)");
+	else if (!(j = cJSON_ParseWithLengthOpts(text, len + 1, NULL, 1)))
+		snprintf(why, whysz, "malformed or truncated JSON");
+	if (text)
+		cp_freezero(text, len);
+	return j;
+}
+
+int cp_cache_read(cp_cache *c, const char *key, cp_cache_entry *ret, cp_error *err)
+{
+	char stem[17], name[32], why[160] = "";
+	struct stat st;
+	cJSON *j = NULL;
+	int fd = -1, r = CP_CACHE_MISS, e;
+
+	if (!c || !c->usable || c->dirfd < 0 || !key)
+		return CP_CACHE_MISS;
+	cp_cache_name(key, stem);
+	snprintf(name, sizeof name, "%s.json", stem);
+
+	if ((fd = s_open_checked(c->dirfd, name, &st, why, sizeof why)) < 0)
+		goto out; /* ENOENT leaves why empty: a silent miss */
+	if (!(j = s_parse_entry(fd, why, sizeof why, &e))) {
+		if (e == ENOMEM)
+			r = cp_error_set(err, CP_EINTERNAL, "out of memory");
+		goto out;
+	}
+	r = s_entry_from_json(j, key, ret, why, sizeof why);
+	if (r == CP_EINTERNAL)
+		cp_error_set(err, r, "out of memory");
+	else if (r == CP_CACHE_MISS && !why[0])
+		cp_debug("cache: entry '%s/%s' is for another key (hash collision): a miss", c->dir, name);
+out:
+	if (r == CP_CACHE_MISS && why[0])
+		cp_warn("ignoring cache entry '%s/%s': %s", c->dir, name, why);
+	s_json_free(j);
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+int cp_cache_lock(cp_cache *c, const char *key, long wait_ms, cp_cache_lockfile *lock, cp_error *err)
+{
+	char stem[17], name[32];
+	int64_t deadline;
+	int fd = -1;
+
+	lock->fd = -1;
+	if (!c || !c->usable || c->dirfd < 0 || !key)
+		return 0;
+	cp_cache_name(key, stem);
+	snprintf(name, sizeof name, "%s.lock", stem);
+	deadline = s_mono_ms() + (wait_ms > 0 ? wait_ms : 0);
+
+	for (int reopen = 0; reopen < S_LOCK_MAX_REOPENS; reopen++) {
+		struct stat st;
+		fd = openat(c->dirfd, name, O_CREAT | O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+			    0600);
+		if (fd < 0) {
+			int e = errno;
+			if (e == EROFS || e == EACCES || e == EPERM || e == ENOSPC || e == EDQUOT || e == ENOENT)
+				cp_debug("cache: cannot create the lock '%s/%s': %s; proceeding unlocked", c->dir,
+					 name, strerror(e));
+			else
+				cp_warn("cannot open the cache lock '%s/%s': %s; proceeding unlocked", c->dir, name,
+					strerror(e));
+			return 0;
+		}
+		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+			cp_warn("cache lock '%s/%s' is not a regular file; proceeding unlocked", c->dir, name);
+			close(fd);
+			return 0;
+		}
+		for (;;) {
+			if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+				break;
+			if (errno == EINTR)
+				continue;
+			if (errno != EWOULDBLOCK) {
+				cp_debug("cache: cannot lock '%s/%s': %s; proceeding unlocked", c->dir, name,
+					 strerror(errno));
+				close(fd);
+				return 0;
+			}
+			int64_t now = s_mono_ms();
+			if (now >= deadline) {
+				close(fd);
+				return cp_error_set(err, CP_ETRANSPORT,
+						    "timed out after %g s waiting for the cache lock '%s/%s' held by "
+						    "another aws-credproc", (double)(wait_ms > 0 ? wait_ms : 0) / 1000.0,
+						    c->dir, name);
+			}
+			long nap = S_LOCK_POLL_MIN_MS + (long)(s_random64() % S_LOCK_POLL_JITTER_MS);
+			if (nap > deadline - now)
+				nap = (long)(deadline - now);
+			s_sleep_ms(nap);
+		}
+		/* A prune or clear may have unlinked the file between our open and
+		 * our flock: then we hold a lock nobody else will see. Retry. */
+		if (s_still_there(c->dirfd, name, fd)) {
+			lock->fd = fd;
+			return 0;
+		}
+		close(fd);
+	}
+	cp_debug("cache: the lock '%s/%s' keeps being replaced; proceeding unlocked", c->dir, name);
+	return 0;
+}
+
+void cp_cache_unlock(cp_cache_lockfile *lock)
+{
+	/* Closing releases the flock. The file stays: unlinking a lock file
+	 * on release races with the next holder. Prune removes stale ones. */
+	if (lock && lock->fd >= 0) {
+		close(lock->fd);
+		lock->fd = -1;
+	}
+}
+
+static int s_write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno;
+		}
+		if (w == 0)
+			return EIO;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* temp (O_EXCL, 0600) + full write + fsync + rename over name + fsync(dir).
+ * 0 or an errno; the temp file never survives a failure. */
+static int s_write_atomic(int dirfd, const char *stem, const char *name, const char *text, size_t len)
+{
+	char tmp[64];
+	int fd = -1, cfd, e = 0;
+	bool created = false;
+
+	for (int attempt = 0; attempt < 3; attempt++) {
+		snprintf(tmp, sizeof tmp, ".%s.%ld.%016" PRIx64 ".tmp", stem, (long)getpid(), s_random64());
+		fd = openat(dirfd, tmp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+		if (fd >= 0 || errno != EEXIST)
+			break;
+	}
+	if (fd < 0) {
+		e = errno;
+		goto out;
+	}
+	created = true;
+	if ((e = s_write_all(fd, text, len)))
+		goto out;
+	if (fsync(fd) < 0) {
+		e = errno;
+		goto out;
+	}
+	cfd = fd;
+	fd = -1;
+	if (close(cfd) < 0 && errno != EINTR) {
+		e = errno;
+		goto out;
+	}
+	if (renameat(dirfd, tmp, dirfd, name) < 0) {
+		e = errno;
+		goto out;
+	}
+	created = false;
+	/* The entry is in place; the directory fsync makes the rename durable. */
+	if (fsync(dirfd) < 0)
+		cp_debug("cache: fsync of the cache directory: %s", strerror(errno));
+out:
+	if (fd >= 0)
+		close(fd);
+	if (created)
+		unlinkat(dirfd, tmp, 0);
+	return e;
+}
+
+int cp_cache_write(cp_cache *c, const char *key, const cp_cache_entry *e, cp_error *err)
+{
+	const cp_creds *cr = &e->creds;
+	char stem[17], name[32];
+	char *text = NULL;
+	cJSON *j = NULL;
+	int r = 0, werr;
+
+	if (!c || !c->usable || c->dirfd < 0)
+		return 0;
+	if (!key || !cr->access_key_id || !cr->access_key_id[0] || !cr->secret_access_key ||
+	    !cr->secret_access_key[0] || e->issued <= 0 || cr->expiration <= e->issued) {
+		cp_debug("cache: not caching credentials without keys or with expiration <= issue time");
+		return 0;
+	}
+	cp_cache_name(key, stem);
+	snprintf(name, sizeof name, "%s.json", stem);
+
+	/* String references: the tree holds no copy of a secret. */
+	if (!(j = cJSON_CreateObject()) || !cJSON_AddNumberToObject(j, "Format", CP_CACHE_FORMAT) ||
+	    !cJSON_AddItemToObjectCS(j, "Key", cJSON_CreateStringReference(key)) ||
+	    !cJSON_AddItemToObjectCS(j, "AccessKeyId", cJSON_CreateStringReference(cr->access_key_id)) ||
+	    !cJSON_AddItemToObjectCS(j, "SecretAccessKey", cJSON_CreateStringReference(cr->secret_access_key)) ||
+	    (cr->session_token &&
+	     !cJSON_AddItemToObjectCS(j, "SessionToken", cJSON_CreateStringReference(cr->session_token))) ||
+	    (cr->account_id &&
+	     !cJSON_AddItemToObjectCS(j, "AccountId", cJSON_CreateStringReference(cr->account_id))) ||
+	    !cJSON_AddNumberToObject(j, "Expiration", (double)cr->expiration) ||
+	    !cJSON_AddNumberToObject(j, "Issued", (double)e->issued) || !(text = malloc(CP_CACHE_MAX_ENTRY))) {
+		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
+		goto out;
+	}
+	/* Never write what a read would refuse as oversized. */
+	if (!cJSON_PrintPreallocated(j, text, CP_CACHE_MAX_ENTRY, 0)) {
+		cp_warn("cannot write the cache entry '%s/%s': larger than %d bytes", c->dir, name,
+			CP_CACHE_MAX_ENTRY);
+		goto out;
+	}
+	if ((werr = s_write_atomic(c->dirfd, stem, name, text, strlen(text))))
+		cp_warn("cannot write the cache entry '%s/%s': %s", c->dir, name, strerror(werr));
+out:
+	if (text)
+		cp_freezero(text, CP_CACHE_MAX_ENTRY);
+	cJSON_Delete(j); /* references only: nothing secret to wipe */
+	return r;
+}
+
+/* 1 removed, 0 absent or not removable (warned). */
+static int s_unlink(const cp_cache *c, const char *name)
+{
+	if (unlinkat(c->dirfd, name, 0) == 0)
+		return 1;
+	if (errno != ENOENT)
+		cp_warn("cannot remove '%s/%s': %s", c->dir, name, strerror(errno));
+	return 0;
+}
+
+/* A second descriptor of the directory for readdir (its own offset). */
+static DIR *s_opendir(const cp_cache *c)
+{
+	int fd = openat(c->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d;
+	if (fd < 0)
+		return NULL;
+	if (!(d = fdopendir(fd))) {
+		int e = errno;
+		close(fd);
+		errno = e;
+	}
+	return d;
+}
+
+int cp_cache_clear(cp_cache *c, const char *key, int *ret_removed, cp_error *err)
+{
+	int removed = 0;
+
+	if (!c || !c->usable || c->dirfd < 0) {
+		*ret_removed = 0;
+		return 0;
+	}
+	if (key) {
+		char stem[17], name[32];
+		cp_cache_name(key, stem);
+		snprintf(name, sizeof name, "%s.json", stem);
+		removed += s_unlink(c, name);
+		snprintf(name, sizeof name, "%s.lock", stem);
+		s_unlink(c, name);
+	} else {
+		DIR *d = s_opendir(c);
+		struct dirent *de;
+		if (!d) {
+			if (errno == ENOMEM)
+				return cp_error_set(err, CP_EINTERNAL, "out of memory");
+			cp_warn("cannot list the cache directory '%s': %s", c->dir, strerror(errno));
+			*ret_removed = 0;
+			return 0;
+		}
+		while ((de = readdir(d))) {
+			enum s_kind k = s_classify(de->d_name);
+			if (k != S_FOREIGN && s_unlink(c, de->d_name) && k == S_ENTRY)
+				removed++;
+		}
+		closedir(d);
+	}
+	*ret_removed = removed;
+	return 0;
+}
+
+/* Removes an entry whose stored Expiration <= now, under its key's lock
+ * when a lock file exists (so no writer is replacing it right now). */
+static void s_prune_entry(const cp_cache *c, const char *name, int64_t now)
+{
+	char why[160], lockname[32];
+	struct stat st;
+	cJSON *j = NULL;
+	int64_t exp;
+	int fd, lfd = -1, e;
+
+	if ((fd = s_open_checked(c->dirfd, name, &st, why, sizeof why)) < 0)
+		return;
+	if (!(j = s_parse_entry(fd, why, sizeof why, &e)) || !s_json_int(j, "Expiration", &exp) || exp > now)
+		goto out; /* fresh, or malformed: a read reports and replaces it */
+	snprintf(lockname, sizeof lockname, "%.16s.lock", name);
+	lfd = openat(c->dirfd, lockname, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (lfd < 0 && errno != ENOENT)
+		goto out;
+	if (lfd >= 0 && flock(lfd, LOCK_EX | LOCK_NB) < 0)
+		goto out; /* someone is refreshing it */
+	if (s_still_there(c->dirfd, name, fd) && unlinkat(c->dirfd, name, 0) == 0)
+		cp_debug("cache: pruned the expired entry '%s/%s'", c->dir, name);
+out:
+	s_json_free(j);
+	if (lfd >= 0)
+		close(lfd);
+	close(fd);
+}
+
+/* Removes a lock or temp file older than S_STALE_SECONDS that nobody holds. */
+static void s_prune_stale(const cp_cache *c, const char *name, int64_t now)
+{
+	struct stat st;
+	int fd = openat(c->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+	    (int64_t)st.st_mtime <= now - S_STALE_SECONDS && flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+	    s_still_there(c->dirfd, name, fd) && unlinkat(c->dirfd, name, 0) == 0)
+		cp_debug("cache: pruned the stale '%s/%s'", c->dir, name);
+	close(fd);
+}
+
+void cp_cache_prune(cp_cache *c, int64_t now)
+{
+	struct dirent *de;
+	DIR *d;
+	int seen = 0;
+
+	if (!c || !c->usable || c->dirfd < 0)
+		return;
+	if (!(d = s_opendir(c)))
+		return;
+	while (seen++ < S_PRUNE_MAX_FILES && (de = readdir(d))) {
+		switch (s_classify(de->d_name)) {
+		case S_ENTRY:
+			s_prune_entry(c, de->d_name, now);
+			break;
+		case S_LOCK:
+		case S_TEMP:
+			s_prune_stale(c, de->d_name, now);
+			break;
+		default:
+			break;
+		}
+	}
+	closedir(d);
+}

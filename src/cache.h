@@ -23,6 +23,18 @@
  * unreadable, truncated, malformed or hostile is a miss, reported once
  * through cp_warn(), and later replaced by a fresh write (rename over it).
  *
+ * The entry (versioned JSON, written by cJSON, at most CP_CACHE_MAX_ENTRY):
+ *   {"Format": 1, "Key": "<key text>", "AccessKeyId": "...",
+ *    "SecretAccessKey": "...", "SessionToken": "..." (optional),
+ *    "AccountId": "..." (optional), "Expiration": <Unix s>, "Issued": <Unix s>}
+ * A read requires Format == CP_CACHE_FORMAT, Key equal byte for byte,
+ * strings and integers of the right types, non-empty key id and secret,
+ * and Expiration > Issued > 0. Temp files are ".<hash>.<pid>.<random>.tmp".
+ * Only names of exactly these three shapes are ever removed.
+ *
+ * Locks are flock()s on an O_CLOEXEC descriptor: a holder that dies or execs
+ * releases it, but a fork()ed child shares it until it closes its copy.
+ *
  * Return values: 0 on success; CP_CACHE_MISS from cp_cache_read when there
  * is no usable entry. The cache never produces an exit
  * status by itself except CP_EINTERNAL (out of memory) and, from
@@ -59,7 +71,10 @@ typedef struct cp_cache_lock {
 } cp_cache_lockfile;
 
 /* The directory: dir_override (--cache-dir) > AWS_CREDPROC_CACHE_DIR >
- * $XDG_CACHE_HOME/aws-credproc > ~/.cache/aws-credproc. Heap string. */
+ * $XDG_CACHE_HOME/aws-credproc > ~/.cache/aws-credproc. Heap string.
+ * Empty values are ignored, as is a relative XDG_CACHE_HOME (XDG spec); ~ is
+ * $HOME, else the passwd entry of geteuid(). Trailing slashes are dropped.
+ * CP_ECONFIG when there is no home directory at all, CP_EINTERNAL on OOM. */
 int cp_cache_default_dir(const char *dir_override, char **ret, cp_error *err);
 
 /* Opens (creating with mkdir 0700, parents 0700 as needed, never chmod) and
@@ -74,7 +89,9 @@ void cp_cache_name(const char *key, char ret[static 17]);
 
 /* Reads the entry for key. 0 and *ret filled (caller clears), or
  * CP_CACHE_MISS (absent, or bad: one warning unless simply absent), or
- * CP_EINTERNAL. Does not judge the expiration (the caller applies the margin). */
+ * CP_EINTERNAL. Does not judge the expiration (the caller applies the margin).
+ * An entry for another key text (a hash collision) is a miss without a
+ * warning (a cp_debug line). An unusable cache is a silent miss. */
 int cp_cache_read(cp_cache *c, const char *key, cp_cache_entry *ret, cp_error *err);
 
 /* Takes the exclusive lock for key, waiting at most wait_ms (flock, so a
@@ -87,15 +104,26 @@ void cp_cache_unlock(cp_cache_lockfile *lock);
 /* Writes the entry atomically (temp file in the same directory, mode 0600,
  * O_EXCL, full write, fsync, rename, fsync of the directory; the temp is
  * unlinked on failure). Failure (read-only, full disk) warns once and
- * returns 0: a cache that cannot be written never fails the command. */
+ * returns 0: a cache that cannot be written never fails the command.
+ * Entries a read would refuse are not written: without a key id or secret,
+ * or with expiration <= issued or issued <= 0 (skipped, a cp_debug line),
+ * or larger than CP_CACHE_MAX_ENTRY (a warning). An unusable cache: 0,
+ * silently (cp_cache_open already warned). CP_EINTERNAL only on OOM. */
 int cp_cache_write(cp_cache *c, const char *key, const cp_cache_entry *e, cp_error *err);
 
 /* Removes the entry and lock for key, or (key NULL) every entry, lock and
- * temp file of ours in the directory. *ret_removed counts entries removed. */
+ * temp file of ours in the directory (names of our shapes only; other files
+ * and subdirectories are left alone). *ret_removed counts entries removed.
+ * A file that cannot be removed warns and is skipped; an unusable cache
+ * removes nothing. 0, or CP_EINTERNAL on OOM. */
 int cp_cache_clear(cp_cache *c, const char *key, int *ret_removed, cp_error *err);
 
-/* Opportunistic pruning on a miss: removes entries expired at `now` and
- * lock/temp files older than an hour that nobody holds. Never fails. */
+/* Opportunistic pruning on a miss: removes entries whose stored Expiration
+ * is <= now (unless another process holds that key's lock) and lock/temp
+ * files whose mtime is an hour or more before now and that nobody holds
+ * (flock LOCK_NB). Malformed entries are left for the next read to report
+ * and replace. Looks at 4096 directory entries at most. Never warns, never
+ * fails. */
 void cp_cache_prune(cp_cache *c, int64_t now);
 
 #endif

@@ -1,15 +1,21 @@
 /* net.c - the network side's entry table. */
 #include "net.h"
 
+#include "cp_config.h"
+
 const cp_net_ops cp_net_ops_builtin = {
 	.abi = CP_NET_ABI,
 	.assume_role = cp_sts_assume_role,
 	.imds_credentials = cp_imds_get_credentials,
 	.imds_region = cp_imds_get_region,
+	.version = CP_VERSION,
 };
 
+#ifndef CP_NET_IN_MODULE
+/* Linked build (and the unit tests): the table is right here. */
 const cp_net_ops *cp_net(cp_error *err)
 {
 	(void)err;
 	return &cp_net_ops_builtin;
 }
+#endif

@@ -3,6 +3,14 @@
  * Everything that needs libcurl, libxml2 or libcrypto (HTTP, SigV4, STS,
  * IMDS) is reached through this table, so that the cache-hit path never
  * loads those libraries: the table can live in an on-demand module.
+ *
+ * Two builds (meson option net_module):
+ *  - true: the network side is the shared module credproc-net.so, which
+ *    exports only cp_net_module_entry(); cp_net() (net-load.c) dlopens it on
+ *    first use. The module calls back into the executable's core (util,
+ *    creds), which the executable exports for it.
+ *  - false: everything is linked into the executable; cp_net() (net.c)
+ *    returns cp_net_ops_builtin.
  */
 #ifndef CP_NET_H
 #define CP_NET_H
@@ -12,6 +20,8 @@
 #include "sts.h"
 #include "util.h"
 
+/* Bump when the table, or any type or core function it relies on, changes
+ * incompatibly. The loader also requires the module's version to be its own. */
 #define CP_NET_ABI 1
 
 typedef struct cp_net_ops {
@@ -20,6 +30,7 @@ typedef struct cp_net_ops {
 			   const cp_assume_role_input *in, cp_creds *ret, cp_error *err);
 	int (*imds_credentials)(const cp_imds_options *o, cp_creds *ret, cp_error *err);
 	int (*imds_region)(const cp_imds_options *o, char **ret_region, cp_error *err);
+	const char *version; /* CP_VERSION of the build that made the table */
 } cp_net_ops;
 
 /* Returns the network table, loading it on first use; NULL with err set
@@ -28,5 +39,10 @@ const cp_net_ops *cp_net(cp_error *err);
 
 /* The table itself, as exported by the network side. */
 extern const cp_net_ops cp_net_ops_builtin;
+
+/* The module's one exported symbol: returns cp_net_ops_builtin. */
+#define CP_NET_MODULE_ENTRY "cp_net_module_entry"
+typedef const cp_net_ops *(*cp_net_module_entry_fn)(void);
+const cp_net_ops *cp_net_module_entry(void);
 
 #endif

@@ -250,28 +250,6 @@ int cp_sts_parse_xml(const char *xml, size_t len, cp_sts_reply *ret, cp_error *e
 	return 0;
 }
 
-bool cp_sts_error_retryable(const char *code)
-{
-	/* Throttling codes from botocore's _retry.json (general and STS) and the
-	 * SDKs' common throttling list. */
-	static const char *const retryable[] = {
-		"Throttling",
-		"ThrottlingException",
-		"ThrottledException",
-		"RequestThrottledException",
-		"RequestLimitExceeded",
-		"TooManyRequestsException",
-		"ProvisionedThroughputExceededException",
-		"IDPCommunicationError",
-	};
-	if (!code)
-		return false;
-	for (size_t i = 0; i < sizeof retryable / sizeof retryable[0]; i++)
-		if (strcmp(code, retryable[i]) == 0)
-			return true;
-	return false;
-}
-
 /* ---- request body ----------------------------------------------------- */
 
 /* RFC 3986 percent-encoding: unreserved characters are kept. */

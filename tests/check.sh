@@ -46,7 +46,9 @@ cat "$LOGDIR/meson-test.log" >&2
 cp "$BUILD_DIR/meson-logs/testlog.txt" "$LOGDIR/unit.tap" 2>/dev/null || : >"$LOGDIR/unit.tap"
 
 # 4. End-to-end tests (TAP).
-AWS_CREDPROC_BIN="$BUILD_DIR/cmd/aws-credproc" python3 "$SRC/tests/e2e/run.py" >"$LOGDIR/e2e.tap" 2>"$LOGDIR/e2e.err"
+net_module=$(meson introspect --buildoptions "$BUILD_DIR" 2>/dev/null |
+	python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="net_module"][0] and "true" or "false")' 2>/dev/null || echo true)
+CREDPROC_TEST_NET_MODULE=$net_module AWS_CREDPROC_BIN="$BUILD_DIR/cmd/aws-credproc" python3 "$SRC/tests/e2e/run.py" >"$LOGDIR/e2e.tap" 2>"$LOGDIR/e2e.err"
 e2e_rc=$?
 cat "$LOGDIR/e2e.tap" >&2
 tail -n 50 "$LOGDIR/e2e.err" >&2

@@ -9,6 +9,8 @@ A test is a function `test_xxx(t)` where `t` is a Ctx:
   t.env(**extra)             a clean environment for the binary
   t.run(args, **extra_env)   run the binary (clean env, 30 s timeout)
   t.imds(...)/t.fake_sts(...) start loopback servers stopped after the test
+  t.spawn_many(n, args)      start n copies at once (Popen), then collect
+  t.on_cleanup(fn)           run fn after the test (unmounts, temp dirs)
   t.ok(res) / t.fail(res, code, *needles)   contract assertions
 """
 
@@ -119,6 +121,11 @@ class Ctx:
         self.config_path = tmp / "config"
         self.credentials_path = tmp / "credentials"
         self.secrets: list[str] = []
+        self._cleanups = []
+
+    def on_cleanup(self, fn):
+        """Run fn() after the test, before the servers stop (last in, first out)."""
+        self._cleanups.append(fn)
 
     # shared fixtures
     @property
@@ -165,6 +172,12 @@ class Ctx:
         return s
 
     def cleanup(self):
+        while self._cleanups:
+            fn = self._cleanups.pop()
+            try:
+                fn()
+            except Exception as e:
+                self.notes.append(f"cleanup {fn!r} failed: {e!r}")
         for s in reversed(self._servers):
             try:
                 s.stop()
@@ -250,6 +263,47 @@ class Ctx:
             th.start()
         for th in threads:
             th.join()
+        self.runs.extend(out)
+        for r in out:
+            if r.rc is None:
+                raise AssertionError(f"timed out after {timeout}s: {shlex.join(cmd)}")
+        return out
+
+    def spawn_many(self, n, args, timeout=30, cmd=None, **extra_env):
+        """Start n copies of the binary with subprocess.Popen, all before
+        collecting any, each in its own process group (killed afterwards);
+        returns their Results in start order."""
+        env = self.env(**extra_env)
+        shown = {k: v for k, v in env.items()
+                 if k not in ("PATH", "HOME", "XDG_CACHE_HOME", "AWS_CREDPROC_CACHE_DIR")}
+        cmd = cmd or [self.bin, *args]
+        procs = []
+        try:
+            for _ in range(n):
+                procs.append((time.monotonic(), subprocess.Popen(
+                    cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE, start_new_session=True)))
+            deadline = time.monotonic() + timeout
+            out = []
+            for start, p in procs:
+                note = ""
+                try:
+                    o, e = p.communicate(timeout=max(0.1, deadline - time.monotonic()))
+                    rc = p.returncode
+                except subprocess.TimeoutExpired:
+                    _killpg(p.pid)
+                    o, e = p.communicate()
+                    rc, note = None, f"TIMED OUT after {timeout}s (process group killed)"
+                if _killpg(p.pid) and rc is not None:
+                    note += " (left processes behind in its group; killed)"
+                out.append(Result(cmd, shown, rc, o.decode(errors="replace"),
+                                  e.decode(errors="replace"), time.monotonic() - start,
+                                  note.strip()))
+        except BaseException:
+            for _, p in procs:
+                _killpg(p.pid)
+                p.wait()
+            raise
         self.runs.extend(out)
         for r in out:
             if r.rc is None:

@@ -424,12 +424,17 @@ class FakeSts(LoopbackServer):
          role-chaining ValidationError;
       4. max_session: DurationSeconds > max_session -> MaxSessionDuration error;
       5. the next queued reply (queue_error / queue_reply), if any;
-      6. success, Expiration = now + DurationSeconds (fractional if asked).
+      6. success, Expiration = now + DurationSeconds (fractional if asked),
+         or now + `lifetime` seconds when lifetime is set (any value, even
+         below STS's 900 s minimum: short-lived credentials for cache tests;
+         the attribute may be changed between requests).
     """
 
     def __init__(self, keys=None, verify=True, chain_limit=3600, max_session=43200,
-                 fractional_expiration=False, account=ACCOUNT, delay=0.0, tls=None):
+                 fractional_expiration=False, account=ACCOUNT, delay=0.0, tls=None,
+                 lifetime=None):
         super().__init__(tls=tls)
+        self.lifetime = lifetime  # seconds; None: DurationSeconds
         self.delay = delay  # seconds to sleep before answering an AssumeRole
         self.keys = dict(keys or {})
         self.verify = verify
@@ -577,7 +582,8 @@ class FakeSts(LoopbackServer):
         akid = "ASIA" + secrets.token_hex(8).upper()
         secret = secrets.token_urlsafe(30)
         token = "FwoGZXIvYXdzE" + secrets.token_urlsafe(60)
-        exp = utcnow() + _dt.timedelta(seconds=duration)
+        life = duration if self.lifetime is None else self.lifetime
+        exp = utcnow() + _dt.timedelta(seconds=life)
         role_name = arn.rsplit("/", 1)[-1]
         account = arn.split(":")[4] if arn.count(":") >= 5 else self.account
         assumed = f"arn:aws:sts::{account}:assumed-role/{role_name}/{name}"
