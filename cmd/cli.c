@@ -102,6 +102,29 @@ static int s_parse_seconds(const char *v, const char *what, long lo, long hi, lo
 	return 0;
 }
 
+/* Every environment variable we read, and the cap on its length. */
+#define CP_ENV_MAX (64 * 1024)
+static const char *const s_env_read[] = {
+	"AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_REGION", "AWS_DEFAULT_REGION",
+	"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_STS", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+	"AWS_CA_BUNDLE", "AWS_EC2_METADATA_SERVICE_ENDPOINT", "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE",
+	"AWS_EC2_METADATA_DISABLED", "AWS_EC2_METADATA_V1_DISABLED", "AWS_ACCESS_KEY_ID",
+	"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CREDPROC_CHAIN", "AWS_CREDPROC_CACHE_DIR",
+	"AWS_CREDPROC_DEBUG", "HOME", "XDG_CACHE_HOME", "USER",
+	"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy",
+	"NO_PROXY", "no_proxy",
+};
+
+static const char *s_env_too_long(void)
+{
+	for (size_t i = 0; i < sizeof s_env_read / sizeof s_env_read[0]; i++) {
+		const char *v = getenv(s_env_read[i]);
+		if (v && strnlen(v, CP_ENV_MAX + 1) > CP_ENV_MAX)
+			return s_env_read[i];
+	}
+	return NULL;
+}
+
 enum {
 	OPT_ROLE_ARN = 256,
 	OPT_SOURCE_PROFILE,
@@ -145,6 +168,10 @@ int cp_cli_main(int argc, char **argv)
 
 	cp_status_fd_init();
 	cp_set_warn_handler(s_warn_stderr, NULL);
+	const char *too_long = s_env_too_long();
+	if (too_long)
+		return s_fail(CP_ECONFIG, "the environment variable %s is longer than %d bytes", too_long,
+			      CP_ENV_MAX);
 	cp_output_init_json_hooks();
 	const char *dbg = getenv("AWS_CREDPROC_DEBUG");
 	if (dbg && (strcmp(dbg, "1") == 0 || cp_streq_icase(dbg, "true")))
