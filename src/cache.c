@@ -199,9 +199,8 @@ static bool s_json_str(const cJSON *o, const char *name, bool required, const ch
 	return true;
 }
 
-/* Checks a parsed entry and copies it out. 0; CP_CACHE_MISS with *why set
- * (malformed) or NULL (an entry for another key: a hash collision, not an
- * error); CP_EINTERNAL. */
+/* Checks a parsed entry and copies it out. 0; CP_CACHE_MISS with *why set;
+ * CP_EINTERNAL. */
 static int s_entry_from_json(const cJSON *j, const char *key, cp_cache_entry *ret, char *why, size_t whysz)
 {
 	const char *k, *id, *secret, *token, *account;
@@ -225,8 +224,11 @@ static int s_entry_from_json(const cJSON *j, const char *key, cp_cache_entry *re
 		snprintf(why, whysz, "missing or invalid \"Key\"");
 		return CP_CACHE_MISS;
 	}
-	if (strcmp(k, key) != 0)
-		return CP_CACHE_MISS; /* why stays "": a collision */
+	if (strcmp(k, key) != 0) {
+		/* A 64-bit hash collision is improbable enough to be worth a line. */
+		snprintf(why, whysz, "written for another cache key");
+		return CP_CACHE_MISS;
+	}
 	if (!s_json_str(j, "AccessKeyId", true, &id) || !s_json_str(j, "SecretAccessKey", true, &secret) ||
 	    !s_json_str(j, "SessionToken", false, &token) || !s_json_str(j, "AccountId", false, &account)) {
 		snprintf(why, whysz, "missing or invalid credential fields");
@@ -319,6 +321,7 @@ int cp_cache_open(cp_cache *c, const char *dir_override, cp_error *err)
 	c->usable = false;
 	c->dirfd = -1;
 	c->dir = NULL;
+	c->warned = 0;
 	r = cp_cache_default_dir(dir_override, &dir, &e);
 	if (r == CP_EINTERNAL)
 		return cp_error_set(err, r, "%s", e.msg);
@@ -381,14 +384,19 @@ void cp_cache_close(cp_cache *c)
 	c->usable = false;
 }
 
-void cp_cache_name(const char *key, char ret[static 17])
+/* FNV-1a 64, continued from h (start: the offset basis 0xcbf29ce484222325). */
+static uint64_t s_fnv1a(uint64_t h, const char *s)
 {
-	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a 64 offset basis */
-	for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		h ^= *p;
 		h *= 0x100000001b3ULL; /* FNV 64 prime */
 	}
-	snprintf(ret, 17, "%016" PRIx64, h);
+	return h;
+}
+
+void cp_cache_name(const char *key, char ret[static 17])
+{
+	snprintf(ret, 17, "%016" PRIx64, s_fnv1a(0xcbf29ce484222325ULL, key));
 }
 
 /* Opens dirfd/name for reading without following a symlink or blocking on
@@ -478,11 +486,16 @@ int cp_cache_read(cp_cache *c, const char *key, cp_cache_entry *ret, cp_error *e
 	r = s_entry_from_json(j, key, ret, why, sizeof why);
 	if (r == CP_EINTERNAL)
 		cp_error_set(err, r, "out of memory");
-	else if (r == CP_CACHE_MISS && !why[0])
-		cp_debug("cache: entry '%s/%s' is for another key (hash collision): a miss", c->dir, name);
+	else if (r == 0)
+		c->warned = 0;
 out:
-	if (r == CP_CACHE_MISS && why[0])
-		cp_warn("ignoring cache entry '%s/%s': %s", c->dir, name, why);
+	if (r == CP_CACHE_MISS && why[0]) {
+		/* Once per problem: the caller re-reads after taking the lock. */
+		uint64_t h = s_fnv1a(s_fnv1a(0xcbf29ce484222325ULL, name), why);
+		if (h != c->warned)
+			cp_warn("ignoring cache entry '%s/%s': %s", c->dir, name, why);
+		c->warned = h;
+	}
 	s_json_free(j);
 	if (fd >= 0)
 		close(fd);

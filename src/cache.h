@@ -59,6 +59,8 @@ typedef struct cp_cache {
 	bool usable;     /* false: run uncached (after one warning) */
 	int dirfd;       /* O_DIRECTORY|O_CLOEXEC, -1 when unusable */
 	char *dir;       /* the directory path (for messages and explain) */
+	uint64_t warned; /* private: hash of the last entry warning, so that the
+			  * re-read under the lock does not repeat it (0: none) */
 } cp_cache;
 
 typedef struct cp_cache_entry {
@@ -90,8 +92,10 @@ void cp_cache_name(const char *key, char ret[static 17]);
 /* Reads the entry for key. 0 and *ret filled (caller clears), or
  * CP_CACHE_MISS (absent, or bad: one warning unless simply absent), or
  * CP_EINTERNAL. Does not judge the expiration (the caller applies the margin).
- * An entry for another key text (a hash collision) is a miss without a
- * warning (a cp_debug line). An unusable cache is a silent miss. */
+ * An entry written for another key text is a bad entry too. The same
+ * problem with the same entry is reported once per cp_cache (the re-read
+ * after cp_cache_lock stays quiet); a hit resets that. An unusable cache is
+ * a silent miss. */
 int cp_cache_read(cp_cache *c, const char *key, cp_cache_entry *ret, cp_error *err);
 
 /* Takes the exclusive lock for key, waiting at most wait_ms (flock, so a

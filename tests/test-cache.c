@@ -287,8 +287,21 @@ static void s_round_trip(void)
 	rename(s_file(dir, "alpha", "json"), s_file(dir, "beta", "json"));
 	s_reset_warn();
 	out = (cp_cache_entry){0};
-	tap_ok(cp_cache_read(&c, "beta", &out, &err) == CP_CACHE_MISS && !out.creds.access_key_id && s_nwarn == 0,
-	       "key mismatch (hash collision): a silent miss");
+	tap_ok(cp_cache_read(&c, "beta", &out, &err) == CP_CACHE_MISS && !out.creds.access_key_id && s_nwarn == 1 &&
+	       strstr(s_lastwarn, "written for another cache key"), "key mismatch: a miss with a warning: %s",
+	       s_lastwarn);
+	tap_ok(cp_cache_read(&c, "beta", &out, &err) == CP_CACHE_MISS && s_nwarn == 1,
+	       "the same bad entry read again (the re-read under the lock): no second warning");
+	s_put(s_file(dir, "beta", "json"), "{", 1, 0600);
+	tap_ok(cp_cache_read(&c, "beta", &out, &err) == CP_CACHE_MISS && s_nwarn == 2 &&
+	       strstr(s_lastwarn, "malformed"), "a different problem is reported again");
+	in = s_entry("AKIABETA", "beta", NULL, NULL, 2000, 1000);
+	cp_cache_write(&c, "beta", &in, &err);
+	tap_ok(cp_cache_read(&c, "beta", &out, &err) == 0 && s_entry_eq(&in, &out), "replaced: a hit");
+	cp_creds_clear(&out.creds);
+	s_put(s_file(dir, "beta", "json"), "{", 1, 0600);
+	tap_ok(cp_cache_read(&c, "beta", &out, &err) == CP_CACHE_MISS && s_nwarn == 3,
+	       "after a hit, the same problem is reported again");
 	cp_cache_close(&c);
 }
 
@@ -321,7 +334,7 @@ enum {
 	T_EMPTY, T_TRUNCATED, T_NUL_GARBAGE, T_GARBAGE, T_ID_NUMBER, T_EXP_STRING, T_FORMAT_STRING, T_FORMAT_2,
 	T_NO_SECRET, T_EMPTY_ID, T_EXP_LE_ISSUED, T_NO_ISSUED, T_EXP_FRACTION, T_TOKEN_NUMBER, T_ARRAY,
 	T_TRAILING, T_KEY_NUMBER, T_OVERSIZED, T_SYMLINK, T_DIRECTORY, T_FIFO, T_GROUP_WRITABLE,
-	T_WORLD_WRITABLE, T_OTHER_OWNER, T_COUNT
+	T_WORLD_WRITABLE, T_OTHER_OWNER, T_OTHER_KEY, T_COUNT
 };
 
 static const char *s_tamper_names[T_COUNT] = {
@@ -330,6 +343,7 @@ static const char *s_tamper_names[T_COUNT] = {
 	"no Issued", "fractional Expiration", "SessionToken a number", "top-level array", "trailing garbage",
 	"Key a number", "oversized (> 64 KiB)", "symlink to a valid entry elsewhere", "a directory",
 	"a FIFO", "group-writable (0660)", "world-writable (0606)", "owned by uid 65534",
+	"written for another key",
 };
 
 /* Plants the tampered entry at path. 0 or -1. */
@@ -381,6 +395,9 @@ static int s_plant(int t, const char *path)
 		break;
 	case T_ARRAY: text = cp_asprintf("[%s]", ok); break;
 	case T_TRAILING: text = cp_asprintf("%s x", ok); break;
+	case T_OTHER_KEY:
+		text = cp_asprintf("{\"Format\":1,\"Key\":\"" TKEY "profile=attacker\"," PLANTED_OK "}");
+		break;
 	case T_KEY_NUMBER: text = cp_asprintf("{\"Format\":1,\"Key\":5," PLANTED_OK "}"); break;
 	case T_OVERSIZED: {
 		size_t n = strlen(ok), total = 70000;
