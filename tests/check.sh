@@ -1,18 +1,29 @@
 #!/bin/sh
-# tests/check.sh - set up, build and run every test; ends with "N passed, N failed, N skipped".
+# tests/check.sh - set up, build and run every test; ends with
+# "N passed, N failed, N skipped".
 #
-# Installs missing Debian packages (as root), builds with Meson into
-# $BUILD_DIR (default: build), runs the unit/conformance programs (TAP, via
-# `meson test`) and the end-to-end suite (tests/e2e/run.py: the built binary
-# against moto and loopback servers), then counts the TAP results.
+# Phases (each produces TAP; the counts add up):
+#   1. packages: installs what is missing (as root);
+#   2. build ($BUILD_DIR, default build/), zero warnings expected;
+#   3. unit and conformance programs (`meson test`);
+#   4. end-to-end suite (tests/e2e/run.py: the built binary against moto and
+#      loopback servers);
+#   5. the same unit and end-to-end suites built with ASan+UBSan;
+#   6. valgrind memcheck on the main end-to-end paths;
+#   7. each libFuzzer target for $FUZZ_SECONDS (default 60) under ASan+UBSan.
+# CHECK_QUICK=1 runs phases 1-4 only (for a quick local loop).
 set -u
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$SRC/build}
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+QUICK=${CHECK_QUICK:-0}
 LOGDIR=$(mktemp -d "${TMPDIR:-/tmp}/aws-credproc-check.XXXXXX")
 trap 'rm -rf "$LOGDIR"' EXIT INT TERM
 
 say() { printf '%s\n' "check: $*" >&2; }
+extra_failures=0
+fail_phase() { say "$*"; extra_failures=$((extra_failures + 1)); }
 
 # 1. Packages.
 . "$SRC/tests/deps.sh"
@@ -25,48 +36,118 @@ if [ -z "${AWS_CREDPROC_CONFORMANCE_DIR:-}" ] && [ ! -d "$SRC/../shared/conforma
 	done
 fi
 
-# 2. Build.
-if [ ! -f "$BUILD_DIR/build.ninja" ]; then
-	meson setup "$BUILD_DIR" "$SRC" >"$LOGDIR/setup.log" 2>&1 ||
-		{ cat "$LOGDIR/setup.log" >&2; say "meson setup failed"; echo "0 passed, 1 failed"; exit 1; }
-fi
-if ! meson compile -C "$BUILD_DIR" >"$LOGDIR/build.log" 2>&1; then
-	cat "$LOGDIR/build.log" >&2
-	say "build failed"; echo "0 passed, 1 failed"; exit 1
-fi
-if grep -q "warning:" "$LOGDIR/build.log"; then
-	grep "warning:" "$LOGDIR/build.log" >&2
-	say "the build has warnings"
+# build DIR [meson options...]: configures (once) and compiles; 0 on success.
+build() {
+	dir=$1; shift
+	log="$LOGDIR/build-$(basename "$dir").log"
+	if [ ! -f "$dir/build.ninja" ]; then
+		meson setup "$dir" "$SRC" "$@" >"$log" 2>&1 || { cat "$log" >&2; return 1; }
+	fi
+	meson compile -C "$dir" >>"$log" 2>&1 || { cat "$log" >&2; return 1; }
+	if grep -q "warning:" "$log"; then
+		grep "warning:" "$log" >&2
+		fail_phase "the build in $dir has compiler warnings"
+	fi
+	return 0
+}
+
+# units DIR NAME: meson test, TAP copied to $LOGDIR/NAME.tap
+units() {
+	meson test -C "$1" --print-errorlogs >"$LOGDIR/$2.log" 2>&1
+	rc=$?
+	cat "$LOGDIR/$2.log" >&2
+	cp "$1/meson-logs/testlog.txt" "$LOGDIR/$2.tap" 2>/dev/null || : >"$LOGDIR/$2.tap"
+	if [ "$rc" != 0 ] && ! grep -qE '^not ok' "$LOGDIR/$2.tap"; then
+		fail_phase "meson test in $1 failed without a failing TAP line"
+	fi
+}
+
+net_module_of() {
+	meson introspect --buildoptions "$1" 2>/dev/null | python3 -c '
+import json, sys
+print("true" if [o["value"] for o in json.load(sys.stdin) if o["name"] == "net_module"][0] else "false")' \
+		2>/dev/null || echo true
+}
+
+# e2e BIN NAME [run.py args...]: the end-to-end suite, TAP in $LOGDIR/NAME.tap
+e2e() {
+	bin=$1 name=$2; shift 2
+	CREDPROC_TEST_NET_MODULE=${NET_MODULE:-true} AWS_CREDPROC_BIN="$bin" \
+		python3 "$SRC/tests/e2e/run.py" "$@" >"$LOGDIR/$name.tap" 2>"$LOGDIR/$name.err"
+	rc=$?
+	cat "$LOGDIR/$name.tap" >&2
+	tail -n 50 "$LOGDIR/$name.err" >&2
+	if [ "$rc" != 0 ] && ! grep -qE '^not ok' "$LOGDIR/$name.tap"; then
+		fail_phase "the end-to-end suite ($name) failed without a failing TAP line"
+	fi
+}
+
+# 2-4. The ordinary build.
+build "$BUILD_DIR" || { say "build failed"; echo "0 passed, 1 failed"; exit 1; }
+units "$BUILD_DIR" unit
+NET_MODULE=$(net_module_of "$BUILD_DIR") e2e "$BUILD_DIR/cmd/aws-credproc" e2e
+
+if [ "$QUICK" != 1 ]; then
+	# 5. ASan + UBSan: every unit and end-to-end test again.
+	SAN_DIR="$BUILD_DIR-sanitize"
+	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86
+	export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=87
+	if build "$SAN_DIR" -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug; then
+		units "$SAN_DIR" unit-sanitize
+		NET_MODULE=$(net_module_of "$SAN_DIR") e2e "$SAN_DIR/cmd/aws-credproc" e2e-sanitize
+	else
+		fail_phase "the sanitizer build failed"
+	fi
+	unset ASAN_OPTIONS UBSAN_OPTIONS
+
+	# 6. valgrind memcheck on the main paths: hit, miss, IMDS source, two-hop
+	#    chain, static keys, each fault.
+	VG="$LOGDIR/valgrind-wrapper"
+	cat >"$VG" <<EOF
+#!/bin/sh
+exec valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+	--show-leak-kinds=definite,indirect "$BUILD_DIR/cmd/aws-credproc" "\$@"
+EOF
+	chmod +x "$VG"
+	NET_MODULE=$(net_module_of "$BUILD_DIR") e2e "$VG" e2e-valgrind \
+		-k test_static_and_roles.test_role_from_static_source \
+		-k test_static_and_roles.test_two_hop_chain \
+		-k test_static_and_roles.test_static_keys_profile \
+		-k test_static_and_roles.test_external_id \
+		-k test_imds.test_imds_source_assumes_role_in_moto \
+		-k test_cache.test_cache_hit_skips_sts \
+		-k test_fake_sts.test_chaining_duration_retry_imds_source \
+		-k test_faults. -k test_clock_skew. -k test_failures.test_wrong_secret
+	if grep -q '==[0-9]*==' "$LOGDIR/e2e-valgrind.err" "$LOGDIR/e2e-valgrind.tap" 2>/dev/null; then
+		say "valgrind reported errors"
+	fi
+
+	# 7. Fuzzing (clang + libFuzzer), each target for $FUZZ_SECONDS.
+	FUZZ_DIR="$BUILD_DIR-fuzz"
+	if [ -x "$SRC/tests/fuzz/run.sh" ]; then
+		if CC=clang build "$FUZZ_DIR" -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false; then
+			"$SRC/tests/fuzz/run.sh" "$FUZZ_DIR" "$FUZZ_SECONDS" >"$LOGDIR/fuzz.tap" 2>"$LOGDIR/fuzz.err"
+			rc=$?
+			cat "$LOGDIR/fuzz.tap" >&2
+			if [ "$rc" != 0 ] && ! grep -qE '^not ok' "$LOGDIR/fuzz.tap"; then
+				tail -n 30 "$LOGDIR/fuzz.err" >&2
+				fail_phase "the fuzzers failed without a failing TAP line"
+			fi
+		else
+			fail_phase "the fuzzing build failed"
+		fi
+	fi
 fi
 
-# 3. Unit and conformance tests (TAP).
-meson test -C "$BUILD_DIR" --print-errorlogs >"$LOGDIR/meson-test.log" 2>&1
-unit_rc=$?
-cat "$LOGDIR/meson-test.log" >&2
-cp "$BUILD_DIR/meson-logs/testlog.txt" "$LOGDIR/unit.tap" 2>/dev/null || : >"$LOGDIR/unit.tap"
-
-# 4. End-to-end tests (TAP).
-net_module=$(meson introspect --buildoptions "$BUILD_DIR" 2>/dev/null |
-	python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="net_module"][0] and "true" or "false")' 2>/dev/null || echo true)
-CREDPROC_TEST_NET_MODULE=$net_module AWS_CREDPROC_BIN="$BUILD_DIR/cmd/aws-credproc" python3 "$SRC/tests/e2e/run.py" >"$LOGDIR/e2e.tap" 2>"$LOGDIR/e2e.err"
-e2e_rc=$?
-cat "$LOGDIR/e2e.tap" >&2
-tail -n 50 "$LOGDIR/e2e.err" >&2
-
-# 5. Count.
+# Count.
 count() { grep -E "$1" "$2" 2>/dev/null | wc -l | tr -d ' '; }
-passed=0 failed=0 skipped=0
-for f in "$LOGDIR/unit.tap" "$LOGDIR/e2e.tap"; do
+passed=0 failed=$extra_failures skipped=0
+for f in "$LOGDIR"/*.tap; do
+	[ -f "$f" ] || continue
 	p=$(count '^ok [0-9]+' "$f"); s=$(count '^ok [0-9]+.*# SKIP' "$f")
 	S=$(count '^1\.\.0 # SKIP' "$f"); n=$(count '^not ok [0-9]+' "$f")
+	say "$(basename "$f" .tap): $((p - s)) passed, $n failed, $((s + S)) skipped"
 	passed=$((passed + p - s)); skipped=$((skipped + s + S)); failed=$((failed + n))
 done
-# A program that failed without a failing TAP line (crash, bad plan) still counts.
-if [ "$unit_rc" != 0 ] && [ "$(count '^not ok' "$LOGDIR/unit.tap")" = 0 ]; then
-	say "meson test failed without a failing TAP line"; failed=$((failed + 1))
-fi
-if [ "$e2e_rc" != 0 ] && [ "$(count '^not ok' "$LOGDIR/e2e.tap")" = 0 ]; then
-	say "the end-to-end suite failed without a failing TAP line"; failed=$((failed + 1))
-fi
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]
