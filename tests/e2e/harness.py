@@ -164,6 +164,11 @@ class Ctx:
         self._servers.append(s)
         return s
 
+    def trickle(self, **kw) -> servers.Trickle:
+        s = servers.Trickle(**kw).start()
+        self._servers.append(s)
+        return s
+
     def fake_sts(self, **kw) -> servers.FakeSts:
         s = servers.FakeSts(**kw).start()
         self._servers.append(s)

@@ -402,12 +402,16 @@ def sts_error_xml(code: str, message: str, type_: str = "Sender",
 
 
 class StsReply:
-    """A scripted reply: an error, or raw bytes, or (None) a success."""
+    """A scripted reply: an error, or raw bytes, or (None) a success.
+    headers: extra response headers sent with a raw body (e.g. a
+    Content-Length larger than the body plus Connection: close, to cut the
+    reply short)."""
 
     def __init__(self, status=200, code=None, message="", type_="Sender", body=None,
-                 content_type="text/xml", drop=False):
+                 content_type="text/xml", drop=False, headers=()):
         self.status, self.code, self.message, self.type_ = status, code, message, type_
         self.body, self.content_type, self.drop = body, content_type, drop
+        self.headers = list(headers)
 
 
 class FakeSts(LoopbackServer):
@@ -573,7 +577,7 @@ class FakeSts(LoopbackServer):
             if r.drop:
                 return None, [], b""
             if r.body is not None:
-                return r.status, [("Content-Type", r.content_type)], r.body
+                return r.status, [("Content-Type", r.content_type)] + r.headers, r.body
             if r.code is not None:
                 return self._error(r.status, r.code, r.message, r.type_)
         return self._success(req, arn, name, duration)
@@ -643,13 +647,17 @@ class ImdsServer(LoopbackServer):
     v1_allowed: token-less GETs are answered (IMDSv1); default: IMDSv2 required.
     token_status: if set, PUT /latest/api/token answers with that status
     (e.g. 404/405 for an IMDS without v2; 403 when IMDSv2 is off).
+    token_failures: statuses for the first token PUTs, one each, in order
+    (e.g. [503]: the first PUT gets 503, the next ones work normally).
     """
 
     TOKEN_PATH = "/latest/api/token"
 
     def __init__(self, credentials=None, role="instance-role", region="us-east-1",
-                 v1_allowed=False, token_status=None, availability_zone=None):
+                 v1_allowed=False, token_status=None, availability_zone=None,
+                 token_failures=()):
         super().__init__()
+        self.token_failures = list(token_failures)
         self.credentials = credentials
         self.role = role
         self.region = region
@@ -699,6 +707,11 @@ class ImdsServer(LoopbackServer):
                 return self._html(405)
             if req.header("x-forwarded-for") is not None:
                 return self._html(403)
+            if self.token_failures:
+                with self.lock:
+                    st = self.token_failures.pop(0) if self.token_failures else None
+                if st is not None:
+                    return self._html(st) if st in _REASONS else self._reply(st, b"")
             if self.token_status is not None:
                 if self.token_status in _REASONS:
                     return self._html(self.token_status)
@@ -821,6 +834,68 @@ class Blackhole:
         return []
 
 
+class Trickle:
+    """A loopback HTTP server that reads the request, sends a 200 status line
+    and headers promising a large body, then one byte of it every `interval`
+    seconds, forever: a reply that never completes (slow-read attack on the
+    client). requests: how many connections it accepted."""
+
+    def __init__(self, interval=0.3):
+        self.interval = interval
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.requests = 0
+        self._stop = threading.Event()
+        self._thread = None
+
+    def _serve(self, conn):
+        try:
+            conn.settimeout(5)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n"
+                         b"Content-Length: 1000000\r\n\r\n<")
+            while not self._stop.wait(self.interval):
+                conn.sendall(b" ")
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def _accept(self):
+        self.sock.settimeout(0.1)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.requests += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def start(self):
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+        self.sock.close()
+
+    def since(self, mark=0):
+        return []
+
+
 # --------------------------------------------------------------------------
 # recording reverse proxy
 
@@ -832,11 +907,14 @@ class RecordingProxy(LoopbackServer):
     HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer",
            "upgrade", "proxy-connection", "content-length"}
 
-    def __init__(self, upstream_host, upstream_port):
+    def __init__(self, upstream_host, upstream_port, delay=0.0):
         super().__init__()
         self.upstream = (upstream_host, upstream_port)
+        self.delay = delay  # seconds to hold every request before forwarding
 
     def handle(self, req):
+        if self.delay:
+            time.sleep(self.delay)
         conn = http.client.HTTPConnection(*self.upstream, timeout=30)
         try:
             conn.putrequest(req.method, req.raw_path, skip_host=True,

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import servers
-from harness import approx, default_session_name, local_user, parse_exp
+from harness import approx, default_session_name
 from test_fake_sts import BASE_KEY, ROLE_A, ROLE_B, _static_base, _sts
 from test_static_and_roles import _base_profile
 
@@ -142,7 +142,7 @@ def test_cache_clear_profile_and_all(t):
     pc = _cache_file(_explain_ok(t, C, **env))
     assert pb != pc and _entries(d) == sorted([pb, pc])
 
-    r = t.run(["cache", "clear", *B])
+    r = t.run(["cache", "clear", *B], **env)
     assert r.rc == 0 and r.stderr == "", f"cache clear --profile b: exit {r.rc} {r.stderr!r}"
     assert r.stdout == "removed 1 cache entry\n", repr(r.stdout)
     assert _entries(d) == [pc], f"cache clear --profile b left {_entries(d)}"
@@ -151,9 +151,9 @@ def test_cache_clear_profile_and_all(t):
     assert t.ok(t.run(B, **env))["AccessKeyId"] != db["AccessKeyId"]
     assert len(sts.assume_role_requests()) == 3, "b was not cleared"
 
-    r = t.run(["cache", "clear", *B])
+    r = t.run(["cache", "clear", *B], **env)
     assert r.rc == 0 and r.stdout == "removed 1 cache entry\n", repr(r.stdout)
-    r = t.run(["cache", "clear", *B])
+    r = t.run(["cache", "clear", *B], **env)
     assert r.rc == 0 and r.stdout == "removed 0 cache entries\n", repr(r.stdout)
     t.ok(t.run(B, **env))
 
@@ -172,6 +172,8 @@ def test_cache_clear_profile_and_all(t):
     # --cache-dir is honoured
     other = t.tmp / "other-cache"
     t.ok(t.run(B + ["--cache-dir", str(other)], **env))
+    r = t.run(["cache", "clear", *C, "--cache-dir", str(other)], **env)
+    assert r.rc == 0 and r.stdout == "removed 0 cache entries\n", repr(r.stdout)
     r = t.run(["cache", "clear", "--cache-dir", str(other)])
     assert r.rc == 0 and r.stdout == "removed 1 cache entry\n", repr(r.stdout)
     assert _entries(other) == [] and len(_entries(d)) == 1
