@@ -994,6 +994,9 @@ def test_cache_valgrind_miss_and_hit(t):
     vg = shutil.which("valgrind")
     if not vg:
         raise Skip("valgrind not installed")
+    needed = subprocess.run(["readelf", "-d", t.bin], capture_output=True, text=True).stdout
+    if "libasan" in needed or "libubsan" in needed:
+        raise Skip("the binary is built with sanitizers, which valgrind cannot run")
     sts = _sts(t)
     _cfg(t)
     cmd = [vg, "-q", "--leak-check=full", "--errors-for-leak-kinds=definite,indirect",
