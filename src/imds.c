@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -103,8 +105,21 @@ static int s_request(s_imds *im, const char *method, const char *path, bool with
 			break;
 		if (r != 0 && !s_unreachable(*ret_failure))
 			break;
-		if (attempt < im->attempts)
-			cp_debug("IMDS %s %s: attempt %d failed, retrying", method, path, attempt);
+		if (attempt < im->attempts) {
+			/* Full-jitter exponential backoff: [0, min(1 s, 100 ms * 2^n)). */
+			long ceiling = 100L << attempt;
+			if (ceiling > 1000)
+				ceiling = 1000;
+			unsigned int rnd = 0;
+			if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd)
+				rnd = (unsigned int)attempt * 7919u;
+			long delay = (long)(rnd % (unsigned long)ceiling);
+			cp_debug("IMDS %s %s: attempt %d failed, retrying in %ld ms", method, path,
+				 attempt, delay);
+			struct timespec ts = {0, delay * 1000000L};
+			while (nanosleep(&ts, &ts) < 0)
+				;
+		}
 	}
 	free(url);
 	return r;
