@@ -86,6 +86,7 @@ static int s_imds_options(s_ctx *x, cp_imds_options *o, char **ret_endpoint, cp_
 	memset(o, 0, sizeof *o);
 	o->endpoint = *ret_endpoint;
 	o->attempts = 3;
+	o->deadline_ms = x->deadline_ms;
 	o->v1_disabled = cp_truthy(s_env("AWS_EC2_METADATA_V1_DISABLED")) ||
 			 (x->settings && cp_truthy(cp_section_get(x->settings, "ec2_metadata_v1_disabled")));
 	return 0;

@@ -32,6 +32,7 @@ typedef struct s_imds {
 	bool v1_disabled;
 	long timeout_ms;
 	int attempts;
+	int64_t deadline_ms;  /* monotonic; 0: none */
 	char *token;          /* IMDSv2 session token (secret), NULL in v1 mode */
 } s_imds;
 
@@ -52,7 +53,15 @@ static int s_init(s_imds *im, const cp_imds_options *o, cp_error *err)
 	im->attempts = o && o->attempts > 0 ? o->attempts : 1;
 	if (im->attempts > S_MAX_ATTEMPTS)
 		im->attempts = S_MAX_ATTEMPTS;
+	im->deadline_ms = o ? o->deadline_ms : 0;
 	return 0;
+}
+
+static int64_t s_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void s_fini(s_imds *im)
@@ -96,6 +105,16 @@ static int s_request(s_imds *im, const char *method, const char *path, bool with
 	int r = 0;
 	for (int attempt = 1; attempt <= im->attempts; attempt++) {
 		cp_http_response_free(resp);
+		if (im->deadline_ms) {
+			long left = (long)(im->deadline_ms - s_mono_ms());
+			if (left <= 0) {
+				*ret_failure = CP_HTTP_FAIL_TIMEOUT;
+				r = cp_error_set(err, CP_ETRANSPORT, "no answer within the overall deadline");
+				break;
+			}
+			if (left < im->timeout_ms)
+				req.connect_timeout_ms = req.timeout_ms = left;
+		}
 		r = cp_http_send_ex(&req, resp, ret_failure, err);
 		if (r == 0 && resp->status < 500)
 			break;

@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "creds.h"
 #include "util.h"
@@ -24,6 +25,7 @@ typedef struct cp_imds_options {
 	bool v1_disabled;           /* AWS_EC2_METADATA_V1_DISABLED / ec2_metadata_v1_disabled */
 	long timeout_ms;            /* per request; 0: 1000 */
 	int attempts;               /* 0: 1 */
+	int64_t deadline_ms;        /* CLOCK_MONOTONIC ms after which nothing is sent; 0: none */
 } cp_imds_options;
 
 int cp_imds_get_credentials(const cp_imds_options *o, cp_creds *ret, cp_error *err);

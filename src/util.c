@@ -214,9 +214,17 @@ char *cp_asprintf(const char *fmt, ...)
 
 int cp_read_file(const char *path, size_t max, char **ret_data, size_t *ret_len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO without a writer must not block the open; reads
+	 * then block as usual (a FIFO with no writer reads as empty). */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return errno;
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+		int e = errno;
+		close(fd);
+		return e;
+	}
 	struct stat st;
 	if (fstat(fd, &st) < 0) {
 		int e = errno;

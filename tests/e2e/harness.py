@@ -113,6 +113,7 @@ class Ctx:
         self._suite = suite
         self.runs: list[Result] = []
         self.notes: list[str] = []
+        self.shown: list[str] = []  # notes printed even when the test passes
         self._servers = []
         self.home = tmp / "home"
         self.home.mkdir()
@@ -194,8 +195,12 @@ class Ctx:
         if s and s not in self.secrets:
             self.secrets.append(s)
 
-    def note(self, msg):
+    def note(self, msg, show=False):
+        """A diagnostic printed with the failure (or with -v); show=True also
+        prints it under a passing test (e.g. the SDK versions exercised)."""
         self.notes.append(msg)
+        if show:
+            self.shown.append(msg)
 
     # files and environment
     def config(self, text: str, path=None):
@@ -313,6 +318,62 @@ class Ctx:
         for r in out:
             if r.rc is None:
                 raise AssertionError(f"timed out after {timeout}s: {shlex.join(cmd)}")
+        return out
+
+    def run_many(self, cmds, timeout=30, cwd=None, **extra_env):
+        """Start several different commands at once, each in its own process
+        group (killed afterwards), and collect them. cmds: a list of argv
+        lists, or of (argv, {extra env}) pairs layered over the clean env plus
+        extra_env. Returns their Results in order; a timeout is recorded and
+        then raised as an AssertionError once all are collected."""
+        procs = []
+        shown_envs = []
+        try:
+            for c in cmds:
+                argv, own = (c if isinstance(c, tuple) else (c, {}))
+                env = self.env(**{**extra_env, **own})
+                shown_envs.append({k: v for k, v in env.items() if k not in (
+                    "PATH", "HOME", "XDG_CACHE_HOME", "AWS_CREDPROC_CACHE_DIR")})
+                procs.append((argv, time.monotonic(), subprocess.Popen(
+                    argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE, start_new_session=True, cwd=cwd)))
+            # collect concurrently: a chatty child must not block on a full pipe
+            import threading
+
+            out = [None] * len(procs)
+            deadline = time.monotonic() + timeout
+
+            def collect(i):
+                argv, start, p = procs[i]
+                note = ""
+                try:
+                    o, e = p.communicate(timeout=max(0.1, deadline - time.monotonic()))
+                    rc = p.returncode
+                except subprocess.TimeoutExpired:
+                    _killpg(p.pid)
+                    o, e = p.communicate()
+                    rc, note = None, f"TIMED OUT after {timeout}s (process group killed)"
+                if _killpg(p.pid) and rc is not None:
+                    note += " (left processes behind in its group; killed)"
+                out[i] = Result(argv, shown_envs[i], rc, o.decode(errors="replace"),
+                                e.decode(errors="replace"), time.monotonic() - start,
+                                note.strip())
+
+            threads = [threading.Thread(target=collect, args=(i,))
+                       for i in range(len(procs))]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join()
+        except BaseException:
+            for _, _, p in procs:
+                _killpg(p.pid)
+                p.wait()
+            raise
+        self.runs.extend(out)
+        for r in out:
+            if r.rc is None:
+                raise AssertionError(f"timed out after {timeout}s: {shlex.join(r.cmd)}")
         return out
 
     # contract assertions

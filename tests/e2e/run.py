@@ -161,6 +161,8 @@ def main(argv=None):
             el = time.monotonic() - t0
             if status == "ok":
                 print(f"ok {n} - {name}  # {el:.1f}s")
+                if not args.v:
+                    diag(getattr(t, "shown", []))
                 if args.v:
                     diag(t.notes)
                     for r in t.runs:

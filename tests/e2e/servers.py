@@ -432,12 +432,20 @@ class FakeSts(LoopbackServer):
          or now + `lifetime` seconds when lifetime is set (any value, even
          below STS's 900 s minimum: short-lived credentials for cache tests;
          the attribute may be changed between requests).
+    reject_expired=True: a request (any action) signed with credentials this
+    server issued, after their Expiration, gets STS's `400 ExpiredToken` ("The
+    security token included in the request is expired"), as real STS answers;
+    `expired_rejections` counts them. Off by default (older tests sign with
+    short-lived credentials freely).
     """
 
     def __init__(self, keys=None, verify=True, chain_limit=3600, max_session=43200,
                  fractional_expiration=False, account=ACCOUNT, delay=0.0, tls=None,
-                 lifetime=None):
+                 lifetime=None, reject_expired=False):
         super().__init__(tls=tls)
+        self.reject_expired = reject_expired
+        self.expired_rejections = 0
+        self._expiry: dict[str, _dt.datetime] = {}  # issued akid -> Expiration
         self.lifetime = lifetime  # seconds; None: DurationSeconds
         self.delay = delay  # seconds to sleep before answering an AssumeRole
         self.keys = dict(keys or {})
@@ -488,6 +496,15 @@ class FakeSts(LoopbackServer):
                 return self._error(403, "SignatureDoesNotMatch",
                                    f"Credential should be scoped to correct service: 'sts'. ")
         req.sig = info
+        if self.reject_expired:
+            with self.lock:
+                exp = self._expiry.get(info.get("akid", ""))
+            if exp is not None and utcnow() >= exp:
+                with self.lock:
+                    self.expired_rejections += 1
+                req.note += "expired credentials; "
+                return self._error(400, "ExpiredToken",
+                                   "The security token included in the request is expired")
         if form.get("Version") != "2011-06-15":
             return self._error(400, "InvalidAction",
                                f"Could not find operation {action} for version "
@@ -595,6 +612,7 @@ class FakeSts(LoopbackServer):
                 "Expiration": exp, "Arn": assumed, "Duration": duration}
         with self.lock:
             self.issued.append(cred)
+            self._expiry[akid] = exp
         self.add_key(akid, secret, token)
         body = (
             f'<AssumeRoleResponse xmlns="{STS_NS}">\n'
