@@ -38,20 +38,24 @@ static const char s_usage[] =
 	"      --external-id ID          external id of the (last) role\n"
 	"      --duration-seconds N      session duration, 900-43200\n"
 	"      --region REGION           STS region (default: AWS_REGION, AWS_DEFAULT_REGION,\n"
-	"                                the profile's region, else the global endpoint)\n"
-	"      --timeout SECONDS         overall network deadline (default 30)\n"
+	"                                the profile's region, the instance's region with\n"
+	"                                an Ec2InstanceMetadata source, else the global endpoint)\n"
+	"      --timeout SECONDS         overall network deadline, 1-3600 (default 30)\n"
 	"      --cache-dir DIR           cache directory (default: AWS_CREDPROC_CACHE_DIR,\n"
 	"                                $XDG_CACHE_HOME/aws-credproc, ~/.cache/aws-credproc)\n"
 	"      --no-cache                neither read nor write the cache\n"
 	"      --refresh-margin SECONDS  reuse cached credentials only while this much\n"
-	"                                (at most half their lifetime) remains (default 1200)\n"
-	"      --debug                   trace the resolution on stderr (never secrets)\n"
+	"                                (at most half their lifetime) remains, 0-43200\n"
+	"                                (default 1200, or the profile's credproc_refresh_margin)\n"
+	"      --debug                   trace the resolution on stderr, never a secret\n"
+	"                                (also AWS_CREDPROC_DEBUG=1)\n"
 	"  -h, --help                    show this help\n"
 	"  -V, --version                 show the version\n"
 	"\n"
 	"Exit status: 0 printed, 1 internal error, 2 usage or configuration error,\n"
-	"3 source credentials unavailable, 4 refused by STS, 5 transport failure,\n"
-	"6 a person is needed and none can be asked.\n";
+	"3 source credentials unavailable, 4 refused by STS or the credential endpoint,\n"
+	"5 transport failure after retries, 6 a person is needed and none can be asked.\n"
+	"See aws-credproc(1).\n";
 
 static void s_warn_stderr(void *userdata, const char *msg)
 {
@@ -112,7 +116,7 @@ static const char *const s_env_read[] = {
 	"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CREDPROC_CHAIN", "AWS_CREDPROC_CACHE_DIR",
 	"AWS_CREDPROC_DEBUG", "HOME", "XDG_CACHE_HOME", "USER",
 	"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy",
-	"NO_PROXY", "no_proxy",
+	"NO_PROXY", "no_proxy", "AWS_CREDPROC_STATUS_FD",
 };
 
 static const char *s_env_too_long(void)

@@ -64,13 +64,19 @@ __attribute__((unused)) static int tap_done(void)
 	return tap_failed ? 1 : 0;
 }
 
-/* Exits: the conformance data is absent. A failure under CI=true. */
+/* Exits: the conformance data is absent. A failure under CI=true. Tests
+ * already reported stay valid TAP: the rest becomes one skipped line. */
 __attribute__((noreturn, unused)) static void tap_skip_all(const char *reason)
 {
 	const char *ci = getenv("CI");
 	if (ci && strcmp(ci, "true") == 0) {
-		printf("not ok 1 - conformance data required under CI=true: %s\n1..1\n", reason);
+		printf("not ok %d - conformance data required under CI=true: %s\n1..%d\n", tap_n + 1,
+		       reason, tap_n + 1);
 		exit(1);
+	}
+	if (tap_n) {
+		printf("ok %d - # SKIP %s\n1..%d\n", tap_n + 1, reason, tap_n + 1);
+		exit(tap_failed ? 1 : 0);
 	}
 	printf("1..0 # SKIP %s\n", reason);
 	exit(0);
