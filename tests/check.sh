@@ -10,7 +10,8 @@
 #      loopback servers);
 #   5. the same unit and end-to-end suites built with ASan+UBSan;
 #   6. valgrind memcheck on the main end-to-end paths;
-#   7. each libFuzzer target for $FUZZ_SECONDS (default 60) under ASan+UBSan.
+#   7. each libFuzzer target for $FUZZ_SECONDS (default 60) under ASan+UBSan;
+#   8. the Debian and RPM packages: build, lintian, install, run the demo.
 # CHECK_QUICK=1 runs phases 1-4 only (for a quick local loop).
 set -u
 
@@ -136,6 +137,19 @@ EOF
 		else
 			fail_phase "the fuzzing build failed"
 		fi
+	fi
+
+	# 8. Packages (needs root: installs and removes the .deb).
+	if [ "$(id -u)" = 0 ]; then
+		"$SRC/packaging/check.sh" >"$LOGDIR/packages.tap" 2>"$LOGDIR/packages.err"
+		rc=$?
+		cat "$LOGDIR/packages.tap" >&2
+		if [ "$rc" != 0 ] && ! grep -qE '^not ok' "$LOGDIR/packages.tap"; then
+			tail -n 40 "$LOGDIR/packages.err" >&2
+			fail_phase "the package checks failed without a failing TAP line"
+		fi
+	else
+		say "not root: package checks skipped"
 	fi
 fi
 
