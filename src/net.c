@@ -8,6 +8,8 @@ const cp_net_ops cp_net_ops_builtin = {
 	.assume_role = cp_sts_assume_role,
 	.imds_credentials = cp_imds_get_credentials,
 	.imds_region = cp_imds_get_region,
+	.ecs_credentials = cp_ecs_get_credentials,
+	.assume_role_with_web_identity = cp_sts_assume_role_with_web_identity,
 	.version = CP_VERSION,
 };
 

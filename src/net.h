@@ -16,13 +16,14 @@
 #define CP_NET_H
 
 #include "creds.h"
+#include "ecs.h"
 #include "imds.h"
 #include "sts.h"
 #include "util.h"
 
 /* Bump when the table, or any type or core function it relies on, changes
  * incompatibly. The loader also requires the module's version to be its own. */
-#define CP_NET_ABI 1
+#define CP_NET_ABI 2
 
 typedef struct cp_net_ops {
 	unsigned abi; /* CP_NET_ABI */
@@ -30,6 +31,10 @@ typedef struct cp_net_ops {
 			   const cp_assume_role_input *in, cp_creds *ret, cp_error *err);
 	int (*imds_credentials)(const cp_imds_options *o, cp_creds *ret, cp_error *err);
 	int (*imds_region)(const cp_imds_options *o, char **ret_region, cp_error *err);
+	int (*ecs_credentials)(const cp_ecs_options *o, cp_creds *ret, cp_error *err);
+	int (*assume_role_with_web_identity)(const cp_sts_endpoint *ep,
+					     const cp_web_identity_input *in, cp_creds *ret,
+					     cp_error *err);
 	const char *version; /* CP_VERSION of the build that made the table */
 } cp_net_ops;
 

@@ -503,3 +503,20 @@ int cp_sts_assume_role(const cp_sts_endpoint *ep, const cp_creds *source,
 {
 	return s_assume_role_once(ep, source, in, ret, err);
 }
+
+/* STUB: web identity, replaced by the web identity work. */
+int cp_sts_web_identity_body(const cp_web_identity_input *in, cp_buf *out)
+{
+	(void)in;
+	(void)out;
+	return CP_EINTERNAL;
+}
+
+int cp_sts_assume_role_with_web_identity(const cp_sts_endpoint *ep, const cp_web_identity_input *in,
+					 cp_creds *ret, cp_error *err)
+{
+	(void)ep;
+	(void)in;
+	(void)ret;
+	return cp_error_set(err, CP_ECONFIG, "web identity credentials are not supported yet");
+}

@@ -25,6 +25,12 @@ typedef struct cp_sts_endpoint {
 	int64_t clock_offset;       /* seconds added to the local clock when signing */
 } cp_sts_endpoint;
 
+/* A session tag. */
+typedef struct cp_tag {
+	const char *key;
+	const char *value;
+} cp_tag;
+
 typedef struct cp_assume_role_input {
 	const char *role_arn;
 	const char *role_session_name;
@@ -32,7 +38,26 @@ typedef struct cp_assume_role_input {
 	int duration_seconds;       /* 0: omitted (STS default 3600) */
 	const char *serial_number;  /* MFA, NULL: omitted */
 	const char *token_code;     /* MFA code, NULL: omitted (secret) */
+	const char *policy;         /* session policy JSON, NULL: omitted (Policy) */
+	const char *const *policy_arns; /* PolicyArns.member.N.arn */
+	size_t npolicy_arns;
+	const cp_tag *tags;         /* Tags.member.N.Key / .Value */
+	size_t ntags;
+	const char *const *transitive_tag_keys; /* TransitiveTagKeys.member.N */
+	size_t ntransitive_tag_keys;
+	const char *source_identity; /* SourceIdentity, NULL: omitted */
 } cp_assume_role_input;
+
+/* AssumeRoleWithWebIdentity (sent unsigned). */
+typedef struct cp_web_identity_input {
+	const char *role_arn;
+	const char *role_session_name;
+	const char *token;          /* the OIDC token (secret) */
+	int duration_seconds;       /* 0: omitted */
+	const char *policy;         /* NULL: omitted */
+	const char *const *policy_arns;
+	size_t npolicy_arns;
+} cp_web_identity_input;
 
 /* A parsed STS reply: either credentials or an error envelope. */
 typedef struct cp_sts_reply {
@@ -57,6 +82,15 @@ bool cp_sts_error_retryable(const char *code);
 
 /* Form-encodes Action=AssumeRole&Version=2011-06-15&... into out. */
 int cp_sts_assume_role_body(const cp_assume_role_input *in, cp_buf *out);
+
+/* Form-encodes Action=AssumeRoleWithWebIdentity&Version=2011-06-15&... */
+int cp_sts_web_identity_body(const cp_web_identity_input *in, cp_buf *out);
+
+/* POSTs AssumeRoleWithWebIdentity (unsigned) and parses the reply; same
+ * return values as cp_sts_assume_role (InvalidIdentityToken, ExpiredTokenException,
+ * AccessDenied... are CP_EREFUSED; IDPCommunicationError is retryable). */
+int cp_sts_assume_role_with_web_identity(const cp_sts_endpoint *ep, const cp_web_identity_input *in,
+					 cp_creds *ret, cp_error *err);
 
 /* POSTs AssumeRole, signed with source, and parses the reply. */
 int cp_sts_assume_role(const cp_sts_endpoint *ep, const cp_creds *source,
