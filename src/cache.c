@@ -436,6 +436,34 @@ static int s_open_checked(int dirfd, const char *name, struct stat *st, char *wh
 	return fd;
 }
 
+/* Parses entry text (need not be NUL-terminated). The tree or NULL with
+ * *why set. */
+static cJSON *s_parse_text(const char *text, size_t len, char *why, size_t whysz)
+{
+	const char *end = NULL;
+	cJSON *j = NULL;
+
+	why[0] = '\0';
+	if (len == 0)
+		snprintf(why, whysz, "empty");
+	else if (len > CP_CACHE_MAX_ENTRY)
+		snprintf(why, whysz, "larger than %d bytes", CP_CACHE_MAX_ENTRY);
+	else if (memchr(text, '\0', len))
+		snprintf(why, whysz, "malformed (a NUL byte)");
+	else if ((j = cJSON_ParseWithLengthOpts(text, len, &end, 0))) {
+		/* Only whitespace may follow the value. */
+		while (end < text + len && (unsigned char)*end <= ' ')
+			end++;
+		if (end != text + len) {
+			s_json_free(j);
+			j = NULL;
+		}
+	}
+	if (!j && !why[0])
+		snprintf(why, whysz, "malformed or truncated JSON");
+	return j;
+}
+
 /* Reads and parses a checked entry file. The tree or NULL with *why set
  * (or ENOMEM in *ret_errno). */
 static cJSON *s_parse_entry(int fd, char *why, size_t whysz, int *ret_errno)
@@ -453,22 +481,39 @@ static cJSON *s_parse_entry(int fd, char *why, size_t whysz, int *ret_errno)
 		*ret_errno = ENOMEM;
 	else if (e)
 		snprintf(why, whysz, "%s", strerror(e));
-	else if (len == 0)
-		snprintf(why, whysz, "empty");
-	else if (memchr(text, '\0', len))
-		snprintf(why, whysz, "malformed (a NUL byte)");
-	else if (!(j = cJSON_ParseWithLengthOpts(text, len + 1, NULL, 1)))
-		snprintf(why, whysz, "malformed or truncated JSON");
+	else
+		j = s_parse_text(text, len, why, whysz);
 	if (text)
 		cp_freezero(text, len);
 	return j;
 }
 
+int cp_cache_parse_entry(const char *text, size_t len, const char *key, cp_cache_entry *ret, cp_error *err)
+{
+	char why[160] = "";
+	cJSON *j;
+	int r;
+
+	if (!text || !key)
+		return cp_error_set(err, CP_CACHE_MISS, "no entry text or key");
+	if (!(j = s_parse_text(text, len, why, sizeof why)))
+		return cp_error_set(err, CP_CACHE_MISS, "%s", why);
+	r = s_entry_from_json(j, key, ret, why, sizeof why);
+	s_json_free(j);
+	if (r == CP_EINTERNAL)
+		return cp_error_set(err, r, "out of memory");
+	if (r == CP_CACHE_MISS)
+		return cp_error_set(err, r, "%s", why);
+	return r;
+}
+
 int cp_cache_read(cp_cache *c, const char *key, cp_cache_entry *ret, cp_error *err)
 {
-	char stem[17], name[32], why[160] = "";
+	cp_error perr = {0};
+	char stem[17], name[32], why[sizeof perr.msg] = "";
 	struct stat st;
-	cJSON *j = NULL;
+	char *text = NULL;
+	size_t len = 0;
 	int fd = -1, r = CP_CACHE_MISS, e;
 
 	if (!c || !c->usable || c->dirfd < 0 || !key)
@@ -478,14 +523,24 @@ int cp_cache_read(cp_cache *c, const char *key, cp_cache_entry *ret, cp_error *e
 
 	if ((fd = s_open_checked(c->dirfd, name, &st, why, sizeof why)) < 0)
 		goto out; /* ENOENT leaves why empty: a silent miss */
-	if (!(j = s_parse_entry(fd, why, sizeof why, &e))) {
-		if (e == ENOMEM)
-			r = cp_error_set(err, CP_EINTERNAL, "out of memory");
+	e = s_read_capped(fd, CP_CACHE_MAX_ENTRY, &text, &len);
+	if (e == ENOMEM) {
+		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
 		goto out;
 	}
-	r = s_entry_from_json(j, key, ret, why, sizeof why);
+	if (e == EFBIG) {
+		snprintf(why, sizeof why, "larger than %d bytes", CP_CACHE_MAX_ENTRY);
+		goto out;
+	}
+	if (e) {
+		snprintf(why, sizeof why, "%s", strerror(e));
+		goto out;
+	}
+	r = cp_cache_parse_entry(text, len, key, ret, &perr);
 	if (r == CP_EINTERNAL)
-		cp_error_set(err, r, "out of memory");
+		cp_error_set(err, r, "%s", perr.msg);
+	else if (r == CP_CACHE_MISS)
+		memcpy(why, perr.msg, sizeof why);
 	else if (r == 0)
 		c->warned = 0;
 out:
@@ -496,7 +551,8 @@ out:
 			cp_warn("ignoring cache entry '%s/%s': %s", c->dir, name, why);
 		c->warned = h;
 	}
-	s_json_free(j);
+	if (text)
+		cp_freezero(text, len);
 	if (fd >= 0)
 		close(fd);
 	return r;

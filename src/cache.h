@@ -98,6 +98,12 @@ void cp_cache_name(const char *key, char ret[static 17]);
  * a silent miss. */
 int cp_cache_read(cp_cache *c, const char *key, cp_cache_entry *ret, cp_error *err);
 
+/* The entry parser cp_cache_read uses (exposed for the fuzzer): checks
+ * text[0..len) (need not be NUL-terminated, at most CP_CACHE_MAX_ENTRY
+ * bytes) as an entry for key. 0 and *ret filled (caller clears);
+ * CP_CACHE_MISS with err->msg saying why; CP_EINTERNAL on OOM. */
+int cp_cache_parse_entry(const char *text, size_t len, const char *key, cp_cache_entry *ret, cp_error *err);
+
 /* Takes the exclusive lock for key, waiting at most wait_ms (flock, so a
  * holder that dies releases it). 0; CP_ETRANSPORT on timeout; on an unusable
  * cache or a lock file that cannot be created, 0 with lock->fd = -1 (the

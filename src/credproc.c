@@ -1,6 +1,7 @@
 /* credproc.c - config -> chain -> credentials. */
 #include "credproc.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@ typedef struct s_ctx {
 	int margin;            /* configured refresh margin, seconds */
 	cp_buf key;            /* cache key text */
 	int64_t clock_offset;  /* STS time minus local time, once a skew was detected */
+	bool sts_needed;       /* roles to assume, or a web identity base */
 } s_ctx;
 
 #define CP_MAX_ATTEMPTS 3
@@ -92,6 +94,68 @@ static int s_imds_options(s_ctx *x, cp_imds_options *o, char **ret_endpoint, cp_
 	return 0;
 }
 
+#define CP_WEB_IDENTITY_TOKEN_MAX (64 * 1024)
+
+/* AssumeRoleWithWebIdentity with the token read now (it rotates). */
+static int s_web_identity(s_ctx *x, const char *role_arn, const char *token_file,
+			  const char *session_name, cp_creds *ret, cp_error *err)
+{
+	char *token = NULL, *default_name = NULL;
+	size_t len = 0;
+	int r, e;
+	const cp_net_ops *net = cp_net(err);
+	if (!net)
+		return err->status;
+	if (!x->sts.url && (r = cp_sts_endpoint_resolve(&x->cfg, x->settings, x->region, &x->sts, err)))
+		return r;
+	e = cp_read_file(token_file, CP_WEB_IDENTITY_TOKEN_MAX, &token, &len);
+	if (e == EFBIG)
+		return cp_error_set(err, CP_ESOURCE, "web identity token file '%s' is larger than %d bytes",
+				    token_file, CP_WEB_IDENTITY_TOKEN_MAX);
+	if (e)
+		return cp_error_set(err, CP_ESOURCE, "cannot read the web identity token file '%s': %s",
+				    token_file, strerror(e));
+	char *t = cp_trim(token);
+	if (!*t) {
+		cp_freezero(token, len + 1);
+		return cp_error_set(err, CP_ESOURCE, "the web identity token file '%s' is empty", token_file);
+	}
+	if (!session_name) {
+		if (!(default_name = cp_default_session_name())) {
+			cp_freezero(token, len + 1);
+			return cp_error_set(err, CP_EINTERNAL, "out of memory");
+		}
+		session_name = default_name;
+	}
+	cp_web_identity_input in = {.role_arn = role_arn, .role_session_name = session_name, .token = t};
+	cp_sts_endpoint ep = {
+		.url = x->sts.url,
+		.signing_region = x->sts.signing_region,
+		.ca_bundle = cp_ca_bundle(x->settings),
+	};
+	for (int attempt = 1;; attempt++) {
+		long left = (long)(x->deadline_ms - s_mono_ms());
+		if (left <= 0) {
+			r = cp_error_set(err, CP_ETRANSPORT, "role '%s': no answer from STS at '%s' in time",
+					 role_arn, ep.url);
+			break;
+		}
+		ep.timeout_ms = left;
+		cp_error_clear(err);
+		r = net->assume_role_with_web_identity(&ep, &in, ret, err);
+		if (!r || !s_retryable(err) || attempt >= CP_MAX_ATTEMPTS)
+			break;
+		long delay = s_backoff_ms(attempt);
+		if (s_mono_ms() + delay >= x->deadline_ms)
+			break;
+		cp_debug("attempt %d failed (%s); retrying in %ld ms", attempt, err->msg, delay);
+		s_sleep_ms(delay);
+	}
+	cp_freezero(token, len + 1);
+	free(default_name);
+	return r;
+}
+
 static int s_base_credentials(s_ctx *x, cp_creds *ret, cp_error *err)
 {
 	cp_chain *c = &x->chain;
@@ -105,6 +169,9 @@ static int s_base_credentials(s_ctx *x, cp_creds *ret, cp_error *err)
 		const char *secret = s_env("AWS_SECRET_ACCESS_KEY");
 		const char *token = s_env("AWS_SESSION_TOKEN");
 		cp_debug("base: environment variables");
+		if (!akid && !secret && s_env("AWS_WEB_IDENTITY_TOKEN_FILE") && s_env("AWS_ROLE_ARN"))
+			return s_web_identity(x, s_env("AWS_ROLE_ARN"), s_env("AWS_WEB_IDENTITY_TOKEN_FILE"),
+					      s_env("AWS_ROLE_SESSION_NAME"), ret, err);
 		if (!akid || !secret)
 			return cp_error_set(err, CP_ESOURCE,
 					    "credential_source = Environment, but AWS_ACCESS_KEY_ID and "
@@ -132,8 +199,24 @@ static int s_base_credentials(s_ctx *x, cp_creds *ret, cp_error *err)
 	case CP_BASE_PROCESS:
 		cp_debug("base: credential_process of profile '%s'", c->base_profile);
 		return cp_process_run(c->base_profile, c->process_command, x->timeout_ms, ret, err);
-	case CP_BASE_ECS:
+	case CP_BASE_ECS: {
+		cp_ecs_options o = {
+			.relative_uri = s_env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"),
+			.full_uri = s_env("AWS_CONTAINER_CREDENTIALS_FULL_URI"),
+			.auth_token = s_env("AWS_CONTAINER_AUTHORIZATION_TOKEN"),
+			.auth_token_file = s_env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"),
+		};
+		o.attempts = 3;
+		o.deadline_ms = x->deadline_ms;
+		const cp_net_ops *net = cp_net(err);
+		cp_debug("base: container credential endpoint");
+		return net ? net->ecs_credentials(&o, ret, err) : err->status;
+	}
 	case CP_BASE_WEB_IDENTITY:
+		cp_debug("base: web identity token '%s' for role '%s'", c->web_identity_token_file,
+			 c->web_identity_role_arn);
+		return s_web_identity(x, c->web_identity_role_arn, c->web_identity_token_file,
+				      c->web_identity_session_name, ret, err);
 	case CP_BASE_SSO:
 		break;
 	}
@@ -319,7 +402,8 @@ static int s_prepare(s_ctx *x, const cp_request *req, cp_error *err)
 	} else if ((r = cp_region_configured(x->settings, &x->region, err))) {
 		return r;
 	}
-	if (!x->chain.nsteps)
+	x->sts_needed = x->chain.nsteps || x->chain.base == CP_BASE_WEB_IDENTITY;
+	if (!x->sts_needed)
 		return 0;
 	x->region_from_imds = !x->region && x->chain.base == CP_BASE_IMDS;
 	if (!x->region_from_imds) {
@@ -339,8 +423,14 @@ static int s_prepare(s_ctx *x, const cp_request *req, cp_error *err)
 		e |= cp_buf_printf(k, "profile=%s\n", x->chain.profiles[i]);
 	if (x->chain.base == CP_BASE_PROCESS)
 		e |= cp_buf_printf(k, "command=%s\n", x->chain.process_command);
-	if (x->chain.base == CP_BASE_IMDS || x->chain.base == CP_BASE_ENVIRONMENT)
+	if (x->chain.base == CP_BASE_IMDS || x->chain.base == CP_BASE_ENVIRONMENT ||
+	    x->chain.base == CP_BASE_ECS)
 		e |= cp_buf_printf(k, "source-profile=%s\n", x->chain.base_profile);
+	if (x->chain.base == CP_BASE_WEB_IDENTITY)
+		e |= cp_buf_printf(k, "web-identity-role=%s\nweb-identity-token-file=%s\nweb-identity-session=%s\n",
+				   x->chain.web_identity_role_arn, x->chain.web_identity_token_file,
+				   x->chain.web_identity_session_name ? x->chain.web_identity_session_name
+								      : "(default)");
 	for (size_t i = 0; i < x->chain.nsteps; i++) {
 		const cp_role_step *st = &x->chain.steps[i];
 		e |= cp_buf_printf(k, "role=%s\nsession=%s\nexternal-id=%s\nmfa=%s\nduration=%d\n",
@@ -376,7 +466,7 @@ static int s_fetch(s_ctx *x, cp_creds *ret, cp_error *err)
 	int r;
 	if ((r = s_base_credentials(x, &cur, err)))
 		goto out;
-	if (x->chain.nsteps && x->region_from_imds && !x->sts.url) {
+	if (x->sts_needed && x->region_from_imds && !x->sts.url) {
 		cp_imds_options o;
 		char *ep = NULL;
 		cp_error e2 = {0};
@@ -392,7 +482,7 @@ static int s_fetch(s_ctx *x, cp_creds *ret, cp_error *err)
 		if ((r = cp_sts_endpoint_resolve(&x->cfg, x->settings, x->region, &x->sts, err)))
 			goto out;
 	}
-	if (x->chain.nsteps)
+	if (x->sts_needed)
 		cp_debug("STS endpoint %s (from %s), signing region %s", x->sts.url, x->sts.url_source,
 			 x->sts.signing_region);
 	for (size_t i = 0; i < x->chain.nsteps; i++) {
@@ -437,9 +527,8 @@ int cp_get_credentials(const cp_request *req, cp_creds *ret, cp_error *err)
 		goto out;
 
 	/* Static keys and pass-through processes are not cached. */
-	if (!x.chain.nsteps || req->no_cache) {
-		if (!x.chain.nsteps || req->no_cache)
-			cp_debug("cache: not used (%s)", x.chain.nsteps ? "--no-cache" : "no role to assume");
+	if (!x.sts_needed || req->no_cache) {
+		cp_debug("cache: not used (%s)", x.sts_needed ? "--no-cache" : "no role to assume");
 		if ((r = s_fetch(&x, ret, err)))
 			goto out;
 		goto fresh;
@@ -505,7 +594,7 @@ int cp_get_credentials(const cp_request *req, cp_creds *ret, cp_error *err)
 	}
 	cp_creds_move(ret, &fresh);
 fresh:
-	if (x.chain.nsteps && ret->expiration) {
+	if (x.sts_needed && ret->expiration) {
 		int64_t left = ret->expiration - cp_now();
 		if (left < CP_SHORT_LIFETIME_WARN)
 			cp_warn("the new credentials expire in %lld seconds; SDKs will run aws-credproc "
@@ -582,7 +671,7 @@ int cp_explain(const cp_request *req, cp_buf *b, cp_error *err)
 			w |= cp_buf_puts(b, ", duration: STS default (3600 s)");
 		w |= cp_buf_putc(b, '\n');
 	}
-	if (!x.chain.nsteps) {
+	if (!x.sts_needed) {
 		w |= cp_buf_puts(b, "no role to assume: the credentials are printed as they are, without caching\n");
 		goto done;
 	}
@@ -645,7 +734,7 @@ int cp_cache_clear_cmd(const cp_request *req, bool all, int *ret_removed, cp_err
 	if (!all) {
 		if ((r = s_prepare(&x, req, err)))
 			goto out;
-		if (!x.chain.nsteps) {
+		if (!x.sts_needed) {
 			r = 0;
 			goto out;
 		}

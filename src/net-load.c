@@ -165,7 +165,7 @@ static void s_init(void)
 			r = s_load(path, &s_ops);
 		}
 		/* 2. installed, relative to the executable */
-		if (r == S_ABSENT && CP_NET_INSTALL_MODULE_REL[0]) {
+		if (r == S_ABSENT && sizeof CP_NET_INSTALL_MODULE_REL > 1) {
 			s_join(path, sizeof path, dir, CP_NET_INSTALL_MODULE_REL);
 			r = s_load(path, &s_ops);
 		}
