@@ -37,6 +37,11 @@ static const char s_usage[] =
 	"      --role-session-name NAME  session name of the (last) role\n"
 	"      --external-id ID          external id of the (last) role\n"
 	"      --duration-seconds N      session duration, 900-43200\n"
+	"      --policy JSON             session policy of the (last) role\n"
+	"      --policy-arns ARN,...     managed session policies of the (last) role\n"
+	"      --tags KEY=VALUE,...      session tags of the (last) role\n"
+	"      --transitive-tag-keys K,...  tag keys that stay with chained sessions\n"
+	"      --source-identity NAME    STS SourceIdentity of the (last) role\n"
 	"      --region REGION           STS region (default: AWS_REGION, AWS_DEFAULT_REGION,\n"
 	"                                the profile's region, the instance's region with\n"
 	"                                an Ec2InstanceMetadata source, else the global endpoint)\n"
@@ -146,6 +151,11 @@ enum {
 	OPT_CACHE_DIR,
 	OPT_NO_CACHE,
 	OPT_REFRESH_MARGIN,
+	OPT_POLICY,
+	OPT_POLICY_ARNS,
+	OPT_TAGS,
+	OPT_TRANSITIVE_TAG_KEYS,
+	OPT_SOURCE_IDENTITY,
 };
 
 int cp_cli_main(int argc, char **argv)
@@ -164,6 +174,11 @@ int cp_cli_main(int argc, char **argv)
 		{"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
 		{"no-cache", no_argument, NULL, OPT_NO_CACHE},
 		{"refresh-margin", required_argument, NULL, OPT_REFRESH_MARGIN},
+		{"policy", required_argument, NULL, OPT_POLICY},
+		{"policy-arns", required_argument, NULL, OPT_POLICY_ARNS},
+		{"tags", required_argument, NULL, OPT_TAGS},
+		{"transitive-tag-keys", required_argument, NULL, OPT_TRANSITIVE_TAG_KEYS},
+		{"source-identity", required_argument, NULL, OPT_SOURCE_IDENTITY},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -228,6 +243,21 @@ int cp_cli_main(int argc, char **argv)
 			if (!*optarg)
 				return s_fail(CP_ECONFIG, "--cache-dir needs a non-empty path");
 			req.cache_dir = optarg;
+			break;
+		case OPT_POLICY:
+			req.flags.policy = optarg;
+			break;
+		case OPT_POLICY_ARNS:
+			req.flags.policy_arns = optarg;
+			break;
+		case OPT_TAGS:
+			req.flags.tags = optarg;
+			break;
+		case OPT_TRANSITIVE_TAG_KEYS:
+			req.flags.transitive_tag_keys = optarg;
+			break;
+		case OPT_SOURCE_IDENTITY:
+			req.flags.source_identity = optarg;
 			break;
 		case OPT_NO_CACHE:
 			req.no_cache = true;

@@ -8,6 +8,8 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
+
 #include "cache.h"
 #include "config.h"
 #include "endpoint.h"
@@ -253,6 +255,117 @@ static bool s_role_chaining_refusal(const cp_error *e)
 	       strstr(e->msg, "role chaining") != NULL;
 }
 
+/* The session parameters of one role, parsed from their configured text. */
+typedef struct s_params {
+	char *buf;               /* one copy of all the lists, split in place */
+	const char **arns;
+	size_t narns;
+	cp_tag *tags;
+	size_t ntags;
+	const char **keys;
+	size_t nkeys;
+} s_params;
+
+static void s_params_free(s_params *p)
+{
+	free(p->buf);
+	free(p->arns);
+	free(p->tags);
+	free(p->keys);
+	memset(p, 0, sizeof *p);
+}
+
+/* Splits a comma-separated list in place (items trimmed, empty ones dropped). */
+static int s_split(char *text, const char ***ret, size_t *ret_n)
+{
+	size_t n = 0, cap = 0;
+	const char **v = NULL;
+	for (char *save = NULL, *tok = strtok_r(text, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		tok = cp_trim(tok);
+		if (!*tok)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 8;
+			const char **nv = realloc(v, cap * sizeof *nv);
+			if (!nv) {
+				free(v);
+				return CP_EINTERNAL;
+			}
+			v = nv;
+		}
+		v[n++] = tok;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+static int s_params_parse(const cp_role_step *s, s_params *p, cp_error *err)
+{
+	const char *who = s->profile ? s->profile : "(command line)";
+	memset(p, 0, sizeof *p);
+	if (s->policy) {
+		cJSON *j = cJSON_Parse(s->policy);
+		bool ok = j && cJSON_IsObject(j);
+		cJSON_Delete(j);
+		if (!ok)
+			return cp_error_set(err, CP_ECONFIG,
+					    "credproc_policy of profile '%s' is not a JSON policy document", who);
+	}
+	size_t total = (s->policy_arns ? strlen(s->policy_arns) + 1 : 0) +
+		       (s->tags ? strlen(s->tags) + 1 : 0) +
+		       (s->transitive_tag_keys ? strlen(s->transitive_tag_keys) + 1 : 0);
+	if (!total)
+		return 0;
+	if (!(p->buf = malloc(total)))
+		return cp_error_set(err, CP_EINTERNAL, "out of memory");
+	char *w = p->buf;
+	const char **tagv = NULL;
+	size_t ntag = 0;
+	if (s->policy_arns) {
+		char *t = strcpy(w, s->policy_arns);
+		w += strlen(t) + 1;
+		if (s_split(t, &p->arns, &p->narns))
+			goto oom;
+	}
+	if (s->tags) {
+		char *t = strcpy(w, s->tags);
+		w += strlen(t) + 1;
+		if (s_split(t, &tagv, &ntag))
+			goto oom;
+		if (ntag && !(p->tags = calloc(ntag, sizeof *p->tags))) {
+			free(tagv);
+			goto oom;
+		}
+		for (size_t i = 0; i < ntag; i++) {
+			char *eq = strchr(tagv[i], '=');
+			if (!eq) {
+				int r = cp_error_set(err, CP_ECONFIG,
+						     "credproc_tags of profile '%s': '%.128s' is not key=value",
+						     who, tagv[i]);
+				free(tagv);
+				s_params_free(p);
+				return r;
+			}
+			*eq = '\0';
+			p->tags[i].key = cp_trim((char *)tagv[i]);
+			p->tags[i].value = cp_trim(eq + 1);
+		}
+		p->ntags = ntag;
+		free(tagv);
+	}
+	if (s->transitive_tag_keys) {
+		char *t = strcpy(w, s->transitive_tag_keys);
+		if (s_split(t, &p->keys, &p->nkeys))
+			goto oom;
+	}
+	return 0;
+oom:
+	s_params_free(p);
+	return cp_error_set(err, CP_EINTERNAL, "out of memory");
+}
+
 static int s_assume(s_ctx *x, const cp_role_step *s, const cp_creds *src, cp_creds *ret,
 		    cp_error *err)
 {
@@ -271,9 +384,23 @@ static int s_assume(s_ctx *x, const cp_role_step *s, const cp_creds *src, cp_cre
 				    "profile '%s' uses mfa_serial, which is not supported yet",
 				    s->profile ? s->profile : "(command line)");
 	}
+	s_params prm;
+	int pr = s_params_parse(s, &prm, err);
+	if (pr)
+		return pr;
+	in.policy = s->policy;
+	in.policy_arns = prm.arns;
+	in.npolicy_arns = prm.narns;
+	in.tags = prm.tags;
+	in.ntags = prm.ntags;
+	in.transitive_tag_keys = prm.keys;
+	in.ntransitive_tag_keys = prm.nkeys;
+	in.source_identity = s->source_identity;
 	if (!in.role_session_name) {
-		if (!(default_name = cp_default_session_name()))
+		if (!(default_name = cp_default_session_name())) {
+			s_params_free(&prm);
 			return cp_error_set(err, CP_EINTERNAL, "out of memory");
+		}
 		in.role_session_name = default_name;
 	}
 	cp_sts_endpoint ep = {
@@ -341,6 +468,7 @@ static int s_assume(s_ctx *x, const cp_role_step *s, const cp_creds *src, cp_cre
 				 "time; check the system clock", s->role_arn, t);
 	}
 	free(default_name);
+	s_params_free(&prm);
 	return r;
 }
 
@@ -437,6 +565,11 @@ static int s_prepare(s_ctx *x, const cp_request *req, cp_error *err)
 				   st->role_arn, st->role_session_name ? st->role_session_name : "(default)",
 				   st->external_id ? st->external_id : "", st->mfa_serial ? st->mfa_serial : "",
 				   st->duration_seconds);
+		e |= cp_buf_printf(k, "policy=%s\npolicy-arns=%s\ntags=%s\ntransitive-tag-keys=%s\n"
+				   "source-identity=%s\n",
+				   st->policy ? st->policy : "", st->policy_arns ? st->policy_arns : "",
+				   st->tags ? st->tags : "", st->transitive_tag_keys ? st->transitive_tag_keys : "",
+				   st->source_identity ? st->source_identity : "");
 	}
 	if (s_default_session_needed(x)) {
 		char *n = cp_default_session_name();

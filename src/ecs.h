@@ -7,8 +7,9 @@
  * Authorization header comes from AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE
  * (re-read at every call) else AWS_CONTAINER_AUTHORIZATION_TOKEN. Never
  * through a proxy. The reply is the same JSON as IMDS's credentials.
- * Returns 0, CP_ECONFIG (no or forbidden URI, bad token), CP_ESOURCE
- * (unreachable, non-200, malformed reply), CP_EINTERNAL.
+ * Returns 0, CP_ECONFIG (forbidden or malformed URI, bad token), CP_ESOURCE
+ * (no URI in the environment, unreadable token file, unreachable, non-200,
+ * malformed reply), CP_EINTERNAL.
  */
 #ifndef CP_ECS_H
 #define CP_ECS_H

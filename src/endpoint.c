@@ -53,32 +53,322 @@ int cp_region_configured(const cp_section *profile, char **ret, cp_error *err)
 	return 0;
 }
 
-const char *cp_region_dns_suffix(const char *region)
+/* The partitions, from the AWS partition metadata (botocore
+ * data/partitions.json, which the STS rule set's aws.partition() consults;
+ * the rule set itself does not embed it). A region belongs to the partition
+ * that lists it by name (the "<partition>-global" pseudo-regions), else to the
+ * one whose pattern ^<prefix>\w+-\d+$ it matches, else to "aws". */
+typedef struct s_partition {
+	const char *name;
+	const char *prefix;        /* NULL: the aws pattern, see s_aws_pattern */
+	const char *global;        /* the pseudo-region listed by name, or NULL */
+	const char *dns;
+	const char *dualstack_dns;
+	bool fips, dualstack;
+} s_partition;
+
+static const s_partition s_partitions[] = {
+	{"aws", NULL, "aws-global", "amazonaws.com", "api.aws", true, true},
+	{"aws-cn", "cn-", "aws-cn-global", "amazonaws.com.cn", "api.amazonwebservices.com.cn", true, true},
+	{"aws-eusc", "eusc-de-", NULL, "amazonaws.eu", "api.amazonwebservices.eu", true, true},
+	{"aws-iso", "us-iso-", "aws-iso-global", "c2s.ic.gov", "api.aws.ic.gov", true, true},
+	{"aws-iso-b", "us-isob-", "aws-iso-b-global", "sc2s.sgov.gov", "api.aws.scloud", true, true},
+	{"aws-iso-e", "eu-isoe-", "aws-iso-e-global", "cloud.adc-e.uk", "api.cloud-aws.adc-e.uk", true, true},
+	{"aws-iso-f", "us-isof-", "aws-iso-f-global", "csp.hci.ic.gov", "api.aws.hci.ic.gov", true, true},
+	{"aws-us-gov", "us-gov-", "aws-us-gov-global", "amazonaws.com", "api.aws", true, true},
+};
+
+static bool s_word(char c)
 {
-	if (strncmp(region, "cn-", 3) == 0)
-		return "amazonaws.com.cn";
-	if (strncmp(region, "us-isob-", 8) == 0)
-		return "sc2s.sgov.gov";
-	if (strncmp(region, "us-isof-", 8) == 0)
-		return "csp.hci.ic.gov";
-	if (strncmp(region, "us-iso-", 7) == 0)
-		return "c2s.ic.gov";
-	if (strncmp(region, "eu-isoe-", 8) == 0)
-		return "cloud.adc-e.uk";
-	return "amazonaws.com";
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
 }
 
+/* s matches ^\w+-\d+$ */
+static bool s_tail_matches(const char *s)
+{
+	const char *p = s;
+	while (s_word(*p))
+		p++;
+	if (p == s || *p != '-')
+		return false;
+	const char *d = ++p;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	return p > d && *p == '\0';
+}
+
+/* ^(us|eu|ap|sa|ca|me|af|il|mx)-\w+-\d+$ */
+static bool s_aws_pattern(const char *region)
+{
+	static const char prefixes[][3] = {"us", "eu", "ap", "sa", "ca", "me", "af", "il", "mx"};
+	for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++)
+		if (strncmp(region, prefixes[i], 2) == 0 && region[2] == '-')
+			return s_tail_matches(region + 3);
+	return false;
+}
+
+static const s_partition *s_partition_of(const char *region)
+{
+	size_t n = sizeof s_partitions / sizeof *s_partitions;
+	for (size_t i = 0; i < n; i++)
+		if (s_partitions[i].global && strcmp(region, s_partitions[i].global) == 0)
+			return &s_partitions[i];
+	for (size_t i = 0; i < n; i++) {
+		const s_partition *p = &s_partitions[i];
+		if (p->prefix ? strncmp(region, p->prefix, strlen(p->prefix)) == 0 &&
+					s_tail_matches(region + strlen(p->prefix))
+			      : s_aws_pattern(region))
+			return p;
+	}
+	return &s_partitions[0];
+}
+
+const char *cp_region_dns_suffix(const char *region)
+{
+	return s_partition_of(region)->dns;
+}
+
+const char *cp_region_partition(const char *region)
+{
+	return s_partition_of(region)->name;
+}
+
+static bool s_host_char(char c)
+{
+	/* RFC 3986 unreserved, sub-delims and pct-encoded */
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       strchr("-._~%!$&'()*+,;=", c) != NULL;
+}
+
+/* An absolute http(s) URL with a host: scheme://[userinfo@]host[:port][/...]. */
 static int s_check_url(const char *url, const char *src, cp_error *err)
 {
-	if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)
+	const char *p;
+	if (strncmp(url, "https://", 8) == 0)
+		p = url + 8;
+	else if (strncmp(url, "http://", 7) == 0)
+		p = url + 7;
+	else
 		return cp_error_set(err, CP_ECONFIG,
 				    "endpoint '%.200s' (from %s) must start with https:// or http://", url, src);
-	for (const char *p = url; *p; p++)
-		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+	for (const char *q = url; *q; q++)
+		if ((unsigned char)*q <= ' ' || (unsigned char)*q >= 0x7f)
 			return cp_error_set(err, CP_ECONFIG,
-					    "endpoint from %s contains spaces or control characters", src);
+					    "endpoint from %s contains spaces, control or non-ASCII characters", src);
 	if (strlen(url) > 2048)
 		return cp_error_set(err, CP_ECONFIG, "endpoint from %s is too long", src);
+
+	size_t alen = strcspn(p, "/?#");
+	const char *end = p + alen;
+	for (const char *q = p; q < end; q++)
+		if (*q == '@')
+			p = q + 1;
+	const char *host = p, *hend;
+	if (*p == '[') {
+		const char *close = memchr(p, ']', (size_t)(end - p));
+		if (!close || close == p + 1)
+			return cp_error_set(err, CP_ECONFIG, "endpoint '%.200s' (from %s) has a malformed IPv6 host",
+					    url, src);
+		for (const char *q = p + 1; q < close; q++)
+			if (!((*q >= '0' && *q <= '9') || (*q >= 'a' && *q <= 'f') || (*q >= 'A' && *q <= 'F') ||
+			      *q == ':' || *q == '.' || *q == '%' || s_word(*q)))
+				return cp_error_set(err, CP_ECONFIG,
+						    "endpoint '%.200s' (from %s) has a malformed IPv6 host", url, src);
+		hend = close + 1;
+	} else {
+		hend = p;
+		while (hend < end && *hend != ':') {
+			if (!s_host_char(*hend))
+				return cp_error_set(err, CP_ECONFIG,
+						    "endpoint '%.200s' (from %s) has an invalid character in its host",
+						    url, src);
+			hend++;
+		}
+		if (hend == host)
+			return cp_error_set(err, CP_ECONFIG, "endpoint '%.200s' (from %s) has no host", url, src);
+	}
+	if (hend < end) {
+		if (*hend != ':')
+			return cp_error_set(err, CP_ECONFIG, "endpoint '%.200s' (from %s) is malformed after the host",
+					    url, src);
+		long port = 0;
+		const char *q = hend + 1;
+		if (q == end)
+			return cp_error_set(err, CP_ECONFIG, "endpoint '%.200s' (from %s) has an empty port", url, src);
+		for (; q < end; q++) {
+			if (*q < '0' || *q > '9' || (port = port * 10 + (*q - '0')) > 65535)
+				return cp_error_set(err, CP_ECONFIG, "endpoint '%.200s' (from %s) has an invalid port",
+						    url, src);
+		}
+		if (port == 0)
+			return cp_error_set(err, CP_ECONFIG, "endpoint '%.200s' (from %s) has an invalid port", url, src);
+	}
+	return 0;
+}
+
+/* A heap copy without trailing slashes. */
+static char *s_trimmed(const char *url)
+{
+	size_t n = strlen(url);
+	while (n > 0 && url[n - 1] == '/')
+		n--;
+	return cp_strndup(url, n);
+}
+
+/* The legacy global-endpoint regions of the STS rule set
+ * (sts_regional_endpoints = legacy). */
+static bool s_sts_legacy_global(const char *region)
+{
+	static const char *const legacy[] = {
+		"ap-northeast-1", "ap-south-1", "ap-southeast-1", "ap-southeast-2", "aws-global",
+		"ca-central-1", "eu-central-1", "eu-north-1", "eu-west-1", "eu-west-2", "eu-west-3",
+		"sa-east-1", "us-east-1", "us-east-2", "us-west-1", "us-west-2",
+	};
+	for (size_t i = 0; i < sizeof legacy / sizeof *legacy; i++)
+		if (strcmp(region, legacy[i]) == 0)
+			return true;
+	return false;
+}
+
+#define S_STS_GLOBAL "https://sts.amazonaws.com"
+
+/* The STS endpoint rule set, rule by rule. *ret_src says which rule chose. */
+static int s_sts_endpoint(const char *region, bool fips, bool dualstack, bool global_legacy,
+			  const char *custom, char **ret_url, char **ret_signing_region,
+			  const char **ret_src, cp_error *err)
+{
+	char *url = NULL;
+	const char *signing = region, *src;
+	int r;
+
+	if (region && !*region)
+		region = NULL;
+	if (custom && !*custom)
+		custom = NULL;
+	if (region && !cp_region_valid(region))
+		return cp_error_set(err, CP_ECONFIG, "invalid region '%.64s'", region);
+
+	if (global_legacy && !custom && region && !fips && !dualstack) {
+		if (s_sts_legacy_global(region)) {
+			url = cp_strdup(S_STS_GLOBAL);
+			signing = "us-east-1";
+			src = "the global endpoint (sts_regional_endpoints = legacy)";
+		} else {
+			url = cp_asprintf("https://sts.%s.%s", region, s_partition_of(region)->dns);
+			src = "the regional endpoint";
+		}
+	} else if (custom) {
+		if (fips)
+			return cp_error_set(err, CP_ECONFIG,
+					    "Invalid Configuration: FIPS and custom endpoint are not supported");
+		if (dualstack)
+			return cp_error_set(err, CP_ECONFIG,
+					    "Invalid Configuration: Dualstack and custom endpoint are not supported");
+		if ((r = s_check_url(custom, "the configuration", err)))
+			return r;
+		url = s_trimmed(custom);
+		if (!region)
+			signing = "us-east-1";
+		src = "a configured endpoint";
+	} else if (!region) {
+		return cp_error_set(err, CP_ECONFIG, "Invalid Configuration: Missing Region");
+	} else {
+		const s_partition *p = s_partition_of(region);
+		if (fips && dualstack) {
+			if (!p->fips || !p->dualstack)
+				return cp_error_set(err, CP_ECONFIG,
+						    "FIPS and DualStack are enabled, but this partition does not "
+						    "support one or both");
+			url = cp_asprintf("https://sts-fips.%s.%s", region, p->dualstack_dns);
+			src = "the FIPS dual-stack endpoint";
+		} else if (fips) {
+			if (!p->fips)
+				return cp_error_set(err, CP_ECONFIG,
+						    "FIPS is enabled but this partition does not support FIPS");
+			/* GovCloud's regular STS endpoints are its FIPS endpoints. */
+			if (strcmp(p->name, "aws-us-gov") == 0)
+				url = cp_asprintf("https://sts.%s.amazonaws.com", region);
+			else
+				url = cp_asprintf("https://sts-fips.%s.%s", region, p->dns);
+			src = "the FIPS endpoint";
+		} else if (dualstack) {
+			if (!p->dualstack)
+				return cp_error_set(err, CP_ECONFIG,
+						    "DualStack is enabled but this partition does not support DualStack");
+			url = cp_asprintf("https://sts.%s.%s", region, p->dualstack_dns);
+			src = "the dual-stack endpoint";
+		} else if (strcmp(region, "aws-global") == 0) {
+			url = cp_strdup(S_STS_GLOBAL);
+			signing = "us-east-1";
+			src = "the global endpoint (region aws-global)";
+		} else {
+			url = cp_asprintf("https://sts.%s.%s", region, p->dns);
+			src = "the regional endpoint";
+		}
+	}
+	char *sr = cp_strdup(signing);
+	if (!url || !sr) {
+		free(url);
+		free(sr);
+		return cp_error_set(err, CP_EINTERNAL, "out of memory");
+	}
+	*ret_url = url;
+	*ret_signing_region = sr;
+	if (ret_src)
+		*ret_src = src;
+	return 0;
+}
+
+int cp_sts_endpoint_for(const char *region, bool fips, bool dualstack, bool global_legacy,
+			const char *custom, char **ret_url, char **ret_signing_region, cp_error *err)
+{
+	return s_sts_endpoint(region, fips, dualstack, global_legacy, custom, ret_url, ret_signing_region,
+			      NULL, err);
+}
+
+/* A boolean setting: the environment variable (when set and not empty) beats
+ * the profile. "true"/"false" in any case; anything else is an error, so that
+ * a misspelt use_fips_endpoint never silently means "no FIPS". */
+static int s_bool_setting(const cp_section *profile, const char *env, const char *key, bool *ret,
+			  cp_error *err)
+{
+	const char *v = s_env(env), *src = env;
+	if (!v && profile) {
+		v = cp_section_get(profile, key);
+		if (v && !*v)
+			v = NULL;
+		src = key;
+	}
+	*ret = false;
+	if (!v)
+		return 0;
+	if (cp_streq_icase(v, "true"))
+		*ret = true;
+	else if (!cp_streq_icase(v, "false"))
+		return cp_error_set(err, CP_ECONFIG, "%s must be true or false, not '%.32s'", src, v);
+	return 0;
+}
+
+int cp_sts_flags_get(const cp_section *profile, cp_sts_flags *ret, cp_error *err)
+{
+	cp_sts_flags s = {0};
+	int r;
+	if ((r = s_bool_setting(profile, "AWS_USE_FIPS_ENDPOINT", "use_fips_endpoint", &s.fips, err)) ||
+	    (r = s_bool_setting(profile, "AWS_USE_DUALSTACK_ENDPOINT", "use_dualstack_endpoint", &s.dualstack,
+				err)))
+		return r;
+	const char *v = s_env("AWS_STS_REGIONAL_ENDPOINTS"), *src = "AWS_STS_REGIONAL_ENDPOINTS";
+	if (!v && profile) {
+		v = cp_section_get(profile, "sts_regional_endpoints");
+		if (v && !*v)
+			v = NULL;
+		src = "sts_regional_endpoints";
+	}
+	if (v && cp_streq_icase(v, "legacy"))
+		s.global_legacy = true;
+	else if (v && !cp_streq_icase(v, "regional"))
+		return cp_error_set(err, CP_ECONFIG, "%s must be 'regional' or 'legacy', not '%.32s'", src, v);
+	*ret = s;
 	return 0;
 }
 
@@ -86,12 +376,15 @@ int cp_sts_endpoint_resolve(const cp_config *cfg, const cp_section *profile, con
 			    cp_sts_target *ret, cp_error *err)
 {
 	cp_sts_target t = {0};
+	cp_sts_flags set;
 	const char *url = NULL, *src = NULL;
 	char *sub = NULL;
 	int r;
 	bool ignore = cp_truthy(s_env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")) ||
 		      (profile && cp_truthy(cp_section_get(profile, "ignore_configured_endpoint_urls")));
 
+	if ((r = cp_sts_flags_get(profile, &set, err)))
+		return r;
 	if (!ignore) {
 		if ((url = s_env("AWS_ENDPOINT_URL_STS")))
 			src = "AWS_ENDPOINT_URL_STS";
@@ -118,38 +411,44 @@ int cp_sts_endpoint_resolve(const cp_config *cfg, const cp_section *profile, con
 			}
 		}
 	}
-	if (url) {
-		if ((r = s_check_url(url, src, err))) {
-			free(sub);
-			return r;
+	if (url && (r = s_check_url(url, src, err)))
+		goto out;
+	if (!url && !region) {
+		/* DESIGN.md: no region at all means the global endpoint. FIPS and
+		 * dual-stack endpoints are regional only: refuse rather than
+		 * silently use an endpoint that is neither. */
+		if (set.fips || set.dualstack) {
+			r = cp_error_set(err, CP_ECONFIG,
+					 "%s needs a region: set AWS_REGION or the profile's region",
+					 set.fips ? "use_fips_endpoint" : "use_dualstack_endpoint");
+			goto out;
 		}
-		size_t n = strlen(url);
-		while (n > 0 && url[n - 1] == '/')
-			n--;
-		t.url = cp_strndup(url, n);
-		t.signing_region = cp_strdup(region ? region : "us-east-1");
-		t.custom = true;
-		t.url_source = src;
-	} else if (region) {
-		if (!cp_region_valid(region)) {
-			free(sub);
-			return cp_error_set(err, CP_ECONFIG, "invalid region '%.64s'", region);
-		}
-		t.url = cp_asprintf("https://sts.%s.%s", region, cp_region_dns_suffix(region));
-		t.signing_region = cp_strdup(region);
-		t.url_source = "the regional endpoint";
-	} else {
-		t.url = cp_strdup("https://sts.amazonaws.com");
+		t.url = cp_strdup(S_STS_GLOBAL);
 		t.signing_region = cp_strdup("us-east-1");
 		t.url_source = "the global endpoint (no region configured)";
-	}
-	free(sub);
-	if (!t.url || !t.signing_region) {
-		cp_sts_target_free(&t);
-		return cp_error_set(err, CP_EINTERNAL, "out of memory");
+		if (!t.url || !t.signing_region) {
+			cp_sts_target_free(&t);
+			r = cp_error_set(err, CP_EINTERNAL, "out of memory");
+			goto out;
+		}
+	} else {
+		r = s_sts_endpoint(region, set.fips, set.dualstack, set.global_legacy, url, &t.url,
+				   &t.signing_region, &t.url_source, err);
+		if (r) {
+			if (url && (set.fips || set.dualstack) && r == CP_ECONFIG)
+				cp_error_prefix(err, "%s is true and an STS endpoint is configured (%s)",
+						set.fips ? "use_fips_endpoint" : "use_dualstack_endpoint", src);
+			goto out;
+		}
+		if (url) {
+			t.custom = true;
+			t.url_source = src;
+		}
 	}
 	*ret = t;
-	return 0;
+out:
+	free(sub);
+	return r;
 }
 
 void cp_sts_target_free(cp_sts_target *t)
@@ -174,10 +473,13 @@ const char *cp_ca_bundle(const cp_section *profile)
 	return NULL;
 }
 
-int cp_imds_endpoint(const cp_section *profile, char **ret, cp_error *err)
+int cp_imds_endpoint_ex(const cp_section *profile, const char *endpoint_override,
+			const char *mode_override, char **ret, cp_error *err)
 {
-	const char *v = s_env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
-	const char *src = "AWS_EC2_METADATA_SERVICE_ENDPOINT";
+	const char *v = endpoint_override && *endpoint_override ? endpoint_override : NULL;
+	const char *src = "the explicit IMDS endpoint";
+	if (!v && (v = s_env("AWS_EC2_METADATA_SERVICE_ENDPOINT")))
+		src = "AWS_EC2_METADATA_SERVICE_ENDPOINT";
 	if (!v && profile) {
 		v = cp_section_get(profile, "ec2_metadata_service_endpoint");
 		if (v && !*v)
@@ -185,25 +487,35 @@ int cp_imds_endpoint(const cp_section *profile, char **ret, cp_error *err)
 		src = "ec2_metadata_service_endpoint";
 	}
 	if (!v) {
-		const char *mode = s_env("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
-		if (!mode && profile)
+		const char *mode = mode_override && *mode_override ? mode_override : NULL;
+		const char *msrc = "the explicit IMDS endpoint mode";
+		if (!mode && (mode = s_env("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE")))
+			msrc = "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE";
+		if (!mode && profile) {
 			mode = cp_section_get(profile, "ec2_metadata_service_endpoint_mode");
-		if (mode && *mode && cp_streq_icase(mode, "IPv6"))
-			v = "http://[fd00:ec2::254]";
-		else if (mode && *mode && !cp_streq_icase(mode, "IPv4"))
-			return cp_error_set(err, CP_ECONFIG,
-					    "invalid EC2 metadata endpoint mode '%.32s' (expected IPv4 or IPv6)", mode);
-		else
+			if (mode && !*mode)
+				mode = NULL;
+			msrc = "ec2_metadata_service_endpoint_mode";
+		}
+		if (!mode || cp_streq_icase(mode, "IPv4"))
 			v = "http://169.254.169.254";
+		else if (cp_streq_icase(mode, "IPv6"))
+			v = "http://[fd00:ec2::254]";
+		else
+			return cp_error_set(err, CP_ECONFIG,
+					    "`%.32s` is not a valid endpoint mode (from %s; expected IPv4 or IPv6)",
+					    mode, msrc);
 		src = "the default";
 	}
 	int r = s_check_url(v, src, err);
 	if (r)
 		return r;
-	size_t n = strlen(v);
-	while (n > 0 && v[n - 1] == '/')
-		n--;
-	if (!(*ret = cp_strndup(v, n)))
+	if (!(*ret = s_trimmed(v)))
 		return cp_error_set(err, CP_EINTERNAL, "out of memory");
 	return 0;
+}
+
+int cp_imds_endpoint(const cp_section *profile, char **ret, cp_error *err)
+{
+	return cp_imds_endpoint_ex(profile, NULL, NULL, ret, err);
 }

@@ -3,7 +3,9 @@
  * Region: AWS_REGION > AWS_DEFAULT_REGION > the profile's `region` > (the
  * caller's IMDS answer) > none. Endpoint: AWS_ENDPOINT_URL_STS >
  * AWS_ENDPOINT_URL > [services X] sts.endpoint_url > profile endpoint_url >
- * https://sts.<region>.<partition suffix>; with no region, the global
+ * the endpoint the STS endpoint rule set derives from the region and
+ * use_fips_endpoint / use_dualstack_endpoint / sts_regional_endpoints
+ * (conformance/sts/botocore/endpoints); with no region, the global
  * https://sts.amazonaws.com signed for us-east-1. Configured endpoints are
  * skipped when AWS_IGNORE_CONFIGURED_ENDPOINT_URLS / the profile's
  * ignore_configured_endpoint_urls is true.
@@ -23,8 +25,39 @@ int cp_region_configured(const cp_section *profile, char **ret, cp_error *err);
 /* True if s is a syntactically valid region name ([a-z0-9-], 1..64). */
 bool cp_region_valid(const char *s);
 
-/* The DNS suffix of the partition a region belongs to. */
+/* The DNS suffix and the name ("aws", "aws-cn", "aws-us-gov", ...) of the
+ * partition a region belongs to; unknown regions belong to "aws". */
 const char *cp_region_dns_suffix(const char *region);
+const char *cp_region_partition(const char *region);
+
+/* The STS endpoint rule set as a pure function (no environment, no files).
+ * region NULL or "" means unset; custom is a configured endpoint URL or NULL.
+ *  - global_legacy (sts_regional_endpoints = legacy), no custom endpoint, no
+ *    FIPS/dual-stack: the classic regions (us-east-1, eu-west-1, ...,
+ *    aws-global) get https://sts.amazonaws.com signed for us-east-1;
+ *  - custom: used as is (trailing '/' removed); with fips or dualstack an
+ *    error, as the rule set says;
+ *  - no region: an error ("Missing Region");
+ *  - fips: https://sts-fips.<region>.<dns suffix> (GovCloud:
+ *    https://sts.<region>.amazonaws.com); dualstack: the partition's
+ *    dual-stack suffix (api.aws, ...); region aws-global: the global endpoint.
+ * *ret_signing_region is the region, us-east-1 for the global endpoint (and
+ * for a custom endpoint without a region). Heap strings.
+ * Returns 0, CP_ECONFIG or CP_EINTERNAL. */
+int cp_sts_endpoint_for(const char *region, bool fips, bool dualstack, bool global_legacy,
+			const char *custom, char **ret_url, char **ret_signing_region, cp_error *err);
+
+/* The STS endpoint settings, environment before profile:
+ * AWS_USE_FIPS_ENDPOINT / use_fips_endpoint, AWS_USE_DUALSTACK_ENDPOINT /
+ * use_dualstack_endpoint ("true"/"false", any case; default false) and
+ * AWS_STS_REGIONAL_ENDPOINTS / sts_regional_endpoints ("regional", the
+ * default, or "legacy"). Other values are CP_ECONFIG. */
+typedef struct cp_sts_flags {
+	bool fips;
+	bool dualstack;
+	bool global_legacy;
+} cp_sts_flags;
+int cp_sts_flags_get(const cp_section *profile, cp_sts_flags *ret, cp_error *err);
 
 typedef struct cp_sts_target {
 	char *url;             /* no trailing slash */
@@ -42,9 +75,17 @@ void cp_sts_target_free(cp_sts_target *t);
 const char *cp_ca_bundle(const cp_section *profile);
 
 /* IMDS endpoint: AWS_EC2_METADATA_SERVICE_ENDPOINT > profile
- * ec2_metadata_service_endpoint > mode (IPv6: http://[fd00:ec2::254]) >
- * http://169.254.169.254. Heap string. */
+ * ec2_metadata_service_endpoint > mode (AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE
+ * > profile ec2_metadata_service_endpoint_mode; "IPv4" or "IPv6", any case;
+ * IPv6: http://[fd00:ec2::254]) > http://169.254.169.254. The endpoint must
+ * be an http(s) URL with a host; trailing '/' removed. Heap string.
+ * Returns 0, CP_ECONFIG (bad URL or mode) or CP_EINTERNAL. */
 int cp_imds_endpoint(const cp_section *profile, char **ret, cp_error *err);
+/* The same with explicit overrides (NULL: none), as an SDK's IMDS client
+ * builder has them: endpoint_override beats everything; mode_override beats
+ * the mode settings but not a configured endpoint. */
+int cp_imds_endpoint_ex(const cp_section *profile, const char *endpoint_override,
+			const char *mode_override, char **ret, cp_error *err);
 
 /* Boolean config values as the SDKs read them ("true"/"false", any case). */
 bool cp_truthy(const char *s);

@@ -24,6 +24,11 @@ void cp_chain_free(cp_chain *c)
 		free(c->steps[i].role_session_name);
 		free(c->steps[i].external_id);
 		free(c->steps[i].mfa_serial);
+		free(c->steps[i].policy);
+		free(c->steps[i].policy_arns);
+		free(c->steps[i].tags);
+		free(c->steps[i].transitive_tag_keys);
+		free(c->steps[i].source_identity);
 	}
 	free(c->steps);
 	for (size_t i = 0; i < c->nprofiles; i++)
@@ -161,6 +166,12 @@ static int s_push_role(cp_chain *c, const char *profile, const cp_section *p, cp
 	if ((v = s_get(p, "external_id")) && !(s->external_id = cp_strdup(v)))
 		return cp_error_set(err, CP_EINTERNAL, "out of memory");
 	if ((v = s_get(p, "mfa_serial")) && !(s->mfa_serial = cp_strdup(v)))
+		return cp_error_set(err, CP_EINTERNAL, "out of memory");
+	if (((v = s_get(p, "credproc_policy")) && !(s->policy = cp_strdup(v))) ||
+	    ((v = s_get(p, "credproc_policy_arns")) && !(s->policy_arns = cp_strdup(v))) ||
+	    ((v = s_get(p, "credproc_tags")) && !(s->tags = cp_strdup(v))) ||
+	    ((v = s_get(p, "credproc_transitive_tag_keys")) && !(s->transitive_tag_keys = cp_strdup(v))) ||
+	    ((v = s_get(p, "credproc_source_identity")) && !(s->source_identity = cp_strdup(v))))
 		return cp_error_set(err, CP_EINTERNAL, "out of memory");
 	if ((v = cp_section_get(p, "duration_seconds"))) {
 		char what[320];
@@ -430,11 +441,32 @@ int cp_resolve(const cp_config *cfg, const char *profile, const cp_role_flags *f
 		}
 		if (flags->duration_seconds)
 			last->duration_seconds = flags->duration_seconds;
+		struct {
+			const char *v;
+			char **dst;
+		} ov[] = {
+			{flags->policy, &last->policy},
+			{flags->policy_arns, &last->policy_arns},
+			{flags->tags, &last->tags},
+			{flags->transitive_tag_keys, &last->transitive_tag_keys},
+			{flags->source_identity, &last->source_identity},
+		};
+		for (size_t i = 0; i < sizeof ov / sizeof ov[0]; i++) {
+			if (!ov[i].v)
+				continue;
+			free(*ov[i].dst);
+			if (!(*ov[i].dst = cp_strdup(ov[i].v))) {
+				r = cp_error_set(err, CP_EINTERNAL, "out of memory");
+				goto out;
+			}
+		}
 	} else if (flags->role_session_name || flags->external_id || flags->duration_seconds ||
-		   flags->mfa_serial) {
+		   flags->mfa_serial || flags->policy || flags->policy_arns || flags->tags ||
+		   flags->transitive_tag_keys || flags->source_identity) {
 		r = cp_error_set(err, CP_ECONFIG,
-				 "profile '%s' assumes no role: --role-session-name, --external-id, "
-				 "--duration-seconds and --mfa-serial do not apply", profile);
+				 "profile '%s' assumes no role: the role options (--role-session-name, "
+				 "--external-id, --duration-seconds, --policy, --tags, ...) do not apply",
+				 profile);
 		goto out;
 	}
 	for (size_t i = 0; i < c.nsteps; i++) {

@@ -40,6 +40,12 @@ typedef struct cp_role_step {
 	char *external_id;        /* NULL: none */
 	char *mfa_serial;         /* NULL: none */
 	int duration_seconds;     /* 0: not configured */
+	/* Session parameters (our keys, credproc_*), raw as configured; NULL: none. */
+	char *policy;             /* credproc_policy: JSON */
+	char *policy_arns;        /* credproc_policy_arns: comma-separated ARNs */
+	char *tags;               /* credproc_tags: comma-separated key=value */
+	char *transitive_tag_keys;/* credproc_transitive_tag_keys: comma-separated */
+	char *source_identity;    /* credproc_source_identity */
 } cp_role_step;
 
 typedef struct cp_chain {
@@ -65,6 +71,11 @@ typedef struct cp_role_flags {
 	const char *external_id;       /* applies to the last role */
 	const char *mfa_serial;        /* applies to the last role */
 	int duration_seconds;          /* applies to the last role; 0: unset */
+	const char *policy;            /* --policy, applies to the last role */
+	const char *policy_arns;       /* --policy-arns */
+	const char *tags;              /* --tags */
+	const char *transitive_tag_keys; /* --transitive-tag-keys */
+	const char *source_identity;   /* --source-identity */
 } cp_role_flags;
 
 /* Resolves `profile` (or, with flags->role_arn, a role on top of

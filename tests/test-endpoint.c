@@ -1,0 +1,322 @@
+/* test-endpoint.c - the STS endpoint rule-set suite (botocore
+ * sts-endpoint-tests-1.json) against cp_sts_endpoint_for(), the IMDS
+ * endpoint suite (smithy-rs imds-endpoint-tests.json) against
+ * cp_imds_endpoint_ex(), and the settings that feed cp_sts_endpoint_resolve().
+ * The conformance data is read at run time, never copied. */
+#include <limits.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "endpoint.h"
+#include "tap.h"
+#include "util.h"
+
+static const char *s_str(const cJSON *o, const char *k)
+{
+	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
+}
+
+static bool s_bool(const cJSON *o, const char *k)
+{
+	return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, k));
+}
+
+/* The signingRegion of the first sigv4 auth scheme, or NULL. */
+static const char *s_signing_region(const cJSON *endpoint)
+{
+	const cJSON *props = cJSON_GetObjectItemCaseSensitive(endpoint, "properties");
+	const cJSON *s;
+	cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(props, "authSchemes")) {
+		const char *name = s_str(s, "name");
+		if (name && strcmp(name, "sigv4") == 0)
+			return s_str(s, "signingRegion");
+	}
+	return NULL;
+}
+
+static void s_sts_rules(void)
+{
+	cJSON *root = tap_load_conformance_json("sts/botocore/endpoints/sts-endpoint-tests-1.json");
+	const cJSON *c;
+	int n = 0;
+	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(root, "testCases")) {
+		const char *doc = s_str(c, "documentation");
+		const cJSON *params = cJSON_GetObjectItemCaseSensitive(c, "params");
+		const cJSON *expect = cJSON_GetObjectItemCaseSensitive(c, "expect");
+		const char *region = s_str(params, "Region");
+		const char *custom = s_str(params, "Endpoint");
+		bool fips = s_bool(params, "UseFIPS"), ds = s_bool(params, "UseDualStack");
+		bool legacy = s_bool(params, "UseGlobalEndpoint");
+		char *url = NULL, *sr = NULL;
+		cp_error err = {0};
+		int r = cp_sts_endpoint_for(region, fips, ds, legacy, custom, &url, &sr, &err);
+		const char *want_err = s_str(expect, "error");
+		const cJSON *ep = cJSON_GetObjectItemCaseSensitive(expect, "endpoint");
+		bool ok;
+		n++;
+		if (want_err) {
+			/* Our message is the rule set's, word for word. */
+			ok = r == CP_ECONFIG && strcmp(err.msg, want_err) == 0;
+			if (!ok)
+				tap_diag("r=%d msg='%s' want error '%s'", r, err.msg, want_err);
+		} else {
+			const char *want_url = s_str(ep, "url");
+			/* Without an auth scheme the SDK signs for the Region. */
+			const char *want_sr = s_signing_region(ep);
+			if (!want_sr)
+				want_sr = region ? region : "us-east-1";
+			ok = r == 0 && want_url && strcmp(url, want_url) == 0 && strcmp(sr, want_sr) == 0;
+			if (!ok)
+				tap_diag("r=%d got '%s' signed '%s' (%s); want '%s' signed '%s'", r,
+					 url ? url : "", sr ? sr : "", err.msg, want_url ? want_url : "", want_sr);
+		}
+		tap_ok(ok, "sts rules %d: %s", n, doc ? doc : "?");
+		free(url);
+		free(sr);
+	}
+	tap_ok(n == 69, "sts rules: %d cases", n);
+	cJSON_Delete(root);
+}
+
+/* Environment the settings and suites read; cleared between cases. */
+static const char *const s_vars[] = {
+	"AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+	"AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT", "AWS_STS_REGIONAL_ENDPOINTS",
+	"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_CONFIG_FILE",
+	"AWS_SHARED_CREDENTIALS_FILE", "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+	"AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE",
+};
+
+static void s_clear_env(void)
+{
+	for (size_t i = 0; i < sizeof s_vars / sizeof *s_vars; i++)
+		unsetenv(s_vars[i]);
+}
+
+static bool s_resolve_is(cp_config *cfg, const cp_section *p, const char *region, const char *url,
+			 const char *signing)
+{
+	cp_sts_target t = {0};
+	cp_error err = {0};
+	int r = cp_sts_endpoint_resolve(cfg, p, region, &t, &err);
+	bool ok = r == 0 && strcmp(t.url, url) == 0 && strcmp(t.signing_region, signing) == 0;
+	if (!ok)
+		tap_diag("r=%d got '%s' signed '%s' (%s)", r, t.url ? t.url : "",
+			 t.signing_region ? t.signing_region : "", err.msg);
+	cp_sts_target_free(&t);
+	return ok;
+}
+
+static int s_resolve_err(cp_config *cfg, const cp_section *p, const char *region, cp_error *err)
+{
+	cp_sts_target t = {0};
+	int r = cp_sts_endpoint_resolve(cfg, p, region, &t, err);
+	cp_sts_target_free(&t);
+	return r;
+}
+
+static void s_sts_settings(void)
+{
+	cp_config cfg;
+	cp_error err = {0};
+	cp_config_init(&cfg);
+	s_clear_env();
+	cp_config_set(&cfg, "p", "use_fips_endpoint", "true");
+	const cp_section *p = cp_config_profile(&cfg, "p");
+
+	tap_ok(s_resolve_is(&cfg, NULL, "us-east-1", "https://sts.us-east-1.amazonaws.com", "us-east-1"),
+	       "settings: regional by default (sts_regional_endpoints unset)");
+	tap_ok(s_resolve_is(&cfg, p, "us-east-1", "https://sts-fips.us-east-1.amazonaws.com", "us-east-1"),
+	       "settings: profile use_fips_endpoint");
+	setenv("AWS_USE_FIPS_ENDPOINT", "FALSE", 1);
+	tap_ok(s_resolve_is(&cfg, p, "us-east-1", "https://sts.us-east-1.amazonaws.com", "us-east-1"),
+	       "settings: AWS_USE_FIPS_ENDPOINT=FALSE beats the profile");
+	setenv("AWS_USE_FIPS_ENDPOINT", "True", 1);
+	setenv("AWS_USE_DUALSTACK_ENDPOINT", "true", 1);
+	tap_ok(s_resolve_is(&cfg, NULL, "us-west-2", "https://sts-fips.us-west-2.api.aws", "us-west-2"),
+	       "settings: FIPS and dual-stack from the environment");
+	tap_ok(s_resolve_is(&cfg, NULL, "cn-north-1", "https://sts-fips.cn-north-1.api.amazonwebservices.com.cn",
+			    "cn-north-1"),
+	       "settings: FIPS dual-stack in aws-cn");
+	tap_ok(s_resolve_err(&cfg, NULL, NULL, &err) == CP_ECONFIG,
+	       "settings: FIPS without a region refused: %s", err.msg);
+	setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:9", 1);
+	tap_ok(s_resolve_err(&cfg, NULL, "us-east-1", &err) == CP_ECONFIG &&
+	       strstr(err.msg, "FIPS and custom endpoint are not supported") &&
+	       strstr(err.msg, "AWS_ENDPOINT_URL_STS"),
+	       "settings: FIPS with a configured endpoint refused: %s", err.msg);
+	unsetenv("AWS_USE_FIPS_ENDPOINT");
+	tap_ok(s_resolve_err(&cfg, NULL, "us-east-1", &err) == CP_ECONFIG &&
+	       strstr(err.msg, "Dualstack and custom endpoint are not supported"),
+	       "settings: dual-stack with a configured endpoint refused: %s", err.msg);
+	setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true", 1);
+	tap_ok(s_resolve_is(&cfg, NULL, "us-east-1", "https://sts.us-east-1.api.aws", "us-east-1"),
+	       "settings: ignored configured endpoint does not conflict with dual-stack");
+	unsetenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
+	unsetenv("AWS_ENDPOINT_URL_STS");
+	setenv("AWS_USE_DUALSTACK_ENDPOINT", "yes", 1);
+	tap_ok(s_resolve_err(&cfg, NULL, "us-east-1", &err) == CP_ECONFIG,
+	       "settings: a non-boolean refused: %s", err.msg);
+	unsetenv("AWS_USE_DUALSTACK_ENDPOINT");
+
+	cp_config_set(&cfg, "q", "sts_regional_endpoints", "legacy");
+	const cp_section *q = cp_config_profile(&cfg, "q");
+	tap_ok(s_resolve_is(&cfg, q, "eu-west-1", "https://sts.amazonaws.com", "us-east-1"),
+	       "settings: profile sts_regional_endpoints = legacy, classic region");
+	tap_ok(s_resolve_is(&cfg, q, "eu-south-2", "https://sts.eu-south-2.amazonaws.com", "eu-south-2"),
+	       "settings: legacy, newer region stays regional");
+	setenv("AWS_STS_REGIONAL_ENDPOINTS", "regional", 1);
+	tap_ok(s_resolve_is(&cfg, q, "eu-west-1", "https://sts.eu-west-1.amazonaws.com", "eu-west-1"),
+	       "settings: AWS_STS_REGIONAL_ENDPOINTS=regional beats the profile");
+	setenv("AWS_STS_REGIONAL_ENDPOINTS", "LEGACY", 1);
+	tap_ok(s_resolve_is(&cfg, NULL, "us-east-1", "https://sts.amazonaws.com", "us-east-1"),
+	       "settings: AWS_STS_REGIONAL_ENDPOINTS=LEGACY");
+	tap_ok(s_resolve_is(&cfg, NULL, NULL, "https://sts.amazonaws.com", "us-east-1"),
+	       "settings: no region: global endpoint");
+	setenv("AWS_STS_REGIONAL_ENDPOINTS", "global", 1);
+	tap_ok(s_resolve_err(&cfg, NULL, "us-east-1", &err) == CP_ECONFIG,
+	       "settings: unknown sts_regional_endpoints refused: %s", err.msg);
+	unsetenv("AWS_STS_REGIONAL_ENDPOINTS");
+	tap_ok(s_resolve_is(&cfg, NULL, "aws-global", "https://sts.amazonaws.com", "us-east-1"),
+	       "settings: region aws-global");
+	tap_ok(s_resolve_is(&cfg, NULL, "eu-isoe-west-1", "https://sts.eu-isoe-west-1.cloud.adc-e.uk",
+			    "eu-isoe-west-1") &&
+		       s_resolve_is(&cfg, NULL, "us-isof-south-1", "https://sts.us-isof-south-1.csp.hci.ic.gov",
+				    "us-isof-south-1") &&
+		       s_resolve_is(&cfg, NULL, "eusc-de-east-1", "https://sts.eusc-de-east-1.amazonaws.eu",
+				    "eusc-de-east-1"),
+	       "settings: aws-iso-e, aws-iso-f and aws-eusc partitions");
+	tap_ok(strcmp(cp_region_partition("us-gov-west-1"), "aws-us-gov") == 0 &&
+		       strcmp(cp_region_partition("us-isob-east-1"), "aws-iso-b") == 0 &&
+		       strcmp(cp_region_partition("aws-cn-global"), "aws-cn") == 0 &&
+		       strcmp(cp_region_partition("xx-foo-1"), "aws") == 0,
+	       "settings: partition lookup (unknown regions are aws)");
+
+	setenv("AWS_ENDPOINT_URL_STS", "http:///x", 1);
+	tap_ok(s_resolve_err(&cfg, NULL, "us-east-1", &err) == CP_ECONFIG,
+	       "settings: endpoint without a host refused: %s", err.msg);
+	setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:99999", 1);
+	tap_ok(s_resolve_err(&cfg, NULL, "us-east-1", &err) == CP_ECONFIG,
+	       "settings: endpoint with a bad port refused: %s", err.msg);
+	setenv("AWS_ENDPOINT_URL_STS", "http://[::1]:8080/", 1);
+	tap_ok(s_resolve_is(&cfg, NULL, "us-east-1", "http://[::1]:8080", "us-east-1"),
+	       "settings: IPv6 literal endpoint");
+	unsetenv("AWS_ENDPOINT_URL_STS");
+	cp_config_free(&cfg);
+}
+
+/* Writes `text` to dir/name; returns 0 on success. */
+static int s_write(const char *dir, const char *name, const char *text)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return -1;
+	fputs(text, f);
+	return fclose(f);
+}
+
+static void s_imds_suite(void)
+{
+	cJSON *root = tap_load_conformance_json("imds-ecs/smithy-rs/imds-endpoint-tests.json");
+	char tmpl[] = "/tmp/test-endpoint-XXXXXX";
+	char *dir = mkdtemp(tmpl);
+	const cJSON *c;
+	int n = 0;
+	if (!dir) {
+		tap_ok(0, "imds: mkdtemp");
+		cJSON_Delete(root);
+		return;
+	}
+	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(root, "tests")) {
+		const char *doc = s_str(c, "docs");
+		const cJSON *e, *fs = cJSON_GetObjectItemCaseSensitive(c, "fs");
+		char sub[PATH_MAX], path[PATH_MAX];
+		n++;
+		snprintf(sub, sizeof sub, "%s/%d", dir, n);
+		s_clear_env();
+		bool setup = mkdir(sub, 0700) == 0;
+		cJSON_ArrayForEach(e, fs)
+			setup = setup && cJSON_IsString(e) && s_write(sub, e->string, e->valuestring) == 0;
+		/* Nothing from the real home: a credentials file that does not exist. */
+		snprintf(path, sizeof path, "%s/no-credentials", sub);
+		setenv("AWS_SHARED_CREDENTIALS_FILE", path, 1);
+		snprintf(path, sizeof path, "%s/no-config", sub);
+		setenv("AWS_CONFIG_FILE", path, 1);
+		cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(c, "env")) {
+			const char *v = e->valuestring;
+			/* File names in `env` name the files of `fs`. */
+			if (v && cJSON_GetObjectItemCaseSensitive(fs, v)) {
+				snprintf(path, sizeof path, "%s/%s", sub, v);
+				v = path;
+			}
+			if (v)
+				setenv(e->string, v, 1);
+		}
+
+		cp_config cfg;
+		cp_error err = {0};
+		char *cpath = NULL, *kpath = NULL, *ep = NULL;
+		cp_config_init(&cfg);
+		int r = setup ? 0 : CP_EINTERNAL;
+		if (!r)
+			r = cp_config_paths(&cpath, &kpath, &err);
+		if (!r)
+			r = cp_config_load(&cfg, cpath, kpath, &err);
+		/* The suite picks the profile with AWS_PROFILE. This tool never
+		 * does (the profile comes from --profile); here the case's
+		 * AWS_PROFILE names the profile the endpoint is computed for. */
+		const char *pname = getenv("AWS_PROFILE");
+		const cp_section *prof = r ? NULL : cp_config_profile(&cfg, pname && *pname ? pname : "default");
+		if (!r)
+			r = cp_imds_endpoint_ex(prof, s_str(c, "endpoint_override"), s_str(c, "mode_override"), &ep,
+						&err);
+
+		const cJSON *res = cJSON_GetObjectItemCaseSensitive(c, "result");
+		const char *want_ok = s_str(res, "Ok");
+		const char *want_err = s_str(res, "Err");
+		bool ok;
+		if (want_ok) {
+			char *got = r ? NULL : cp_asprintf("%s/latest/api/token", ep);
+			ok = got && strcmp(got, want_ok) == 0;
+			if (!ok)
+				tap_diag("r=%d got '%s' (%s); want '%s'", r, got ? got : "", err.msg, want_ok);
+			free(got);
+		} else {
+			/* Failure with CP_ECONFIG. The wording is smithy-rs's; ours
+			 * keeps its "`x` is not a valid endpoint mode". */
+			ok = r == CP_ECONFIG &&
+			     (!strstr(want_err ? want_err : "", "endpoint mode") || strstr(err.msg, want_err));
+			if (!ok)
+				tap_diag("r=%d msg='%s' (smithy-rs: '%s')", r, err.msg, want_err ? want_err : "");
+		}
+		tap_ok(ok, "imds endpoint %d: %s%s%s", n, doc ? doc : "?", r ? " -> " : "", r ? err.msg : "");
+		free(ep);
+		free(cpath);
+		free(kpath);
+		cp_config_free(&cfg);
+		cJSON_ArrayForEach(e, fs)
+		{
+			snprintf(path, sizeof path, "%s/%s", sub, e->string);
+			unlink(path);
+		}
+		rmdir(sub);
+	}
+	rmdir(dir);
+	s_clear_env();
+	tap_ok(n == 14, "imds endpoint: %d cases", n);
+	cJSON_Delete(root);
+}
+
+int main(void)
+{
+	s_clear_env();
+	s_sts_rules();
+	s_sts_settings();
+	s_imds_suite();
+	return tap_done();
+}
