@@ -279,14 +279,305 @@ static int s_form_param(cp_buf *b, const char *name, const char *value)
 	return 0;
 }
 
+/* ---- parameter validation ---------------------------------------------
+ *
+ * The constraints of the STS service model (sts-service-2.json) and its
+ * documentation, checked before anything is sent so that a bad setting is a
+ * configuration error naming the parameter, not a round trip. Where the model
+ * uses Unicode classes (tag keys: [\p{L}\p{Z}\p{N}_.:/=+\-@]) non-ASCII
+ * letters are let through and left to STS. Lengths count characters (code
+ * points), as the model does. Values quoted in messages are tag keys and
+ * policy ARNs, which are not secrets; the policy text, tag values and the
+ * source identity are never quoted. */
+
+#define S_POLICY_MAX_WEB_IDENTITY 2048 /* sessionPolicyDocumentType; AssumeRole's
+					* unrestrictedSessionPolicyDocumentType has none */
+#define S_POLICY_ARNS_MAX 10           /* documented; the list shape has no max */
+#define S_ARN_MIN 20
+#define S_ARN_MAX 2048
+#define S_TAGS_MAX 50
+#define S_TAG_KEY_MAX 128
+#define S_TAG_VALUE_MAX 256
+#define S_SOURCE_IDENTITY_MIN 2
+#define S_SOURCE_IDENTITY_MAX 64
+#define S_WEB_TOKEN_MIN 4
+#define S_WEB_TOKEN_MAX 20000
+
+/* Decodes the code point at *p and advances past it; -1 (and *p unmoved)
+ * when the bytes are not well-formed UTF-8 (overlong, surrogate, truncated,
+ * above U+10FFFF). */
+static long s_utf8_next(const unsigned char **p)
+{
+	const unsigned char *s = *p;
+	unsigned c = s[0];
+	long cp;
+	int n;
+	if (c < 0x80) {
+		*p = s + 1;
+		return (long)c;
+	} else if (c >= 0xC2 && c <= 0xDF) {
+		n = 1;
+		cp = c & 0x1F;
+	} else if (c >= 0xE0 && c <= 0xEF) {
+		n = 2;
+		cp = c & 0x0F;
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		n = 3;
+		cp = c & 0x07;
+	} else {
+		return -1;
+	}
+	for (int i = 1; i <= n; i++) {
+		if ((s[i] & 0xC0) != 0x80) /* also stops at the terminating NUL */
+			return -1;
+		cp = (cp << 6) | (s[i] & 0x3F);
+	}
+	if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+	    (cp >= 0xD800 && cp <= 0xDFFF))
+		return -1;
+	*p = s + n + 1;
+	return cp;
+}
+
+/* Policy documents: [\u0009\u000A\u000D\u0020-\u00FF]. */
+static bool s_policy_char(long c)
+{
+	return c == 0x09 || c == 0x0A || c == 0x0D || (c >= 0x20 && c <= 0xFF);
+}
+
+/* arnType. */
+static bool s_arn_char(long c)
+{
+	return c == 0x09 || c == 0x0A || c == 0x0D || (c >= 0x20 && c <= 0x7E) || c == 0x85 ||
+	       (c >= 0xA0 && c <= 0xD7FF) || (c >= 0xE000 && c <= 0xFFFD) ||
+	       (c >= 0x10000 && c <= 0x10FFFF);
+}
+
+/* tagKeyType / tagValueType: ASCII letters, digits, space and _.:/=+-@;
+ * non-ASCII from U+00A0 on is left to STS (letters, separators, numbers). */
+static bool s_tag_char(long c)
+{
+	if (c >= 0xA0)
+		return true;
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c != 0 && strchr(" _.:/=+-@", (int)c) != NULL);
+}
+
+/* sourceIdentityType and roleSessionNameType: [\w+=,.@-] (ASCII \w). */
+static bool s_name_char(long c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c != 0 && strchr("_+=,.@-", (int)c) != NULL);
+}
+
+/* Checks s against min..max characters (max 0: unbounded) and the
+ * character class ok. Returns true when fine; otherwise writes what is wrong
+ * ("is empty", "has 3 characters (at least 20)", "contains U+0007 at
+ * character 5", ...) into why, without quoting s. */
+static bool s_check_str(const char *s, size_t min, size_t max, bool (*ok)(long), char *why,
+			size_t whylen)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	size_t n = 0;
+	while (*p) {
+		long c = s_utf8_next(&p);
+		n++;
+		if (c < 0) {
+			snprintf(why, whylen, "is not valid UTF-8 (at character %zu)", n);
+			return false;
+		}
+		if (!ok(c)) {
+			if (c > 0x20 && c < 0x7F)
+				snprintf(why, whylen, "contains '%c' (character %zu), which STS does not accept",
+					 (int)c, n);
+			else
+				snprintf(why, whylen, "contains U+%04lX (character %zu), which STS does not accept",
+					 c, n);
+			return false;
+		}
+	}
+	if (n == 0 && min > 0) {
+		snprintf(why, whylen, "is empty");
+		return false;
+	}
+	if (n < min) {
+		snprintf(why, whylen, "has %zu character%s (at least %zu)", n, n == 1 ? "" : "s", min);
+		return false;
+	}
+	if (max && n > max) {
+		snprintf(why, whylen, "has %zu characters (at most %zu)", n, max);
+		return false;
+	}
+	return true;
+}
+
+/* A printable excerpt of a non-secret value for messages: control
+ * characters and malformed bytes become '?', long values are cut. */
+static void s_excerpt(const char *s, char *out, size_t outlen)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	size_t o = 0, chars = 0;
+	while (*p && chars < 64) {
+		const unsigned char *start = p;
+		long c = s_utf8_next(&p);
+		size_t n = (size_t)(p - start);
+		if (c < 0x20 || c == 0x7F || (c >= 0x80 && c < 0xA0)) {
+			if (c < 0)
+				p++;
+			start = (const unsigned char *)"?";
+			n = 1;
+		}
+		if (o + n + 4 >= outlen)
+			break;
+		memcpy(out + o, start, n);
+		o += n;
+		chars++;
+	}
+	if (*p && o + 4 < outlen) {
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
+	out[o] = '\0';
+}
+
+static int s_check_policy(const char *policy, size_t max, cp_error *err)
+{
+	char why[160];
+	if (policy && !s_check_str(policy, 1, max, s_policy_char, why, sizeof why))
+		return cp_error_set(err, CP_ECONFIG,
+				    "invalid Policy: the session policy %s (tab, newline and "
+				    "U+0020..U+00FF are allowed%s)",
+				    why, max ? ", at most 2048 characters" : "");
+	return 0;
+}
+
+static int s_check_policy_arns(const char *const *arns, size_t n, cp_error *err)
+{
+	char why[160], ex[300];
+	if (n && !arns)
+		return cp_error_set(err, CP_EINTERNAL, "policy ARN list missing");
+	if (n > S_POLICY_ARNS_MAX)
+		return cp_error_set(err, CP_ECONFIG,
+				    "invalid PolicyArns: %zu managed policy ARNs (at most %d)", n,
+				    S_POLICY_ARNS_MAX);
+	for (size_t i = 0; i < n; i++) {
+		if (!s_check_str(arns[i], S_ARN_MIN, S_ARN_MAX, s_arn_char, why, sizeof why)) {
+			s_excerpt(arns[i], ex, sizeof ex);
+			return cp_error_set(err, CP_ECONFIG, "invalid PolicyArns: policy ARN %zu '%s' %s",
+					    i + 1, ex, why);
+		}
+	}
+	return 0;
+}
+
+static int s_check_tag_key(const char *param, const char *key, cp_error *err)
+{
+	char why[160], ex[300];
+	if (!s_check_str(key, 1, S_TAG_KEY_MAX, s_tag_char, why, sizeof why)) {
+		s_excerpt(key, ex, sizeof ex);
+		return cp_error_set(err, CP_ECONFIG, "invalid %s: tag key '%s' %s", param, ex, why);
+	}
+	return 0;
+}
+
+int cp_sts_assume_role_validate(const cp_assume_role_input *in, cp_error *err)
+{
+	char why[160], ex[300];
+	int r;
+	if (!in || !in->role_arn || !in->role_session_name)
+		return cp_error_set(err, CP_EINTERNAL, "AssumeRole without a role ARN or session name");
+	if ((r = s_check_policy(in->policy, 0, err)) || (r = s_check_policy_arns(in->policy_arns,
+								   in->npolicy_arns, err)))
+		return r;
+	if (in->ntags && !in->tags)
+		return cp_error_set(err, CP_EINTERNAL, "tag list missing");
+	if (in->ntags > S_TAGS_MAX)
+		return cp_error_set(err, CP_ECONFIG, "invalid Tags: %zu session tags (at most %d)",
+				    in->ntags, S_TAGS_MAX);
+	for (size_t i = 0; i < in->ntags; i++) {
+		const cp_tag *t = &in->tags[i];
+		if ((r = s_check_tag_key("Tags", t->key, err)))
+			return r;
+		if (!s_check_str(t->value, 0, S_TAG_VALUE_MAX, s_tag_char, why, sizeof why)) {
+			s_excerpt(t->key, ex, sizeof ex);
+			return cp_error_set(err, CP_ECONFIG, "invalid Tags: the value of tag '%s' %s", ex,
+					    why);
+		}
+		/* Tag keys are case-insensitive: Dept and dept are the same tag. */
+		for (size_t j = 0; j < i; j++)
+			if (cp_streq_icase(in->tags[j].key, t->key)) {
+				s_excerpt(t->key, ex, sizeof ex);
+				return cp_error_set(err, CP_ECONFIG,
+						    "invalid Tags: tag key '%s' appears more than once "
+						    "(tag keys are case-insensitive)",
+						    ex);
+			}
+	}
+	if (in->ntransitive_tag_keys && !in->transitive_tag_keys)
+		return cp_error_set(err, CP_EINTERNAL, "transitive tag key list missing");
+	if (in->ntransitive_tag_keys > S_TAGS_MAX)
+		return cp_error_set(err, CP_ECONFIG,
+				    "invalid TransitiveTagKeys: %zu transitive tag keys (at most %d)",
+				    in->ntransitive_tag_keys, S_TAGS_MAX);
+	for (size_t i = 0; i < in->ntransitive_tag_keys; i++)
+		if ((r = s_check_tag_key("TransitiveTagKeys", in->transitive_tag_keys[i], err)))
+			return r;
+	if (in->source_identity &&
+	    !s_check_str(in->source_identity, S_SOURCE_IDENTITY_MIN, S_SOURCE_IDENTITY_MAX,
+			 s_name_char, why, sizeof why))
+		return cp_error_set(err, CP_ECONFIG,
+				    "invalid SourceIdentity: the source identity %s (2 to 64 of "
+				    "letters, digits and _+=,.@-)",
+				    why);
+	return 0;
+}
+
+int cp_sts_web_identity_validate(const cp_web_identity_input *in, cp_error *err)
+{
+	int r;
+	if (!in || !in->role_arn || !in->role_session_name || !in->token)
+		return cp_error_set(err, CP_EINTERNAL,
+				    "AssumeRoleWithWebIdentity without a role ARN, session name or token");
+	/* The token comes from a file that something else (EKS, a CI runner)
+	 * writes: a bad one is a source problem, not configuration. Bytes, not
+	 * characters: a JWT is ASCII, and nothing of it is quoted. */
+	size_t tl = strlen(in->token);
+	if (tl < S_WEB_TOKEN_MIN)
+		return cp_error_set(err, CP_ESOURCE, "the web identity token %s",
+				    tl ? "is too short to be a token" : "is empty");
+	if (tl > S_WEB_TOKEN_MAX)
+		return cp_error_set(err, CP_ESOURCE,
+				    "the web identity token has %zu bytes (STS accepts at most %d)", tl,
+				    S_WEB_TOKEN_MAX);
+	if ((r = s_check_policy(in->policy, S_POLICY_MAX_WEB_IDENTITY, err)) ||
+	    (r = s_check_policy_arns(in->policy_arns, in->npolicy_arns, err)))
+		return r;
+	return 0;
+}
+
+/* ---- request bodies ---------------------------------------------------- */
+
+/* PolicyArns.member.N.arn=... (awsQuery lists are 1-based). */
+static int s_form_policy_arns(cp_buf *b, const char *const *arns, size_t n)
+{
+	char name[64];
+	for (size_t i = 0; i < n; i++) {
+		snprintf(name, sizeof name, "PolicyArns.member.%zu.arn", i + 1);
+		if (s_form_param(b, name, arns[i]))
+			return CP_EINTERNAL;
+	}
+	return 0;
+}
+
 int cp_sts_assume_role_body(const cp_assume_role_input *in, cp_buf *out)
 {
-	if (!in || !in->role_arn || !in->role_session_name)
-		return CP_EINTERNAL;
+	int r = cp_sts_assume_role_validate(in, NULL);
+	if (r)
+		return r;
 	cp_buf b = {0};
-	char dur[16];
+	char dur[16], name[64];
 	snprintf(dur, sizeof dur, "%d", in->duration_seconds);
-	int r = CP_EINTERNAL;
+	r = CP_EINTERNAL;
 	if (cp_buf_puts(&b, "Action=AssumeRole&Version=2011-06-15") ||
 	    s_form_param(&b, "RoleArn", in->role_arn) ||
 	    s_form_param(&b, "RoleSessionName", in->role_session_name) ||
@@ -294,11 +585,52 @@ int cp_sts_assume_role_body(const cp_assume_role_input *in, cp_buf *out)
 	    (in->external_id && s_form_param(&b, "ExternalId", in->external_id)) ||
 	    (in->serial_number && s_form_param(&b, "SerialNumber", in->serial_number)) ||
 	    (in->token_code && s_form_param(&b, "TokenCode", in->token_code)) ||
+	    (in->policy && s_form_param(&b, "Policy", in->policy)) ||
+	    s_form_policy_arns(&b, in->policy_arns, in->npolicy_arns))
+		goto out;
+	for (size_t i = 0; i < in->ntags; i++) {
+		snprintf(name, sizeof name, "Tags.member.%zu.Key", i + 1);
+		if (s_form_param(&b, name, in->tags[i].key))
+			goto out;
+		snprintf(name, sizeof name, "Tags.member.%zu.Value", i + 1);
+		if (s_form_param(&b, name, in->tags[i].value ? in->tags[i].value : ""))
+			goto out;
+	}
+	for (size_t i = 0; i < in->ntransitive_tag_keys; i++) {
+		snprintf(name, sizeof name, "TransitiveTagKeys.member.%zu", i + 1);
+		if (s_form_param(&b, name, in->transitive_tag_keys[i]))
+			goto out;
+	}
+	if ((in->source_identity && s_form_param(&b, "SourceIdentity", in->source_identity)) ||
 	    cp_buf_append(out, b.data, b.len))
 		goto out;
 	r = 0;
 out:
 	cp_buf_free(&b); /* held the token code */
+	return r;
+}
+
+int cp_sts_web_identity_body(const cp_web_identity_input *in, cp_buf *out)
+{
+	int r = cp_sts_web_identity_validate(in, NULL);
+	if (r)
+		return r;
+	cp_buf b = {0};
+	char dur[16];
+	snprintf(dur, sizeof dur, "%d", in->duration_seconds);
+	r = CP_EINTERNAL;
+	if (cp_buf_puts(&b, "Action=AssumeRoleWithWebIdentity&Version=2011-06-15") ||
+	    s_form_param(&b, "RoleArn", in->role_arn) ||
+	    s_form_param(&b, "RoleSessionName", in->role_session_name) ||
+	    s_form_param(&b, "WebIdentityToken", in->token) ||
+	    (in->duration_seconds > 0 && s_form_param(&b, "DurationSeconds", dur)) ||
+	    (in->policy && s_form_param(&b, "Policy", in->policy)) ||
+	    s_form_policy_arns(&b, in->policy_arns, in->npolicy_arns) ||
+	    cp_buf_append(out, b.data, b.len))
+		goto out;
+	r = 0;
+out:
+	cp_buf_free(&b); /* held the token */
 	return r;
 }
 
@@ -344,10 +676,32 @@ out:
 	return r;
 }
 
+/* True when msg quotes the web identity token, or any long piece of it
+ * between dots (a JWT's payload or signature alone is still the token). */
+static bool s_quotes_token(const char *msg, const char *token)
+{
+	if (!token || !token[0])
+		return false;
+	if (strstr(msg, token))
+		return true;
+	size_t ml = strlen(msg);
+	for (const char *p = token; *p;) {
+		size_t n = strcspn(p, ".");
+		if (n >= 16 && memmem(msg, ml, p, n))
+			return true;
+		p += n;
+		if (*p)
+			p++;
+	}
+	return false;
+}
+
 /* STS messages for SignatureDoesNotMatch can quote the canonical request,
  * which holds the source session token: keep only the first paragraph, and
- * withhold the message entirely if it still quotes a credential. */
-static void s_safe_message(const char *msg, const cp_creds *source, char *out, size_t outlen)
+ * withhold the message entirely if it still quotes a credential (source may
+ * be NULL) or the web identity token (may be NULL). */
+static void s_safe_message(const char *msg, const cp_creds *source, const char *token, char *out,
+			   size_t outlen)
 {
 	snprintf(out, outlen, "%s", msg ? msg : "");
 	char *cut = strstr(out, "\n\n");
@@ -357,19 +711,23 @@ static void s_safe_message(const char *msg, const cp_creds *source, char *out, s
 	if (cut)
 		*cut = '\0';
 	cp_trim(out);
-	if ((source->session_token && source->session_token[0] &&
+	if ((source && source->session_token && source->session_token[0] &&
 	     strstr(out, source->session_token)) ||
-	    (source->secret_access_key && source->secret_access_key[0] &&
-	     strstr(out, source->secret_access_key)))
+	    (source && source->secret_access_key && source->secret_access_key[0] &&
+	     strstr(out, source->secret_access_key)) ||
+	    s_quotes_token(msg ? msg : "", token)) /* anywhere, even in a part cut off */
 		snprintf(out, outlen, "(message withheld: it quotes request credentials)");
 	size_t n = strlen(out);
 	while (n && (out[n - 1] == ' ' || out[n - 1] == '\n'))
 		out[--n] = '\0';
 }
 
-static int s_assume_role_reply(const cp_sts_endpoint *ep, const cp_creds *source,
-			       const cp_assume_role_input *in, const cp_http_response *resp,
-			       cp_creds *ret, cp_error *err)
+/* Turns an STS reply (AssumeRole or AssumeRoleWithWebIdentity) into
+ * credentials or an error naming role_arn. source and token are what the
+ * request carried, so that no message repeats them (either may be NULL). */
+static int s_sts_reply(const cp_sts_endpoint *ep, const char *role_arn, const cp_creds *source,
+		       const char *token, const cp_http_response *resp, cp_creds *ret,
+		       cp_error *err)
 {
 	cp_sts_reply rep = {0};
 	cp_error perr = {0};
@@ -394,13 +752,13 @@ static int s_assume_role_reply(const cp_sts_endpoint *ep, const cp_creds *source
 	}
 	if (pr == 0 && rep.is_error) {
 		const char *code = rep.error_code;
+		char msg[768];
+		s_safe_message(rep.error_message, source, token, msg, sizeof msg);
 		if (cp_sts_error_retryable(code) || resp->status == 429 || resp->status >= 500) {
-			r = cp_error_set(err, CP_ETRANSPORT, "STS at '%s' answered HTTP %ld: %s",
-					 ep->url, resp->status, code);
+			r = cp_error_set(err, CP_ETRANSPORT, "STS at '%s' answered HTTP %ld: %s%s%s",
+					 ep->url, resp->status, code, msg[0] ? ": " : "", msg);
 		} else {
-			char msg[768];
-			s_safe_message(rep.error_message, source, msg, sizeof msg);
-			r = cp_error_set(err, CP_EREFUSED, "'%s': %s%s%s", in->role_arn, code,
+			r = cp_error_set(err, CP_EREFUSED, "'%s': %s%s%s", role_arn, code,
 					 msg[0] ? ": " : "", msg);
 		}
 		if (err) {
@@ -441,6 +799,8 @@ static int s_assume_role_once(const cp_sts_endpoint *ep, const cp_creds *source,
 				 in->role_arn ? in->role_arn : "");
 		goto out;
 	}
+	if ((r = cp_sts_assume_role_validate(in, err)) != 0)
+		goto out;
 	if ((r = cp_sts_assume_role_body(in, &body)) != 0) {
 		r = cp_error_set(err, CP_EINTERNAL, "out of memory building the AssumeRole request");
 		goto out;
@@ -486,7 +846,7 @@ static int s_assume_role_once(const cp_sts_endpoint *ep, const cp_creds *source,
 	};
 	if ((r = cp_http_send(&req, &resp, err)) != 0)
 		goto out;
-	r = s_assume_role_reply(ep, source, in, &resp, ret, err);
+	r = s_sts_reply(ep, in->role_arn, source, NULL, &resp, ret, err);
 	if (r && err)
 		err->server_date = resp.server_date;
 out:
@@ -504,19 +864,48 @@ int cp_sts_assume_role(const cp_sts_endpoint *ep, const cp_creds *source,
 	return s_assume_role_once(ep, source, in, ret, err);
 }
 
-/* STUB: web identity, replaced by the web identity work. */
-int cp_sts_web_identity_body(const cp_web_identity_input *in, cp_buf *out)
-{
-	(void)in;
-	(void)out;
-	return CP_EINTERNAL;
-}
+/* ---- AssumeRoleWithWebIdentity ---------------------------------------- */
 
+/* The model marks the operation noAuth: no signature, no credentials; the
+ * token in the body is the proof. One call; no retries (the caller decides). */
 int cp_sts_assume_role_with_web_identity(const cp_sts_endpoint *ep, const cp_web_identity_input *in,
 					 cp_creds *ret, cp_error *err)
 {
-	(void)ep;
-	(void)in;
-	(void)ret;
-	return cp_error_set(err, CP_ECONFIG, "web identity credentials are not supported yet");
+	cp_buf body = {0};
+	cp_http_response resp = {0};
+	int r;
+
+	if (!ep || !ep->url) {
+		r = cp_error_set(err, CP_EINTERNAL,
+				 "AssumeRoleWithWebIdentity called without an endpoint");
+		goto out;
+	}
+	if ((r = cp_sts_web_identity_validate(in, err)) != 0)
+		goto out;
+	if ((r = cp_sts_web_identity_body(in, &body)) != 0) {
+		r = cp_error_set(err, CP_EINTERNAL,
+				 "out of memory building the AssumeRoleWithWebIdentity request");
+		goto out;
+	}
+	const cp_header hdrs[] = {{"Content-Type", S_FORM_CONTENT_TYPE}};
+	cp_http_request req = {
+		.method = "POST",
+		.url = ep->url,
+		.headers = hdrs,
+		.nheaders = 1,
+		.body = body.data,
+		.body_len = body.len,
+		.ca_bundle = ep->ca_bundle,
+		.timeout_ms = ep->timeout_ms,
+		.max_response = CP_STS_MAX_XML,
+	};
+	if ((r = cp_http_send(&req, &resp, err)) != 0)
+		goto out;
+	r = s_sts_reply(ep, in->role_arn, NULL, in->token, &resp, ret, err);
+	if (r && err)
+		err->server_date = resp.server_date;
+out:
+	cp_http_response_free(&resp);
+	cp_buf_free(&body); /* held the token */
+	return r;
 }

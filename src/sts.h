@@ -80,10 +80,31 @@ void cp_sts_reply_free(cp_sts_reply *r);
 /* True for error codes that are worth retrying (throttling, IDP communication). */
 bool cp_sts_error_retryable(const char *code);
 
-/* Form-encodes Action=AssumeRole&Version=2011-06-15&... into out. */
+/* Checks the optional parameters against the STS model's constraints
+ * (Policy, PolicyArns: at most 10 of 20..2048 characters, Tags: at most 50,
+ * keys 1..128 and values 0..256 characters of [\p{L}\p{Z}\p{N}_.:/=+-@], no
+ * key twice ignoring case, TransitiveTagKeys, SourceIdentity: 2..64 of
+ * [\w+=,.@-]). 0, CP_ECONFIG with a message naming the parameter (and a
+ * tag key or policy ARN, never a policy, tag value or source identity), or
+ * CP_EINTERNAL when the role ARN or session name is missing. Pure string
+ * checks: no network library is involved. */
+int cp_sts_assume_role_validate(const cp_assume_role_input *in, cp_error *err);
+
+/* The same for AssumeRoleWithWebIdentity (Policy at most 2048 characters,
+ * PolicyArns); a token of under 4 or over 20000 bytes is CP_ESOURCE. */
+int cp_sts_web_identity_validate(const cp_web_identity_input *in, cp_error *err);
+
+/* Form-encodes Action=AssumeRole&Version=2011-06-15&... and appends it to
+ * out (awsQuery: PolicyArns.member.N.arn, Tags.member.N.Key/.Value,
+ * TransitiveTagKeys.member.N, N from 1). 0; the status of
+ * cp_sts_assume_role_validate() when the input is invalid (out untouched);
+ * CP_EINTERNAL on OOM. */
 int cp_sts_assume_role_body(const cp_assume_role_input *in, cp_buf *out);
 
-/* Form-encodes Action=AssumeRoleWithWebIdentity&Version=2011-06-15&... */
+/* Form-encodes Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn&
+ * RoleSessionName&WebIdentityToken[&DurationSeconds][&Policy][&PolicyArns...];
+ * returns like cp_sts_assume_role_body(). out then holds the token: the
+ * caller wipes it (cp_buf_free). */
 int cp_sts_web_identity_body(const cp_web_identity_input *in, cp_buf *out);
 
 /* POSTs AssumeRoleWithWebIdentity (unsigned) and parses the reply; same
