@@ -10,6 +10,7 @@ const cp_net_ops cp_net_ops_builtin = {
 	.imds_region = cp_imds_get_region,
 	.ecs_credentials = cp_ecs_get_credentials,
 	.assume_role_with_web_identity = cp_sts_assume_role_with_web_identity,
+	.get_session_token = cp_sts_get_session_token,
 	.version = CP_VERSION,
 };
 

@@ -35,6 +35,8 @@ typedef struct cp_net_ops {
 	int (*assume_role_with_web_identity)(const cp_sts_endpoint *ep,
 					     const cp_web_identity_input *in, cp_creds *ret,
 					     cp_error *err);
+	int (*get_session_token)(const cp_sts_endpoint *ep, const cp_creds *source,
+				 const cp_session_token_input *in, cp_creds *ret, cp_error *err);
 	const char *version; /* CP_VERSION of the build that made the table */
 } cp_net_ops;
 

@@ -909,3 +909,14 @@ out:
 	cp_buf_free(&body); /* held the token */
 	return r;
 }
+
+/* STUB: GetSessionToken, replaced by the MFA work. */
+int cp_sts_get_session_token(const cp_sts_endpoint *ep, const cp_creds *source,
+			     const cp_session_token_input *in, cp_creds *ret, cp_error *err)
+{
+	(void)ep;
+	(void)source;
+	(void)in;
+	(void)ret;
+	return cp_error_set(err, CP_ECONFIG, "MFA sessions are not supported yet");
+}

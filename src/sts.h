@@ -113,6 +113,18 @@ int cp_sts_web_identity_body(const cp_web_identity_input *in, cp_buf *out);
 int cp_sts_assume_role_with_web_identity(const cp_sts_endpoint *ep, const cp_web_identity_input *in,
 					 cp_creds *ret, cp_error *err);
 
+/* GetSessionToken (an MFA session). */
+typedef struct cp_session_token_input {
+	int duration_seconds;       /* 0: omitted (STS default 43200) */
+	const char *serial_number;  /* MFA device ARN or serial */
+	const char *token_code;     /* the 6-digit code (secret) */
+} cp_session_token_input;
+
+/* POSTs GetSessionToken, signed with source (long-term keys), and parses
+ * the reply; same return values as cp_sts_assume_role. */
+int cp_sts_get_session_token(const cp_sts_endpoint *ep, const cp_creds *source,
+			     const cp_session_token_input *in, cp_creds *ret, cp_error *err);
+
 /* POSTs AssumeRole, signed with source, and parses the reply. */
 int cp_sts_assume_role(const cp_sts_endpoint *ep, const cp_creds *source,
 		       const cp_assume_role_input *in, cp_creds *ret, cp_error *err);
