@@ -36,6 +36,8 @@ static const char s_usage[] =
 	"      --credential-source SRC   ...or from Environment | Ec2InstanceMetadata\n"
 	"      --role-session-name NAME  session name of the (last) role\n"
 	"      --external-id ID          external id of the (last) role\n"
+	"      --mfa-serial ARN          MFA device of the (last) role (the code comes from\n"
+	"                                credproc_mfa_process, else a prompt on the terminal)\n"
 	"      --duration-seconds N      session duration, 900-43200\n"
 	"      --policy JSON             session policy of the (last) role\n"
 	"      --policy-arns ARN,...     managed session policies of the (last) role\n"
@@ -116,6 +118,7 @@ static int s_parse_seconds(const char *v, const char *what, long lo, long hi, lo
 static const char *const s_env_read[] = {
 	"AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_REGION", "AWS_DEFAULT_REGION",
 	"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_STS", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+	"AWS_ENDPOINT_URL_SSO", "AWS_ENDPOINT_URL_SSO_OIDC",
 	"AWS_CA_BUNDLE", "AWS_EC2_METADATA_SERVICE_ENDPOINT", "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE",
 	"AWS_EC2_METADATA_DISABLED", "AWS_EC2_METADATA_V1_DISABLED", "AWS_ACCESS_KEY_ID",
 	"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CREDPROC_CHAIN", "AWS_CREDPROC_CACHE_DIR",
@@ -156,6 +159,7 @@ enum {
 	OPT_TAGS,
 	OPT_TRANSITIVE_TAG_KEYS,
 	OPT_SOURCE_IDENTITY,
+	OPT_MFA_SERIAL,
 };
 
 int cp_cli_main(int argc, char **argv)
@@ -179,6 +183,7 @@ int cp_cli_main(int argc, char **argv)
 		{"tags", required_argument, NULL, OPT_TAGS},
 		{"transitive-tag-keys", required_argument, NULL, OPT_TRANSITIVE_TAG_KEYS},
 		{"source-identity", required_argument, NULL, OPT_SOURCE_IDENTITY},
+		{"mfa-serial", required_argument, NULL, OPT_MFA_SERIAL},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -258,6 +263,11 @@ int cp_cli_main(int argc, char **argv)
 			break;
 		case OPT_SOURCE_IDENTITY:
 			req.flags.source_identity = optarg;
+			break;
+		case OPT_MFA_SERIAL:
+			if (!*optarg)
+				return s_fail(CP_ECONFIG, "--mfa-serial needs a non-empty serial number or ARN");
+			req.flags.mfa_serial = optarg;
 			break;
 		case OPT_NO_CACHE:
 			req.no_cache = true;

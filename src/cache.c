@@ -29,6 +29,7 @@
 #define S_LOCK_POLL_MIN_MS 20     /* lock polling interval: 20..49 ms, jittered */
 #define S_LOCK_POLL_JITTER_MS 30
 #define S_LOCK_MAX_REOPENS 64     /* lock file replaced under us this often: give up */
+#define S_LOCK_WARN_AFTER_MS 1000 /* a wait this long is reported (once), naming the holder */
 #define S_MAX_SAFE_INT 9007199254740992.0 /* 2^53: integers a double holds exactly */
 
 /* The kinds of file names that are ours. Nothing else is ever removed. */
@@ -558,6 +559,50 @@ out:
 	return r;
 }
 
+/* The pid a lock holder wrote into its lock file ("<pid>\n"), or 0. */
+static long s_lock_pid(int fd)
+{
+	char buf[24];
+	ssize_t n;
+	do
+		n = pread(fd, buf, sizeof buf - 1, 0);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	char *end;
+	errno = 0;
+	long pid = strtol(buf, &end, 10);
+	if (errno || end == buf || (*end && *end != '\n') || pid <= 0)
+		return 0;
+	return pid;
+}
+
+long cp_cache_lock_holder(const cp_cache *c, const char *key)
+{
+	char stem[17], name[32];
+	if (!c || !c->usable || c->dirfd < 0 || !key)
+		return 0;
+	cp_cache_name(key, stem);
+	snprintf(name, sizeof name, "%s.lock", stem);
+	int fd = openat(c->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return 0;
+	struct stat st;
+	long pid = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < 24 ? s_lock_pid(fd) : 0;
+	close(fd);
+	return pid;
+}
+
+/* The new holder says who it is (best effort: the lock works without it). */
+static void s_lock_write_pid(int fd)
+{
+	char buf[24];
+	int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) == 0 && pwrite(fd, buf, (size_t)n, 0) != n)
+		cp_debug("cache: cannot write our pid into the lock file");
+}
+
 int cp_cache_lock(cp_cache *c, const char *key, long wait_ms, cp_cache_lockfile *lock, cp_error *err)
 {
 	char stem[17], name[32];
@@ -569,7 +614,9 @@ int cp_cache_lock(cp_cache *c, const char *key, long wait_ms, cp_cache_lockfile 
 		return 0;
 	cp_cache_name(key, stem);
 	snprintf(name, sizeof name, "%s.lock", stem);
-	deadline = s_mono_ms() + (wait_ms > 0 ? wait_ms : 0);
+	int64_t start = s_mono_ms();
+	bool warned = false;
+	deadline = start + (wait_ms > 0 ? wait_ms : 0);
 
 	for (int reopen = 0; reopen < S_LOCK_MAX_REOPENS; reopen++) {
 		struct stat st;
@@ -602,6 +649,15 @@ int cp_cache_lock(cp_cache *c, const char *key, long wait_ms, cp_cache_lockfile 
 				return 0;
 			}
 			int64_t now = s_mono_ms();
+			if (!warned && now - start > S_LOCK_WARN_AFTER_MS && now < deadline) {
+				long pid = s_lock_pid(fd);
+				char who[48] = "another aws-credproc";
+				if (pid)
+					snprintf(who, sizeof who, "aws-credproc (pid %ld)", pid);
+				cp_warn("waiting for %s holding the cache lock '%s/%s' (an MFA prompt may be open)",
+					who, c->dir, name);
+				warned = true;
+			}
 			if (now >= deadline) {
 				close(fd);
 				return cp_error_set(err, CP_ETRANSPORT,
@@ -617,6 +673,7 @@ int cp_cache_lock(cp_cache *c, const char *key, long wait_ms, cp_cache_lockfile 
 		/* A prune or clear may have unlinked the file between our open and
 		 * our flock: then we hold a lock nobody else will see. Retry. */
 		if (s_still_there(c->dirfd, name, fd)) {
+			s_lock_write_pid(fd);
 			lock->fd = fd;
 			return 0;
 		}
@@ -631,6 +688,9 @@ void cp_cache_unlock(cp_cache_lockfile *lock)
 	/* Closing releases the flock. The file stays: unlinking a lock file
 	 * on release races with the next holder. Prune removes stale ones. */
 	if (lock && lock->fd >= 0) {
+		/* Still holding it: nobody reads a stale pid afterwards. */
+		if (ftruncate(lock->fd, 0) < 0)
+			cp_debug("cache: cannot empty the lock file: %s", strerror(errno));
 		close(lock->fd);
 		lock->fd = -1;
 	}

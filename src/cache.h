@@ -107,9 +107,18 @@ int cp_cache_parse_entry(const char *text, size_t len, const char *key, cp_cache
 /* Takes the exclusive lock for key, waiting at most wait_ms (flock, so a
  * holder that dies releases it). 0; CP_ETRANSPORT on timeout; on an unusable
  * cache or a lock file that cannot be created, 0 with lock->fd = -1 (the
- * caller proceeds unlocked). */
+ * caller proceeds unlocked). The holder writes its pid ("<pid>\n") into the
+ * lock file once it has the lock, and empties the file before releasing it.
+ * A wait longer than a second is reported once through cp_warn(), naming
+ * the holder's pid: "waiting for aws-credproc (pid N) holding the cache lock
+ * '<path>' (an MFA prompt may be open)". */
 int cp_cache_lock(cp_cache *c, const char *key, long wait_ms, cp_cache_lockfile *lock, cp_error *err);
 void cp_cache_unlock(cp_cache_lockfile *lock);
+
+/* The pid the current holder of key's lock wrote into the lock file, or 0
+ * (no lock file, nobody holding it, or not written yet). Informational only:
+ * the pid may belong to another pid namespace or have exited. */
+long cp_cache_lock_holder(const cp_cache *c, const char *key);
 
 /* Writes the entry atomically (temp file in the same directory, mode 0600,
  * O_EXCL, full write, fsync, rename, fsync of the directory; the temp is

@@ -13,6 +13,7 @@
 #include "cache.h"
 #include "config.h"
 #include "endpoint.h"
+#include "mfa.h"
 #include "net.h"
 #include "process.h"
 
@@ -31,6 +32,7 @@ typedef struct s_ctx {
 	cp_buf key;            /* cache key text */
 	int64_t clock_offset;  /* STS time minus local time, once a skew was detected */
 	bool sts_needed;       /* roles to assume, or a web identity base */
+	cp_cache *cache;       /* the open cache (MFA sessions), NULL: none */
 } s_ctx;
 
 #define CP_MAX_ATTEMPTS 3
@@ -219,8 +221,31 @@ static int s_base_credentials(s_ctx *x, cp_creds *ret, cp_error *err)
 			 c->web_identity_role_arn);
 		return s_web_identity(x, c->web_identity_role_arn, c->web_identity_token_file,
 				      c->web_identity_session_name, ret, err);
-	case CP_BASE_SSO:
-		break;
+	case CP_BASE_SSO: {
+		if (!c->sso_account_id || !c->sso_role_name)
+			return cp_error_set(err, CP_ECONFIG,
+					    "profile '%s' sets sso_session '%s' without sso_account_id and "
+					    "sso_role_name: the selected profile will resolve an access token "
+					    "instead of credentials", c->base_profile, c->sso_session);
+		cp_sso_options o = {
+			.profile = c->base_profile,
+			.session_name = c->sso_session,
+			.start_url = c->sso_start_url,
+			.region = c->sso_region,
+			.account_id = c->sso_account_id,
+			.role_name = c->sso_role_name,
+			.cfg = &x->cfg,
+			.settings = x->settings,
+			.ca_bundle = cp_ca_bundle(x->settings),
+			.attempts = 3,
+			.deadline_ms = x->deadline_ms,
+		};
+		const cp_net_ops *net = cp_net(err);
+		cp_debug("base: IAM Identity Center role '%s' in account %s (%s '%s' of profile '%s')",
+			 c->sso_role_name, c->sso_account_id, c->sso_session ? "sso-session" : "start URL",
+			 c->sso_session ? c->sso_session : c->sso_start_url, c->base_profile);
+		return net ? net->sso_credentials(&o, ret, err) : err->status;
+	}
 	}
 	return cp_error_set(err, CP_ECONFIG, "profile '%s': %s credentials are not supported yet",
 			    c->base_profile ? c->base_profile : "?", cp_base_kind_name(c->base));
@@ -366,8 +391,10 @@ oom:
 	return cp_error_set(err, CP_EINTERNAL, "out of memory");
 }
 
-static int s_assume(s_ctx *x, const cp_role_step *s, const cp_creds *src, cp_creds *ret,
-		    cp_error *err)
+/* AssumeRole for step s, signed with src; mfa_code (may be NULL) goes with
+ * the step's mfa_serial as SerialNumber/TokenCode. */
+static int s_assume(s_ctx *x, const cp_role_step *s, const cp_creds *src, const char *mfa_code,
+		    cp_creds *ret, cp_error *err)
 {
 	const cp_net_ops *net = cp_net(err);
 	if (!net)
@@ -379,10 +406,9 @@ static int s_assume(s_ctx *x, const cp_role_step *s, const cp_creds *src, cp_cre
 		.external_id = s->external_id,
 		.duration_seconds = s->duration_seconds,
 	};
-	if (s->mfa_serial) {
-		return cp_error_set(err, CP_ECONFIG,
-				    "profile '%s' uses mfa_serial, which is not supported yet",
-				    s->profile ? s->profile : "(command line)");
+	if (mfa_code) {
+		in.serial_number = s->mfa_serial;
+		in.token_code = mfa_code;
 	}
 	s_params prm;
 	int pr = s_params_parse(s, &prm, err);
@@ -410,8 +436,8 @@ static int s_assume(s_ctx *x, const cp_role_step *s, const cp_creds *src, cp_cre
 		.timeout_ms = x->timeout_ms,
 		.clock_offset = x->clock_offset,
 	};
-	cp_debug("assume role '%s' (session '%s'%s) at %s", s->role_arn, in.role_session_name,
-		 s->external_id ? ", external id set" : "", ep.url);
+	cp_debug("assume role '%s' (session '%s'%s%s) at %s", s->role_arn, in.role_session_name,
+		 s->external_id ? ", external id set" : "", mfa_code ? ", with an MFA code" : "", ep.url);
 	int r;
 	bool shortened = false, skew_fixed = false;
 	for (int attempt = 1;; attempt++) {
@@ -472,6 +498,360 @@ static int s_assume(s_ctx *x, const cp_role_step *s, const cp_creds *src, cp_cre
 	return r;
 }
 
+/* ---- MFA ------------------------------------------------------------------
+ *
+ * A role step with mfa_serial whose source is long-term keys gets an MFA
+ * session first: GetSessionToken(SerialNumber, TokenCode, DurationSeconds =
+ * credproc_mfa_session_duration), cached under its own key with the reuse
+ * rule and lock discipline of the roles (lock, re-read, prompt only if still
+ * missing), so that a person is asked once per session, not once per role
+ * refresh; the role is then assumed with the session's credentials. Session
+ * credentials (a chained role, IMDS, ...) cannot call GetSessionToken: then
+ * the code goes to AssumeRole itself, asked again at every refresh of that
+ * role. The code is never logged. */
+
+#define CP_MFA_SESSION_DEFAULT 43200 /* seconds: 12 hours */
+#define CP_MFA_SESSION_MIN 900
+#define CP_MFA_SESSION_MAX 129600
+#define CP_MFA_LOCK_SLACK_MS 10000
+
+typedef struct s_mfa {
+	const char *process;         /* credproc_mfa_process, NULL: the terminal */
+	const char *process_profile; /* the profile that sets it (messages) */
+	int duration;                /* credproc_mfa_session_duration, seconds */
+} s_mfa;
+
+static bool s_reusable(const s_ctx *x, const cp_cache_entry *e, int64_t now);
+
+static bool s_chain_has_mfa(const s_ctx *x)
+{
+	for (size_t i = 0; i < x->chain.nsteps; i++)
+		if (x->chain.steps[i].mfa_serial)
+			return true;
+	return false;
+}
+
+/* How long a waiter waits for a lock whose holder may be asking a person. */
+static long s_mfa_lock_wait_ms(const s_ctx *x)
+{
+	long person = CP_MFA_PROMPT_TIMEOUT_MS > CP_MFA_PROCESS_TIMEOUT_MS ? CP_MFA_PROMPT_TIMEOUT_MS
+									 : CP_MFA_PROCESS_TIMEOUT_MS;
+	return person + x->timeout_ms + CP_MFA_LOCK_SLACK_MS;
+}
+
+/* A credproc_mfa_* setting for step s: its own profile's, else the target's. */
+static const char *s_step_setting(const s_ctx *x, const cp_role_step *s, const char *key,
+				  const char **ret_profile)
+{
+	const cp_section *secs[2] = {s->profile ? cp_config_profile(&x->cfg, s->profile) : NULL,
+				     x->settings};
+	for (int i = 0; i < 2; i++) {
+		const char *v = secs[i] ? cp_section_get(secs[i], key) : NULL;
+		if (v && *v) {
+			*ret_profile = secs[i]->name;
+			return v;
+		}
+	}
+	return NULL;
+}
+
+static int s_mfa_settings(const s_ctx *x, const cp_role_step *s, s_mfa *m, cp_error *err)
+{
+	const char *where = NULL, *v;
+	memset(m, 0, sizeof *m);
+	m->duration = CP_MFA_SESSION_DEFAULT;
+	m->process = s_step_setting(x, s, "credproc_mfa_process", &m->process_profile);
+	if ((v = s_step_setting(x, s, "credproc_mfa_session_duration", &where))) {
+		char *end;
+		errno = 0;
+		long d = strtol(v, &end, 10);
+		if (errno || end == v || *end || d < CP_MFA_SESSION_MIN || d > CP_MFA_SESSION_MAX)
+			return cp_error_set(err, CP_ECONFIG,
+					    "credproc_mfa_session_duration of profile '%s' must be a whole "
+					    "number of seconds between %d and %d",
+					    where, CP_MFA_SESSION_MIN, CP_MFA_SESSION_MAX);
+		m->duration = (int)d;
+	}
+	return 0;
+}
+
+/* The code for step s. The time a person takes does not count against the
+ * network deadline. */
+static int s_mfa_code(s_ctx *x, const cp_role_step *s, const s_mfa *m,
+		      char code[static CP_MFA_CODE_SIZE], cp_error *err)
+{
+	int64_t t0 = s_mono_ms();
+	int r;
+	if (m->process) {
+		r = cp_mfa_from_process(m->process_profile, m->process, s->mfa_serial,
+					CP_MFA_PROCESS_TIMEOUT_MS, code, err);
+	} else {
+		cp_debug("MFA: asking on the terminal for the code of '%s'", s->mfa_serial);
+		r = cp_mfa_from_tty(s->mfa_serial, CP_MFA_PROMPT_TIMEOUT_MS, code, err);
+	}
+	x->deadline_ms += s_mono_ms() - t0;
+	return r;
+}
+
+/* GetSessionToken for step s's device, signed with src (long-term keys). */
+static int s_get_session_token(s_ctx *x, const cp_role_step *s, const cp_creds *src,
+			       const char *code, int duration, cp_creds *ret, cp_error *err)
+{
+	const cp_net_ops *net = cp_net(err);
+	if (!net)
+		return err->status;
+	cp_session_token_input in = {
+		.duration_seconds = duration,
+		.serial_number = s->mfa_serial,
+		.token_code = code,
+	};
+	cp_sts_endpoint ep = {
+		.url = x->sts.url,
+		.signing_region = x->sts.signing_region,
+		.ca_bundle = cp_ca_bundle(x->settings),
+		.timeout_ms = x->timeout_ms,
+		.clock_offset = x->clock_offset,
+	};
+	cp_debug("GetSessionToken for the MFA device '%s' (%d s) at %s", s->mfa_serial, duration,
+		 ep.url);
+	int r;
+	bool skew_fixed = false;
+	for (int attempt = 1;; attempt++) {
+		long left = (long)(x->deadline_ms - s_mono_ms());
+		if (left <= 0) {
+			r = cp_error_set(err, CP_ETRANSPORT,
+					 "MFA session for '%s': no answer from STS at '%s' within %ld s",
+					 s->mfa_serial, ep.url, x->timeout_ms / 1000);
+			break;
+		}
+		ep.timeout_ms = left;
+		cp_error_clear(err);
+		r = net->get_session_token(&ep, src, &in, ret, err);
+		int64_t off;
+		if (r && !skew_fixed && s_skew_refusal(err, &off)) {
+			char what[128];
+			s_describe_skew(what, sizeof what, off);
+			cp_warn("MFA session for '%s': STS refused the request time (%s); %s; retrying "
+				"with STS's time", s->mfa_serial, err->code, what);
+			ep.clock_offset = off;
+			x->clock_offset = off;
+			skew_fixed = true;
+			attempt--;
+			continue;
+		}
+		if (!r || !s_retryable(err) || attempt >= CP_MAX_ATTEMPTS)
+			break;
+		long delay = s_backoff_ms(attempt);
+		if (s_mono_ms() + delay >= x->deadline_ms)
+			break;
+		cp_debug("attempt %d failed (%s); retrying in %ld ms", attempt, err->msg, delay);
+		s_sleep_ms(delay);
+	}
+	if (r && err->status == CP_EREFUSED)
+		cp_error_prefix(err, "MFA session (GetSessionToken)");
+	if (!r && ret->expiration && ret->expiration <= cp_now() + x->clock_offset) {
+		char t[21];
+		cp_format_iso8601(ret->expiration, t);
+		cp_creds_clear(ret);
+		r = cp_error_set(err, CP_EREFUSED,
+				 "MFA session for '%s': STS returned credentials that expired at %s, "
+				 "before the local time; check the system clock", s->mfa_serial, t);
+	}
+	return r;
+}
+
+/* The cache key of an MFA session: the source (not its rotating access key),
+ * the device, the duration and the endpoint. */
+static int s_mfa_key(const s_ctx *x, const cp_role_step *s, int duration, cp_buf *k)
+{
+	const cp_chain *c = &x->chain;
+	int e = cp_buf_printf(k, "aws-credproc MFA session key v1\nendpoint=%s\nregion=%s\n"
+			      "source=%s\nsource-profile=%s\n",
+			      x->sts.url, x->sts.signing_region, cp_base_kind_name(c->base),
+			      c->base_profile ? c->base_profile : "");
+	if (c->base == CP_BASE_PROCESS)
+		e |= cp_buf_printf(k, "command=%s\n", c->process_command);
+	e |= cp_buf_printf(k, "mfa=%s\nmfa-session-duration=%d\n", s->mfa_serial, duration);
+	return e ? CP_EINTERNAL : 0;
+}
+
+/* An MFA session for step s: cached, or (under the session key's lock, after
+ * a re-read) a code and GetSessionToken. A cached session whose key id is
+ * `refused` (STS refused it) counts as missing. */
+static int s_mfa_session(s_ctx *x, const cp_role_step *s, const s_mfa *m, const cp_creds *src,
+			 const char *refused, cp_creds *ret, bool *ret_cached, cp_error *err)
+{
+	cp_cache *c = x->cache && x->cache->usable ? x->cache : NULL;
+	cp_cache_lockfile lock = {.fd = -1};
+	cp_cache_entry e = {0};
+	cp_creds fresh = {0};
+	cp_buf key = {0};
+	char code[CP_MFA_CODE_SIZE] = "";
+	int r;
+
+	*ret_cached = false;
+	if (s_mfa_key(x, s, m->duration, &key)) {
+		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
+		goto out;
+	}
+	for (int pass = 0; c && pass < 2; pass++) {
+		if (pass == 1) {
+			/* Someone may be asking for the code right now: wait for them. */
+			int64_t t0 = s_mono_ms();
+			r = cp_cache_lock(c, key.data, s_mfa_lock_wait_ms(x), &lock, err);
+			x->deadline_ms += s_mono_ms() - t0;
+			if (r)
+				goto out;
+		}
+		int64_t now = cp_now();
+		r = cp_cache_read(c, key.data, &e, err);
+		if (r == CP_EINTERNAL)
+			goto out;
+		if (r == 0 && s_reusable(x, &e, now) &&
+		    !(refused && strcmp(e.creds.access_key_id, refused) == 0)) {
+			cp_debug("MFA session for '%s': %s, %lld s left", s->mfa_serial,
+				 pass ? "started by another process while waiting" : "cache hit",
+				 (long long)(e.creds.expiration - now));
+			cp_creds_move(ret, &e.creds);
+			*ret_cached = true;
+			r = 0;
+			goto out;
+		}
+		cp_creds_clear(&e.creds);
+	}
+	cp_debug("MFA session for '%s': %s; a code is needed", s->mfa_serial,
+		 refused ? "the cached one was refused" : c ? "none cached" : "no cache");
+	if ((r = s_mfa_code(x, s, m, code, err)))
+		goto out;
+	int64_t issued = cp_now();
+	if ((r = s_get_session_token(x, s, src, code, m->duration, &fresh, err)))
+		goto out;
+	if (c && fresh.expiration > issued) {
+		cp_cache_entry ne = {.creds = fresh, .issued = issued};
+		if ((r = cp_cache_write(c, key.data, &ne, err)))
+			goto out;
+	}
+	cp_creds_move(ret, &fresh);
+	r = 0;
+out:
+	cp_wipe(code, sizeof code);
+	cp_cache_unlock(&lock);
+	cp_creds_clear(&e.creds);
+	cp_creds_clear(&fresh);
+	cp_buf_free(&key);
+	return r;
+}
+
+static bool s_stale_session_refusal(const cp_error *e)
+{
+	return e->status == CP_EREFUSED &&
+	       (strcmp(e->code, "ExpiredToken") == 0 || strcmp(e->code, "InvalidClientTokenId") == 0);
+}
+
+/* One role step, with its MFA when it has mfa_serial. */
+static int s_assume_step(s_ctx *x, const cp_role_step *s, const cp_creds *src, cp_creds *ret,
+			 cp_error *err)
+{
+	char code[CP_MFA_CODE_SIZE] = "";
+	cp_creds session = {0};
+	char *refused = NULL;
+	bool cached = false;
+	s_mfa m;
+	int r;
+
+	if (!s->mfa_serial)
+		return s_assume(x, s, src, NULL, ret, err);
+	if ((r = s_mfa_settings(x, s, &m, err)))
+		return r;
+	if (src->session_token && src->session_token[0]) {
+		cp_debug("role '%s': its source credentials are a session, which cannot call "
+			 "GetSessionToken: the MFA code goes to AssumeRole, and is asked for again at "
+			 "every refresh of this role", s->role_arn);
+		if (!(r = s_mfa_code(x, s, &m, code, err)))
+			r = s_assume(x, s, src, code, ret, err);
+		cp_wipe(code, sizeof code);
+		return r;
+	}
+	r = s_mfa_session(x, s, &m, src, NULL, &session, &cached, err);
+	if (!r)
+		r = s_assume(x, s, &session, NULL, ret, err);
+	if (r && cached && s_stale_session_refusal(err)) {
+		cp_debug("STS refused the cached MFA session for '%s' (%s); starting a new one",
+			 s->mfa_serial, err->code);
+		if (!(refused = cp_strdup(session.access_key_id))) {
+			r = cp_error_set(err, CP_EINTERNAL, "out of memory");
+			goto out;
+		}
+		cp_creds_clear(&session);
+		cp_error_clear(err);
+		r = s_mfa_session(x, s, &m, src, refused, &session, &cached, err);
+		if (!r)
+			r = s_assume(x, s, &session, NULL, ret, err);
+	}
+out:
+	free(refused);
+	cp_creds_clear(&session);
+	return r;
+}
+
+/* explain: where each MFA code comes from and, for an MFA session, whether
+ * one is cached (cache NULL: none). Never the code. */
+static int s_explain_mfa(const s_ctx *x, cp_cache *cache, cp_buf *b)
+{
+	int w = 0;
+	for (size_t i = 0; i < x->chain.nsteps; i++) {
+		const cp_role_step *s = &x->chain.steps[i];
+		const cp_chain *c = &x->chain;
+		cp_error e = {0};
+		s_mfa m;
+		if (!s->mfa_serial)
+			continue;
+		if (s_mfa_settings(x, s, &m, &e)) {
+			w |= cp_buf_printf(b, "MFA device %s: %s\n", s->mfa_serial, e.msg);
+			continue;
+		}
+		if (m.process)
+			w |= cp_buf_printf(b, "MFA device %s: code from credproc_mfa_process of profile '%s'\n",
+					   s->mfa_serial, m.process_profile);
+		else
+			w |= cp_buf_printf(b, "MFA device %s: code from a prompt on the terminal\n",
+					   s->mfa_serial);
+		bool long_term = i == 0 && ((c->base == CP_BASE_STATIC && !c->static_creds.session_token) ||
+					    (c->base == CP_BASE_ENVIRONMENT && !s_env("AWS_SESSION_TOKEN")) ||
+					    c->base == CP_BASE_PROCESS);
+		if (!long_term) {
+			w |= cp_buf_puts(b, "  the source is a session (GetSessionToken needs long-term keys): "
+					    "the code goes to AssumeRole, asked for at every refresh of this role\n");
+			continue;
+		}
+		w |= cp_buf_printf(b, "  MFA session: GetSessionToken for %d s%s", m.duration,
+				   c->base == CP_BASE_PROCESS ? " (when credential_process prints long-term keys)" : "");
+		if (!cache || !x->sts.url) {
+			w |= cp_buf_puts(b, ", not cached\n");
+			continue;
+		}
+		cp_buf key = {0};
+		cp_cache_entry ce = {0};
+		int64_t now = cp_now();
+		int r = s_mfa_key(x, s, m.duration, &key) ? CP_EINTERNAL : cp_cache_read(cache, key.data, &ce, &e);
+		if (r == 0) {
+			char t[21];
+			cp_format_iso8601(ce.creds.expiration, t);
+			w |= cp_buf_printf(b, ", cached until %s (%lld s left)%s\n", t,
+					   (long long)(ce.creds.expiration - now),
+					   s_reusable(x, &ce, now) ? "" : "; inside the refresh margin: the next "
+									 "refresh of the role asks for a code");
+		} else if (r == CP_CACHE_MISS) {
+			w |= cp_buf_puts(b, ", none cached: the next refresh of the role asks for a code\n");
+		} else {
+			w = 1;
+		}
+		cp_creds_clear(&ce.creds);
+		cp_buf_free(&key);
+	}
+	return w;
+}
+
 static bool s_default_session_needed(const s_ctx *x)
 {
 	for (size_t i = 0; i < x->chain.nsteps; i++)
@@ -530,11 +910,15 @@ static int s_prepare(s_ctx *x, const cp_request *req, cp_error *err)
 	} else if ((r = cp_region_configured(x->settings, &x->region, err))) {
 		return r;
 	}
-	x->sts_needed = x->chain.nsteps || x->chain.base == CP_BASE_WEB_IDENTITY;
+	/* Temporary credentials that we obtain (roles, web identity, SSO) are
+	 * cached; static keys and pass-through processes are printed as they are. */
+	x->sts_needed = x->chain.nsteps || x->chain.base == CP_BASE_WEB_IDENTITY ||
+			x->chain.base == CP_BASE_SSO;
 	if (!x->sts_needed)
 		return 0;
+	bool calls_sts = x->chain.nsteps || x->chain.base == CP_BASE_WEB_IDENTITY;
 	x->region_from_imds = !x->region && x->chain.base == CP_BASE_IMDS;
-	if (!x->region_from_imds) {
+	if (calls_sts && !x->region_from_imds) {
 		if ((r = cp_sts_endpoint_resolve(&x->cfg, x->settings, x->region, &x->sts, err)))
 			return r;
 	}
@@ -544,7 +928,7 @@ static int s_prepare(s_ctx *x, const cp_request *req, cp_error *err)
 	int e = cp_buf_printf(k, "aws-credproc cache key v1\n");
 	if (x->region_from_imds)
 		e |= cp_buf_printf(k, "endpoint=(regional endpoint of the instance's region)\n");
-	else
+	else if (x->sts.url)
 		e |= cp_buf_printf(k, "endpoint=%s\nregion=%s\n", x->sts.url, x->sts.signing_region);
 	e |= cp_buf_printf(k, "source=%s\n", cp_base_kind_name(x->chain.base));
 	for (size_t i = 0; i < x->chain.nprofiles; i++)
@@ -554,6 +938,12 @@ static int s_prepare(s_ctx *x, const cp_request *req, cp_error *err)
 	if (x->chain.base == CP_BASE_IMDS || x->chain.base == CP_BASE_ENVIRONMENT ||
 	    x->chain.base == CP_BASE_ECS)
 		e |= cp_buf_printf(k, "source-profile=%s\n", x->chain.base_profile);
+	if (x->chain.base == CP_BASE_SSO)
+		e |= cp_buf_printf(k, "sso-session=%s\nsso-start-url=%s\nsso-region=%s\nsso-account=%s\n"
+				   "sso-role=%s\n", x->chain.sso_session ? x->chain.sso_session : "",
+				   x->chain.sso_start_url, x->chain.sso_region,
+				   x->chain.sso_account_id ? x->chain.sso_account_id : "",
+				   x->chain.sso_role_name ? x->chain.sso_role_name : "");
 	if (x->chain.base == CP_BASE_WEB_IDENTITY)
 		e |= cp_buf_printf(k, "web-identity-role=%s\nweb-identity-token-file=%s\nweb-identity-session=%s\n",
 				   x->chain.web_identity_role_arn, x->chain.web_identity_token_file,
@@ -615,11 +1005,11 @@ static int s_fetch(s_ctx *x, cp_creds *ret, cp_error *err)
 		if ((r = cp_sts_endpoint_resolve(&x->cfg, x->settings, x->region, &x->sts, err)))
 			goto out;
 	}
-	if (x->sts_needed)
+	if (x->sts.url)
 		cp_debug("STS endpoint %s (from %s), signing region %s", x->sts.url, x->sts.url_source,
 			 x->sts.signing_region);
 	for (size_t i = 0; i < x->chain.nsteps; i++) {
-		if ((r = s_assume(x, &x->chain.steps[i], &cur, &next, err)))
+		if ((r = s_assume_step(x, &x->chain.steps[i], &cur, &next, err)))
 			goto out;
 		cp_creds_move(&cur, &next);
 	}
@@ -669,6 +1059,7 @@ int cp_get_credentials(const cp_request *req, cp_creds *ret, cp_error *err)
 	key = x.key.data;
 	if ((r = cp_cache_open(&cache, req->cache_dir, err)))
 		goto out;
+	x.cache = &cache;
 	if (cache.usable) {
 		int64_t now = cp_now();
 		r = cp_cache_read(&cache, key, &e, err);
@@ -682,7 +1073,14 @@ int cp_get_credentials(const cp_request *req, cp_creds *ret, cp_error *err)
 		}
 		cp_debug("cache: %s", r == 0 ? "entry inside the refresh margin" : "miss");
 		cp_creds_clear(&e.creds);
-		if ((r = cp_cache_lock(&cache, key, CP_CACHE_LOCK_WAIT_MS, &lock, err)))
+		/* With MFA the holder may be waiting for a person: wait long enough,
+		 * and do not count that wait against the network deadline. */
+		int64_t t0 = s_mono_ms();
+		r = cp_cache_lock(&cache, key,
+				  CP_CACHE_LOCK_WAIT_MS + (s_chain_has_mfa(&x) ? s_mfa_lock_wait_ms(&x) : 0),
+				  &lock, err);
+		x.deadline_ms += s_mono_ms() - t0;
+		if (r)
 			goto out;
 		/* Someone may have refreshed it while we waited. */
 		now = cp_now();
@@ -764,10 +1162,22 @@ static int s_explain_source(const s_ctx *x, cp_buf *b)
 	}
 	case CP_BASE_PROCESS:
 		return cp_buf_printf(b, "credential_process of profile '%s'\n", c->base_profile);
-	default:
-		return cp_buf_printf(b, "%s (profile '%s', not supported yet)\n", cp_base_kind_name(c->base),
+	case CP_BASE_ECS:
+		return cp_buf_printf(b, "the container credential endpoint (credential_source of profile '%s')\n",
+				     c->base_profile);
+	case CP_BASE_WEB_IDENTITY:
+		return cp_buf_printf(b, "web identity: AssumeRoleWithWebIdentity %s with the token in '%s' "
+				     "(profile '%s')\n", c->web_identity_role_arn, c->web_identity_token_file,
+				     c->base_profile);
+	case CP_BASE_SSO:
+		return cp_buf_printf(b, "IAM Identity Center: account %s, role %s, %s%s (profile '%s')\n",
+				     c->sso_account_id ? c->sso_account_id : "?",
+				     c->sso_role_name ? c->sso_role_name : "?",
+				     c->sso_session ? "sso-session " : "start URL ",
+				     c->sso_session ? c->sso_session : (c->sso_start_url ? c->sso_start_url : "?"),
 				     c->base_profile);
 	}
+	return cp_buf_printf(b, "%s (profile '%s')\n", cp_base_kind_name(c->base), c->base_profile);
 }
 
 int cp_explain(const cp_request *req, cp_buf *b, cp_error *err)
@@ -798,6 +1208,8 @@ int cp_explain(const cp_request *req, cp_buf *b, cp_error *err)
 		}
 		if (s->external_id)
 			w |= cp_buf_puts(b, ", external id set");
+		if (s->mfa_serial)
+			w |= cp_buf_printf(b, ", MFA device %s", s->mfa_serial);
 		if (s->duration_seconds)
 			w |= cp_buf_printf(b, ", duration %d s", s->duration_seconds);
 		else
@@ -811,10 +1223,12 @@ int cp_explain(const cp_request *req, cp_buf *b, cp_error *err)
 	if (x.region_from_imds)
 		w |= cp_buf_puts(b, "region: none configured; the instance's region from IMDS on a refresh\n"
 				    "STS endpoint: the regional endpoint of that region\n");
-	else
+	else if (x.sts.url)
 		w |= cp_buf_printf(b, "region: %s\nSTS endpoint: %s (from %s), signed for %s\n",
 				   x.region ? x.region : "none (global endpoint)", x.sts.url,
 				   x.sts.url_source, x.sts.signing_region);
+	else
+		w |= cp_buf_puts(b, "STS endpoint: not used\n");
 	if (req->no_cache) {
 		w |= cp_buf_puts(b, "cache: disabled (--no-cache): every call asks STS\n");
 		goto done;
@@ -849,6 +1263,8 @@ int cp_explain(const cp_request *req, cp_buf *b, cp_error *err)
 				   s_reusable(&x, &e, now) ? "cache hit" : "asks STS (inside the refresh margin)");
 	}
 done:
+	if (s_chain_has_mfa(&x))
+		w |= s_explain_mfa(&x, cache.usable ? &cache : NULL, b);
 	r = w ? cp_error_set(err, CP_EINTERNAL, "out of memory") : 0;
 out:
 	cp_creds_clear(&e.creds);

@@ -12,6 +12,7 @@ const cp_net_ops cp_net_ops_builtin = {
 	.assume_role_with_web_identity = cp_sts_assume_role_with_web_identity,
 	.get_session_token = cp_sts_get_session_token,
 	.version = CP_VERSION,
+	.sso_credentials = cp_sso_get_credentials,
 };
 
 #ifndef CP_NET_IN_MODULE

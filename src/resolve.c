@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "endpoint.h"
+
 void cp_chain_free(cp_chain *c)
 {
 	if (!c)
@@ -34,6 +36,12 @@ void cp_chain_free(cp_chain *c)
 	for (size_t i = 0; i < c->nprofiles; i++)
 		free(c->profiles[i]);
 	free(c->profiles);
+	free(c->sso_session);
+	free(c->sso_start_url);
+	free(c->sso_region);
+	free(c->sso_account_id);
+	free(c->sso_role_name);
+	free(c->sso_registration_scopes);
 	memset(c, 0, sizeof *c);
 }
 
@@ -239,6 +247,71 @@ static int s_reverse_steps(cp_chain *c)
 	return 0;
 }
 
+/* The SSO settings of profile `name` (see resolve.h). Messages follow the
+ * suite's (smithy-rs) wording. */
+static int s_sso(const cp_config *cfg, cp_chain *c, const char *name, const cp_section *p,
+		 cp_error *err)
+{
+	const char *session = s_get(p, "sso_session");
+	const char *url = s_get(p, "sso_start_url");
+	const char *region = s_get(p, "sso_region");
+	const char *account = s_get(p, "sso_account_id");
+	const char *role = s_get(p, "sso_role_name");
+	const char *scopes = NULL;
+	if (session) {
+		const cp_section *s = cp_config_sso_session(cfg, session);
+		if (!s)
+			return cp_error_set(err, CP_ECONFIG,
+					    "sso-session named `%s` (referenced by profile `%s`) was not found",
+					    session, name);
+		const char *surl = s_get(s, "sso_start_url");
+		const char *sregion = s_get(s, "sso_region");
+		/* A copy of the session's own value is harmless (botocore accepts
+		 * it); anything else is ambiguous. */
+		const char *dup = url && !(surl && strcmp(url, surl) == 0) ? "sso_start_url"
+				  : region && !(sregion && strcmp(region, sregion) == 0) ? "sso_region"
+											   : NULL;
+		if (dup)
+			return cp_error_set(err, CP_ECONFIG,
+					    "profile `%s`: `%s` can only be specified in the [sso-session] "
+					    "config when a session name is given (sso_session = %s)",
+					    name, dup, session);
+		if (!surl || !sregion)
+			return cp_error_set(err, CP_ECONFIG,
+					    "[sso-session %s] (referenced by profile `%s`) is missing `%s`",
+					    session, name, !surl ? "sso_start_url" : "sso_region");
+		url = surl;
+		region = sregion;
+		scopes = s_get(s, "sso_registration_scopes");
+	}
+	if (role && !account)
+		return cp_error_set(err, CP_ECONFIG,
+				    "profile `%s`: if `sso_role_name` is set, then `sso_account_id` must also be set",
+				    name);
+	if (account && !role)
+		return cp_error_set(err, CP_ECONFIG,
+				    "profile `%s`: if `sso_account_id` is set, then `sso_role_name` must also be set",
+				    name);
+	if (!session) {
+		const char *missing = !url ? "sso_start_url" : !region ? "sso_region"
+						 : !account ? "sso_account_id and sso_role_name" : NULL;
+		if (missing)
+			return cp_error_set(err, CP_ECONFIG,
+					    "profile `%s` has SSO settings but no %s (or use sso_session)",
+					    name, missing);
+	}
+	if (!cp_region_valid(region))
+		return cp_error_set(err, CP_ECONFIG, "profile `%s`: invalid sso_region '%.64s'", name,
+				    region);
+	if ((session && !(c->sso_session = cp_strdup(session))) ||
+	    !(c->sso_start_url = cp_strdup(url)) || !(c->sso_region = cp_strdup(region)) ||
+	    (account && !(c->sso_account_id = cp_strdup(account))) ||
+	    (role && !(c->sso_role_name = cp_strdup(role))) ||
+	    (scopes && !(c->sso_registration_scopes = cp_strdup(scopes))))
+		return cp_error_set(err, CP_EINTERNAL, "out of memory");
+	return 0;
+}
+
 static int s_walk(const cp_config *cfg, const char *start, cp_chain *c, cp_error *err)
 {
 	const char *name = start;
@@ -342,7 +415,10 @@ static int s_walk(const cp_config *cfg, const char *start, cp_chain *c, cp_error
 		if (wif)
 			return cp_error_set(err, CP_ECONFIG,
 					    "profile '%s' has web_identity_token_file but no role_arn", name);
-		if (s_get(p, "sso_session") || s_get(p, "sso_start_url") || s_get(p, "sso_account_id")) {
+		if (s_get(p, "sso_session") || s_get(p, "sso_start_url") || s_get(p, "sso_account_id") ||
+		    s_get(p, "sso_role_name") || s_get(p, "sso_region")) {
+			if ((r = s_sso(cfg, c, name, p, err)))
+				return r;
 			c->base = CP_BASE_SSO;
 			return s_set_base_profile(c, name, err);
 		}

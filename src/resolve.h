@@ -8,7 +8,10 @@
  *  - a source profile's static keys win over its role_arn;
  *  - a profile may name itself as source_profile only with static keys;
  *  - any other revisit is a cycle; at most CP_MAX_SOURCE_HOPS hops;
- *  - source_profile with credential_source is an error.
+ *  - source_profile with credential_source is an error;
+ *  - SSO (sso_session / legacy sso_* keys) follows the suite's Sso cases:
+ *    with sso_session, sso_start_url and sso_region belong in the
+ *    [sso-session] section; sso_account_id and sso_role_name go together.
  * All functions return 0 or CP_ECONFIG / CP_EINTERNAL with err set.
  */
 #ifndef CP_RESOLVE_H
@@ -60,6 +63,16 @@ typedef struct cp_chain {
 	size_t nsteps;
 	char **profiles;           /* every profile visited, target first */
 	size_t nprofiles;
+	/* CP_BASE_SSO (IAM Identity Center). With sso_session, start URL and
+	 * region come from its [sso-session] section; without, from the
+	 * profile (legacy). Account and role are both set, or (sso_session
+	 * only) both NULL: a token-only profile, which yields no credentials. */
+	char *sso_session;         /* NULL: legacy sso_start_url profile */
+	char *sso_start_url;
+	char *sso_region;
+	char *sso_account_id;
+	char *sso_role_name;
+	char *sso_registration_scopes; /* [sso-session] sso_registration_scopes, raw; NULL: none */
 } cp_chain;
 
 /* Overrides from the command line (all optional). */

@@ -910,13 +910,128 @@ out:
 	return r;
 }
 
-/* STUB: GetSessionToken, replaced by the MFA work. */
+/* ---- GetSessionToken (an MFA session) ---------------------------------- */
+
+#define S_GST_DURATION_MIN 900
+#define S_GST_DURATION_MAX 129600
+#define S_SERIAL_MIN 9
+#define S_SERIAL_MAX 256
+
+/* serialNumberType: [\w+=/:,.@-]. */
+static bool s_serial_char(long c)
+{
+	return s_name_char(c) || c == '/' || c == ':';
+}
+
+static int s_session_token_validate(const cp_session_token_input *in, cp_error *err)
+{
+	char why[160];
+	if (!in || !in->serial_number || !in->token_code)
+		return cp_error_set(err, CP_EINTERNAL,
+				    "GetSessionToken without an MFA serial number or code");
+	if (!s_check_str(in->serial_number, S_SERIAL_MIN, S_SERIAL_MAX, s_serial_char, why,
+			 sizeof why))
+		return cp_error_set(err, CP_ECONFIG,
+				    "invalid mfa_serial: the MFA device serial number or ARN %s (9 to "
+				    "256 of letters, digits and _+=/:,.@-)",
+				    why);
+	size_t n = strlen(in->token_code);
+	if (n != 6 || strspn(in->token_code, "0123456789") != n) /* never quoted */
+		return cp_error_set(err, CP_ECONFIG, "invalid TokenCode: the MFA code must be 6 digits");
+	if (in->duration_seconds &&
+	    (in->duration_seconds < S_GST_DURATION_MIN || in->duration_seconds > S_GST_DURATION_MAX))
+		return cp_error_set(err, CP_ECONFIG,
+				    "invalid DurationSeconds %d for GetSessionToken (%d to %d)",
+				    in->duration_seconds, S_GST_DURATION_MIN, S_GST_DURATION_MAX);
+	return 0;
+}
+
+/* One signed GetSessionToken call; no retries (the caller decides). The
+ * body holds the code: it is wiped with the buffer. */
 int cp_sts_get_session_token(const cp_sts_endpoint *ep, const cp_creds *source,
 			     const cp_session_token_input *in, cp_creds *ret, cp_error *err)
 {
-	(void)ep;
-	(void)source;
-	(void)in;
-	(void)ret;
-	return cp_error_set(err, CP_ECONFIG, "MFA sessions are not supported yet");
+	cp_buf body = {0};
+	char *host = NULL, *target = NULL;
+	cp_sigv4_result sig = {0};
+	cp_http_response resp = {0};
+	cp_header hdrs[2 + 4];
+	char dur[16];
+	int r;
+
+	if (!ep || !ep->url || !ep->signing_region || !source || !in) {
+		r = cp_error_set(err, CP_EINTERNAL, "GetSessionToken called without an endpoint or input");
+		goto out;
+	}
+	if (!source->access_key_id || !source->secret_access_key) {
+		r = cp_error_set(err, CP_ESOURCE, "no source credentials for an MFA session");
+		goto out;
+	}
+	if (source->session_token && source->session_token[0]) {
+		r = cp_error_set(err, CP_EINTERNAL,
+				 "GetSessionToken needs long-term keys, not session credentials");
+		goto out;
+	}
+	if ((r = s_session_token_validate(in, err)) != 0)
+		goto out;
+	snprintf(dur, sizeof dur, "%d", in->duration_seconds);
+	if (cp_buf_puts(&body, "Action=GetSessionToken&Version=2011-06-15") ||
+	    (in->duration_seconds > 0 && s_form_param(&body, "DurationSeconds", dur)) ||
+	    s_form_param(&body, "SerialNumber", in->serial_number) ||
+	    s_form_param(&body, "TokenCode", in->token_code)) {
+		r = cp_error_set(err, CP_EINTERNAL, "out of memory building the GetSessionToken request");
+		goto out;
+	}
+	if ((r = s_url_parts(ep->url, &host, &target)) != 0) {
+		r = r == CP_EINTERNAL ? cp_error_set(err, r, "out of memory")
+				      : cp_error_set(err, CP_ECONFIG, "invalid STS endpoint URL '%s'",
+						     ep->url);
+		goto out;
+	}
+
+	hdrs[0] = (cp_header){"Host", host};
+	hdrs[1] = (cp_header){"Content-Type", S_FORM_CONTENT_TYPE};
+	cp_sigv4_params sp = {
+		.method = "POST",
+		.uri = target,
+		.headers = hdrs,
+		.nheaders = 2,
+		.body = body.data,
+		.body_len = body.len,
+		.region = ep->signing_region,
+		.service = "sts",
+		.creds = source,
+		.time = cp_now() + ep->clock_offset,
+		.normalize_path = true,
+	};
+	if ((r = cp_sigv4_sign(&sp, &sig, err)) != 0)
+		goto out;
+	size_t nh = 2;
+	for (size_t i = 0; i < sig.nadd && i < 4; i++)
+		hdrs[nh++] = sig.add[i];
+
+	cp_http_request req = {
+		.method = "POST",
+		.url = ep->url,
+		.headers = hdrs,
+		.nheaders = nh,
+		.body = body.data,
+		.body_len = body.len,
+		.ca_bundle = ep->ca_bundle,
+		.timeout_ms = ep->timeout_ms,
+		.max_response = CP_STS_MAX_XML,
+	};
+	if ((r = cp_http_send(&req, &resp, err)) != 0)
+		goto out;
+	/* Messages name the device; none may repeat the code. */
+	r = s_sts_reply(ep, in->serial_number, source, in->token_code, &resp, ret, err);
+	if (r && err)
+		err->server_date = resp.server_date;
+out:
+	cp_sigv4_result_free(&sig);
+	cp_http_response_free(&resp);
+	cp_buf_free(&body); /* held the code */
+	free(host);
+	free(target);
+	return r;
 }

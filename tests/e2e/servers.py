@@ -414,8 +414,11 @@ class StsReply:
         self.headers = list(headers)
 
 
+MFA_FAILED_MESSAGE = "MultiFactorAuthentication failed with invalid MFA one time pass code. "
+
+
 class FakeSts(LoopbackServer):
-    """Scriptable STS (awsQuery AssumeRole / GetCallerIdentity).
+    """Scriptable STS (awsQuery AssumeRole / GetSessionToken / GetCallerIdentity).
 
     keys: {access_key_id: (secret, session_token_or_None)} accepted for signing.
     Credentials it issues are added to keys, so chains through it verify.
@@ -437,12 +440,30 @@ class FakeSts(LoopbackServer):
     security token included in the request is expired"), as real STS answers;
     `expired_rejections` counts them. Off by default (older tests sign with
     short-lived credentials freely).
+
+    MFA. GetSessionToken (signed, SigV4-checked like AssumeRole) needs
+    SerialNumber and TokenCode; a TokenCode other than `mfa_code` gets STS's
+    403 AccessDenied (MultiFactorAuthentication failed...), a request signed
+    with session credentials gets 403 AccessDenied ("Cannot call
+    GetSessionToken with session credentials"); DurationSeconds is 900..129600
+    (default 43200), or `mfa_lifetime` seconds when set. The session it issues
+    is added to keys and remembered as MFA-authenticated (`mfa_sessions`).
+    AssumeRole with SerialNumber/TokenCode checks the code the same way.
+    Roles in `mfa_roles` (ARNs) may be assumed only with MFA: a valid
+    SerialNumber/TokenCode, or a signature by an MFA session; otherwise 403
+    AccessDenied. `session_token_requests()` lists the GetSessionToken
+    requests.
     """
 
     def __init__(self, keys=None, verify=True, chain_limit=3600, max_session=43200,
                  fractional_expiration=False, account=ACCOUNT, delay=0.0, tls=None,
-                 lifetime=None, reject_expired=False):
+                 lifetime=None, reject_expired=False, mfa_code="123456", mfa_lifetime=None,
+                 mfa_roles=()):
         super().__init__(tls=tls)
+        self.mfa_code = mfa_code
+        self.mfa_lifetime = mfa_lifetime
+        self.mfa_roles = set(mfa_roles)
+        self.mfa_sessions: set[str] = set()  # akids issued by GetSessionToken
         self.reject_expired = reject_expired
         self.expired_rejections = 0
         self._expiry: dict[str, _dt.datetime] = {}  # issued akid -> Expiration
@@ -471,6 +492,9 @@ class FakeSts(LoopbackServer):
 
     def assume_role_requests(self, mark=0):
         return [r for r in self.since(mark) if r.action == "AssumeRole"]
+
+    def session_token_requests(self, mark=0):
+        return [r for r in self.since(mark) if r.action == "GetSessionToken"]
 
     # protocol
     def _error(self, status, code, message, type_="Sender"):
@@ -511,6 +535,8 @@ class FakeSts(LoopbackServer):
                                f"{form.get('Version')}")
         if action == "GetCallerIdentity":
             return self._caller_identity(req, info)
+        if action == "GetSessionToken":
+            return self._session_token(req, info)
         if action != "AssumeRole":
             return self._error(400, "InvalidAction",
                                f"Could not find operation {action} for version 2011-06-15")
@@ -584,6 +610,9 @@ class FakeSts(LoopbackServer):
                                f"1 validation error detected: Value '{ext}' at "
                                f"'externalId' failed to satisfy constraint: Member must "
                                f"have length greater than or equal to 2")
+        mfa_error = self._mfa_check(req, info, arn)
+        if mfa_error:
+            return mfa_error
         chained = req.header("x-amz-security-token") is not None
         if chained and self.chain_limit is not None and duration > self.chain_limit:
             return self._error(400, "ValidationError", ROLE_CHAINING_MESSAGE)
@@ -598,6 +627,87 @@ class FakeSts(LoopbackServer):
             if r.code is not None:
                 return self._error(r.status, r.code, r.message, r.type_)
         return self._success(req, arn, name, duration)
+
+    def _mfa_check(self, req, info, arn):
+        """AssumeRole: a SerialNumber/TokenCode pair must be right; a role in
+        mfa_roles needs one, or a signature by an MFA session."""
+        form = req.form
+        if "SerialNumber" in form or "TokenCode" in form:
+            if not form.get("SerialNumber") or form.get("TokenCode") != self.mfa_code:
+                req.note += "bad MFA code; "
+                return self._error(403, "AccessDenied", MFA_FAILED_MESSAGE)
+            return None
+        if arn in self.mfa_roles and info.get("akid") not in self.mfa_sessions:
+            req.note += "MFA required; "
+            return self._error(403, "AccessDenied",
+                               f"User: arn:aws:iam::{self.account}:user/fake is not authorized "
+                               f"to perform: sts:AssumeRole on resource: {arn}")
+        return None
+
+    def _session_token(self, req, info):
+        if self.delay:
+            time.sleep(self.delay)
+        form = req.form
+        if req.header("x-amz-security-token") is not None:
+            return self._error(403, "AccessDenied",
+                               "Cannot call GetSessionToken with session credentials")
+        duration = 43200
+        if "DurationSeconds" in form:
+            try:
+                duration = int(form["DurationSeconds"])
+            except ValueError:
+                return self._error(400, "ValidationError",
+                                   f"Value '{form['DurationSeconds']}' for parameter "
+                                   f"DurationSeconds is invalid.")
+            if not 900 <= duration <= 129600:
+                return self._error(400, "ValidationError",
+                                   f"1 validation error detected: Value '{duration}' at "
+                                   f"'durationSeconds' failed to satisfy constraint: Member "
+                                   f"must have value {'greater' if duration < 900 else 'less'}"
+                                   f" than or equal to {900 if duration < 900 else 129600}")
+        serial, code = form.get("SerialNumber"), form.get("TokenCode")
+        if not serial or not code:
+            # Real STS issues a session without MFA; every caller here sends both.
+            return self._error(400, "ValidationError",
+                               "FakeSts: GetSessionToken without SerialNumber and TokenCode")
+        if not re.fullmatch(r"\d{6}", code):
+            return self._error(400, "ValidationError",
+                               f"1 validation error detected: Value at 'tokenCode' failed to "
+                               f"satisfy constraint: Member must satisfy regular expression "
+                               f"pattern: [\\d]*")
+        if code != self.mfa_code:
+            req.note += "bad MFA code; "
+            return self._error(403, "AccessDenied", MFA_FAILED_MESSAGE)
+        akid = "ASIA" + secrets.token_hex(8).upper()
+        secret = secrets.token_urlsafe(30)
+        token = "FwoGZXIvYXdzEMFA" + secrets.token_urlsafe(60)
+        life = duration if self.mfa_lifetime is None else self.mfa_lifetime
+        exp = utcnow() + _dt.timedelta(seconds=life)
+        cred = {"AccessKeyId": akid, "SecretAccessKey": secret, "SessionToken": token,
+                "Expiration": exp, "Arn": f"arn:aws:iam::{self.account}:user/fake",
+                "Duration": duration, "SerialNumber": serial, "Signer": info.get("akid")}
+        with self.lock:
+            self.issued.append(cred)
+            self._expiry[akid] = exp
+            self.mfa_sessions.add(akid)
+        self.add_key(akid, secret, token)
+        body = (
+            f'<GetSessionTokenResponse xmlns="{STS_NS}">\n'
+            f"  <GetSessionTokenResult>\n"
+            f"    <Credentials>\n"
+            f"      <SessionToken>{_xml_escape(token)}</SessionToken>\n"
+            f"      <SecretAccessKey>{_xml_escape(secret)}</SecretAccessKey>\n"
+            f"      <Expiration>{iso_z(exp, self.fractional_expiration)}</Expiration>\n"
+            f"      <AccessKeyId>{akid}</AccessKeyId>\n"
+            f"    </Credentials>\n"
+            f"  </GetSessionTokenResult>\n"
+            f"  <ResponseMetadata>\n"
+            f"    <RequestId>{uuid.uuid4()}</RequestId>\n"
+            f"  </ResponseMetadata>\n"
+            f"</GetSessionTokenResponse>\n"
+        ).encode()
+        return 200, [("Content-Type", "text/xml"),
+                     ("x-amzn-RequestId", str(uuid.uuid4()))], body
 
     def _success(self, req, arn, name, duration):
         akid = "ASIA" + secrets.token_hex(8).upper()

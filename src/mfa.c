@@ -1,0 +1,337 @@
+/* mfa.c - the MFA code: credproc_mfa_process or a prompt on /dev/tty.
+ *
+ * Nothing here reads stdin or writes stdout (stdout carries the JSON), and
+ * nothing quotes the code: it is wiped from every buffer that held it.
+ */
+#include "mfa.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+static int64_t s_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool s_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r';
+}
+
+bool cp_mfa_parse_code(const char *text, size_t len, char ret[static CP_MFA_CODE_SIZE])
+{
+	memset(ret, 0, CP_MFA_CODE_SIZE);
+	if (!text)
+		return false;
+	const char *nl = memchr(text, '\n', len);
+	if (nl)
+		len = (size_t)(nl - text);
+	size_t a = 0, b = len;
+	while (a < b && s_blank(text[a]))
+		a++;
+	while (b > a && s_blank(text[b - 1]))
+		b--;
+	if (b - a != CP_MFA_CODE_DIGITS)
+		return false;
+	for (size_t i = a; i < b; i++)
+		if (text[i] < '0' || text[i] > '9')
+			return false;
+	memcpy(ret, text + a, CP_MFA_CODE_DIGITS);
+	return true;
+}
+
+/* ---- credproc_mfa_process --------------------------------------------- */
+
+static void s_kill_group(pid_t pid)
+{
+	if (kill(-pid, SIGKILL) < 0)
+		kill(pid, SIGKILL);
+}
+
+int cp_mfa_from_process(const char *profile, const char *command, const char *serial,
+			long timeout_ms, char ret[static CP_MFA_CODE_SIZE], cp_error *err)
+{
+	const char *who = profile ? profile : "(command line)";
+	char buf[CP_MFA_MAX_OUTPUT + 1];
+	size_t len = 0;
+	int out[2] = {-1, -1}, r;
+	bool timed_out = false, too_big = false;
+	pid_t pid;
+
+	memset(ret, 0, CP_MFA_CODE_SIZE);
+	if (timeout_ms <= 0)
+		timeout_ms = CP_MFA_PROCESS_TIMEOUT_MS;
+	if (!command || !*command)
+		return cp_error_set(err, CP_ECONFIG, "credproc_mfa_process of profile '%s' is empty", who);
+	if (pipe2(out, O_CLOEXEC) < 0)
+		return cp_error_set(err, CP_EINTERNAL, "cannot create a pipe: %s", strerror(errno));
+	cp_debug("MFA: running credproc_mfa_process of profile '%s' for '%s'", who, serial);
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		r = cp_error_set(err, CP_EINTERNAL, "cannot fork: %s", strerror(errno));
+		goto out;
+	}
+	if (pid == 0) {
+		/* Child: async-signal-safe calls only. */
+		int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		setpgid(0, 0);
+		if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out[1], 1) < 0)
+			_exit(127);
+		signal(SIGPIPE, SIG_DFL);
+		execl("/bin/sh", "sh", "-c", command, (char *)NULL);
+		_exit(127);
+	}
+	setpgid(pid, pid); /* also here: a kill before the child's own call must reach it */
+	close(out[1]);
+	out[1] = -1;
+
+	int64_t deadline = s_mono_ms() + timeout_ms;
+	for (;;) {
+		int64_t left = deadline - s_mono_ms();
+		if (left <= 0) {
+			timed_out = true;
+			break;
+		}
+		struct pollfd pfd = {.fd = out[0], .events = POLLIN};
+		int n = poll(&pfd, 1, (int)(left > 1000 ? 1000 : left));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		if (n == 0)
+			continue;
+		if (len == CP_MFA_MAX_OUTPUT) {
+			char c;
+			ssize_t k = read(out[0], &c, 1);
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k > 0)
+				too_big = true;
+			break;
+		}
+		ssize_t k = read(out[0], buf + len, CP_MFA_MAX_OUTPUT - len);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		len += (size_t)k;
+	}
+	if (timed_out || too_big)
+		s_kill_group(pid);
+
+	int wst = 0;
+	pid_t w;
+	for (;;) {
+		w = waitpid(pid, &wst, WNOHANG);
+		if (w != 0 || timed_out || too_big)
+			break;
+		if (s_mono_ms() >= deadline) {
+			timed_out = true;
+			s_kill_group(pid);
+			break;
+		}
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	if (w == 0)
+		while (waitpid(pid, &wst, 0) < 0 && errno == EINTR)
+			;
+
+	if (timed_out)
+		r = cp_error_set(err, CP_ESOURCE,
+				 "credproc_mfa_process of profile '%s' did not finish within %g s", who,
+				 (double)timeout_ms / 1000.0);
+	else if (too_big)
+		r = cp_error_set(err, CP_ESOURCE,
+				 "credproc_mfa_process of profile '%s' printed more than %d bytes", who,
+				 CP_MFA_MAX_OUTPUT);
+	else if (WIFSIGNALED(wst))
+		r = cp_error_set(err, CP_ESOURCE,
+				 "credproc_mfa_process of profile '%s' was killed by signal %d", who,
+				 WTERMSIG(wst));
+	else if (WEXITSTATUS(wst) == 127)
+		r = cp_error_set(err, CP_ESOURCE,
+				 "credproc_mfa_process of profile '%s' could not be run (exit status 127)",
+				 who);
+	else if (WEXITSTATUS(wst) != 0)
+		r = cp_error_set(err, CP_ESOURCE,
+				 "credproc_mfa_process of profile '%s' failed (exit status %d)", who,
+				 WEXITSTATUS(wst));
+	else if (!cp_mfa_parse_code(buf, len, ret))
+		r = cp_error_set(err, CP_ESOURCE,
+				 "credproc_mfa_process of profile '%s' did not print a %d-digit MFA code "
+				 "for '%s' on its first line", who, CP_MFA_CODE_DIGITS, serial);
+	else
+		r = 0;
+out:
+	cp_wipe(buf, sizeof buf);
+	if (out[0] >= 0)
+		close(out[0]);
+	if (out[1] >= 0)
+		close(out[1]);
+	if (r)
+		memset(ret, 0, CP_MFA_CODE_SIZE);
+	return r;
+}
+
+/* ---- the terminal ------------------------------------------------------ */
+
+/* The serial as shown on the terminal: control characters become '?'. */
+static void s_printable(const char *s, char *out, size_t outlen)
+{
+	size_t o = 0;
+	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p && o + 1 < outlen; p++)
+		out[o++] = (*p < 0x20 || *p == 0x7F) ? '?' : (char)*p;
+	out[o] = '\0';
+}
+
+static int s_write_str(int fd, const char *s)
+{
+	size_t n = strlen(s);
+	while (n) {
+		ssize_t w = write(fd, s, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? errno : EIO;
+		s += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int cp_mfa_from_tty(const char *serial, long timeout_ms, char ret[static CP_MFA_CODE_SIZE],
+		    cp_error *err)
+{
+	char shown[512], prompt[640], line[64], chunk[64];
+	struct termios saved;
+	bool restore = false;
+	int fd, r = 0, e;
+
+	memset(ret, 0, CP_MFA_CODE_SIZE);
+	if (timeout_ms <= 0)
+		timeout_ms = CP_MFA_PROMPT_TIMEOUT_MS;
+	fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0) {
+		cp_debug("MFA: cannot open /dev/tty: %s", strerror(errno));
+		return cp_error_set(err, CP_EINTERACTIVE,
+				    "MFA code needed for '%s' but there is no terminal; set credproc_mfa_process",
+				    serial);
+	}
+	/* A background process that reads its terminal is stopped (SIGTTIN):
+	 * that would hang the caller, so it is "no terminal" too. */
+	pid_t fg = tcgetpgrp(fd);
+	if (fg != getpgrp()) {
+		close(fd);
+		cp_debug("MFA: the terminal's foreground process group is %ld, ours %ld", (long)fg,
+			 (long)getpgrp());
+		return cp_error_set(err, CP_EINTERACTIVE,
+				    "MFA code needed for '%s' but aws-credproc is not in the foreground of "
+				    "its terminal; set credproc_mfa_process",
+				    serial);
+	}
+	/* A line, with echo: canonical mode, Enter ends the line. */
+	if (tcgetattr(fd, &saved) == 0) {
+		struct termios t = saved;
+		t.c_lflag |= ICANON | ECHO | ECHOE | ECHOK;
+		t.c_iflag |= ICRNL;
+		t.c_iflag &= ~(tcflag_t)IGNCR;
+		if ((t.c_lflag != saved.c_lflag || t.c_iflag != saved.c_iflag) &&
+		    tcsetattr(fd, TCSANOW, &t) == 0)
+			restore = true;
+	}
+	s_printable(serial, shown, sizeof shown);
+
+	int64_t deadline = s_mono_ms() + timeout_ms;
+	for (int attempt = 1;; attempt++) {
+		if (attempt > CP_MFA_MAX_PROMPTS) {
+			r = cp_error_set(err, CP_EINTERACTIVE,
+					 "no valid MFA code for '%s' after %d attempts (%d digits expected)",
+					 serial, CP_MFA_MAX_PROMPTS, CP_MFA_CODE_DIGITS);
+			break;
+		}
+		snprintf(prompt, sizeof prompt, "%sEnter MFA code for %s: ",
+			 attempt > 1 ? "That is not a 6-digit code.\n" : "", shown);
+		if ((e = s_write_str(fd, prompt))) {
+			r = cp_error_set(err, CP_EINTERACTIVE,
+					 "MFA code needed for '%s' but the terminal cannot be written: %s",
+					 serial, strerror(e));
+			break;
+		}
+		size_t n = 0;
+		bool done = false, too_long = false;
+		while (!done) {
+			int64_t left = deadline - s_mono_ms();
+			if (left <= 0) {
+				s_write_str(fd, "\n");
+				r = cp_error_set(err, CP_EINTERACTIVE,
+						 "no MFA code for '%s' was entered within %g s", serial,
+						 (double)timeout_ms / 1000.0);
+				goto out;
+			}
+			struct pollfd pfd = {.fd = fd, .events = POLLIN};
+			int k = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k < 0) {
+				r = cp_error_set(err, CP_EINTERACTIVE,
+						 "cannot read the MFA code from the terminal: %s", strerror(errno));
+				goto out;
+			}
+			if (k == 0)
+				continue;
+			ssize_t got = read(fd, chunk, sizeof chunk);
+			if (got < 0 && (errno == EINTR || errno == EAGAIN))
+				continue;
+			if (got < 0) {
+				r = cp_error_set(err, CP_EINTERACTIVE,
+						 "cannot read the MFA code from the terminal: %s", strerror(errno));
+				goto out;
+			}
+			if (got == 0) {
+				s_write_str(fd, "\n");
+				r = cp_error_set(err, CP_EINTERACTIVE,
+						 "the MFA prompt for '%s' ended without a code (end of input)",
+						 serial);
+				goto out;
+			}
+			for (ssize_t i = 0; i < got; i++) {
+				if (chunk[i] == '\n' || chunk[i] == '\r') {
+					done = true;
+					break;
+				}
+				if (n < sizeof line)
+					line[n++] = chunk[i];
+				else
+					too_long = true;
+			}
+			cp_wipe(chunk, sizeof chunk);
+		}
+		bool ok = !too_long && cp_mfa_parse_code(line, n, ret);
+		cp_wipe(line, sizeof line);
+		if (ok)
+			break;
+	}
+out:
+	cp_wipe(line, sizeof line);
+	cp_wipe(chunk, sizeof chunk);
+	if (restore)
+		tcsetattr(fd, TCSANOW, &saved);
+	close(fd);
+	if (r)
+		memset(ret, 0, CP_MFA_CODE_SIZE);
+	return r;
+}

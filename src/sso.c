@@ -1,0 +1,1013 @@
+/* sso.c - IAM Identity Center (SSO): the cached access token, its OIDC
+ * refresh, and the portal's GetRoleCredentials (see sso.h).
+ *
+ * Wire formats, from the service models botocore ships (data/sso and
+ * data/sso-oidc, 2019-06-10, both rest-json, unsigned) and botocore's
+ * SSOTokenLoader / SSOTokenProvider / SSOCredentialFetcher:
+ *   GET  <portal>/federation/credentials?role_name=R&account_id=A
+ *        x-amz-sso_bearer_token: <accessToken>
+ *     -> 200 {"roleCredentials":{"accessKeyId","secretAccessKey",
+ *             "sessionToken","expiration": <epoch ms>}}
+ *     -> 401 UnauthorizedException (the token is no good), 400
+ *        InvalidRequestException, 404 ResourceNotFoundException, 429
+ *        TooManyRequestsException
+ *   POST <oidc>/token   Content-Type: application/json
+ *        {"grantType":"refresh_token","clientId","clientSecret","refreshToken"}
+ *     -> 200 {"accessToken","tokenType","expiresIn"[,"refreshToken"]}
+ *     -> 400 {"error":"invalid_grant"|"expired_token"|...,"error_description"}
+ */
+#include "sso.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <openssl/evp.h>
+
+#include "endpoint.h"
+#include "http.h"
+
+#define S_DEFAULT_TIMEOUT_MS 10000L
+#define S_MAX_ATTEMPTS 10
+#define S_MAX_REPLY (64 * 1024)
+#define S_MAX_URL 2048
+#define S_MAX_EXPIRES_IN (10LL * 365 * 86400)
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static const char *s_env(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : NULL;
+}
+
+static int64_t s_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t s_now(const cp_sso_options *o)
+{
+	return o && o->now ? o->now : cp_now();
+}
+
+static void s_json_wipe(cJSON *j)
+{
+	for (; j; j = j->next) {
+		if (j->valuestring)
+			cp_wipe(j->valuestring, strlen(j->valuestring));
+		if (j->child)
+			s_json_wipe(j->child);
+	}
+}
+
+static void s_json_free(cJSON *j)
+{
+	if (!j)
+		return;
+	s_json_wipe(j);
+	cJSON_Delete(j);
+}
+
+static const char *s_jstr(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
+}
+
+/* The login command that fixes a missing or refused token. */
+static void s_login_hint(const cp_sso_options *o, char *buf, size_t len)
+{
+	if (o->session_name)
+		snprintf(buf, len, "run `aws sso login --sso-session %s`", o->session_name);
+	else
+		snprintf(buf, len, "run `aws sso login --profile %s`", o->profile ? o->profile : "default");
+}
+
+/* What the token belongs to, for messages. */
+static void s_token_owner(const cp_sso_options *o, char *buf, size_t len)
+{
+	if (o->session_name)
+		snprintf(buf, len, "sso-session '%s'", o->session_name);
+	else
+		snprintf(buf, len, "SSO start URL '%.300s' (profile '%s')", o->start_url,
+			 o->profile ? o->profile : "default");
+}
+
+/* Printable ASCII of s, at most outlen - 1 bytes; "" when it would quote
+ * one of the secrets. */
+static void s_sanitize(const char *s, const char *const *secrets, size_t nsecrets, char *out,
+		       size_t outlen)
+{
+	size_t n = 0;
+	out[0] = '\0';
+	if (!s)
+		return;
+	for (size_t i = 0; i < nsecrets; i++)
+		if (secrets[i] && secrets[i][0] && strstr(s, secrets[i]))
+			return;
+	for (; *s && n + 1 < outlen; s++)
+		if ((unsigned char)*s >= 0x20 && (unsigned char)*s < 0x7f)
+			out[n++] = *s;
+	out[n] = '\0';
+}
+
+/* Code and message of a rest-json error body: "__type" (namespace and
+ * suffix stripped), "code"/"Code", or OAuth's "error"; "message"/"Message"
+ * or "error_description". */
+static void s_error_body(const cp_buf *body, const char *const *secrets, size_t nsecrets,
+			 char *code, size_t codelen, char *msg, size_t msglen)
+{
+	code[0] = msg[0] = '\0';
+	if (!body->data || body->len == 0)
+		return;
+	cJSON *j = cJSON_ParseWithLength(body->data, body->len);
+	if (!j)
+		return;
+	if (cJSON_IsObject(j)) {
+		const char *c = s_jstr(j, "__type");
+		char tmp[128];
+		if (c) {
+			const char *h = strrchr(c, '#');
+			snprintf(tmp, sizeof tmp, "%s", h ? h + 1 : c);
+			tmp[strcspn(tmp, ":")] = '\0';
+			c = tmp;
+		}
+		if (!c)
+			c = s_jstr(j, "code");
+		if (!c)
+			c = s_jstr(j, "Code");
+		if (!c)
+			c = s_jstr(j, "error");
+		const char *m = s_jstr(j, "message");
+		if (!m)
+			m = s_jstr(j, "Message");
+		if (!m)
+			m = s_jstr(j, "error_description");
+		s_sanitize(c, secrets, nsecrets, code, codelen);
+		s_sanitize(m, secrets, nsecrets, msg, msglen);
+	}
+	s_json_free(j);
+}
+
+/* RFC 3339, plus the "YYYY-MM-DDTHH:MM:SSUTC" form older CLIs wrote. */
+static int s_parse_time(const char *s, int64_t *ret)
+{
+	char tmp[64];
+	size_t n = s ? strlen(s) : 0;
+	if (n < 19 || n >= sizeof tmp)
+		return -1;
+	memcpy(tmp, s, n + 1);
+	if (n > 3 && strcmp(tmp + n - 3, "UTC") == 0) {
+		tmp[n - 3] = 'Z';
+		tmp[n - 2] = '\0';
+	}
+	return cp_parse_iso8601(tmp, ret);
+}
+
+/* Percent-encodes s for a query string (RFC 3986 unreserved kept). */
+static int s_query_escape(cp_buf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	int e = 0;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		    *p == '-' || *p == '_' || *p == '.' || *p == '~') {
+			e |= cp_buf_putc(b, (char)*p);
+		} else {
+			char enc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+			e |= cp_buf_append(b, enc, 3);
+		}
+	}
+	return e;
+}
+
+/* ---- the token cache file ---------------------------------------------- */
+
+int cp_sso_token_path(const char *dir, const char *session_name, const char *start_url,
+		      char **ret_path, cp_error *err)
+{
+	const char *key = session_name ? session_name : start_url;
+	if (!key)
+		return cp_error_set(err, CP_ECONFIG, "neither an sso-session nor an SSO start URL is set");
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	if (!EVP_Digest(key, strlen(key), md, &mdlen, EVP_sha1(), NULL) || mdlen != 20)
+		return cp_error_set(err, CP_EINTERNAL, "SHA-1 is unavailable");
+	char hex[41];
+	for (unsigned i = 0; i < 20; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	char *path;
+	if (dir) {
+		path = cp_asprintf("%s/%s.json", dir, hex);
+	} else {
+		/* As botocore's os.path.expanduser("~"): HOME, else the passwd entry. */
+		const char *home = getenv("HOME");
+		if (!home || !*home) {
+			struct passwd *pw = getpwuid(geteuid());
+			home = pw && pw->pw_dir && *pw->pw_dir ? pw->pw_dir : NULL;
+		}
+		if (!home)
+			return cp_error_set(err, CP_ESOURCE,
+					    "cannot find the SSO token cache: HOME is not set and the "
+					    "user has no home directory");
+		size_t hn = strlen(home);
+		while (hn > 1 && home[hn - 1] == '/')
+			hn--;
+		path = cp_asprintf("%.*s/.aws/sso/cache/%s.json", (int)hn, home, hex);
+	}
+	if (!path)
+		return cp_error_set(err, CP_EINTERNAL, "out of memory");
+	*ret_path = path;
+	return 0;
+}
+
+void cp_sso_token_free(cp_sso_token *t)
+{
+	if (!t)
+		return;
+	free(t->start_url);
+	free(t->region);
+	cp_free_secret(t->access_token);
+	cp_free_secret(t->refresh_token);
+	free(t->client_id);
+	cp_free_secret(t->client_secret);
+	free(t->registration_expires_at);
+	memset(t, 0, sizeof *t);
+}
+
+static int s_dup_opt(const cJSON *j, const char *k, char **dst)
+{
+	const char *v = s_jstr(j, k);
+	if (!v)
+		return 0;
+	return (*dst = cp_strdup(v)) ? 0 : CP_EINTERNAL;
+}
+
+int cp_sso_token_parse(const char *json, size_t len, cp_sso_token *ret, cp_error *err)
+{
+	cp_sso_token t = {0};
+	int r = 0;
+	cJSON *j = cJSON_ParseWithLength(json, len);
+	if (!j || !cJSON_IsObject(j)) {
+		r = cp_error_set(err, CP_ESOURCE, "it is not a JSON object");
+		goto out;
+	}
+	const char *at = s_jstr(j, "accessToken");
+	const char *exp = s_jstr(j, "expiresAt");
+	if (!at || !exp) {
+		r = cp_error_set(err, CP_ESOURCE, "it has no %s", !at ? "accessToken" : "expiresAt");
+		goto out;
+	}
+	if (s_parse_time(exp, &t.expires_at) != 0) {
+		r = cp_error_set(err, CP_ESOURCE, "its expiresAt '%.40s' is not an RFC 3339 time", exp);
+		goto out;
+	}
+	if (!(t.access_token = cp_strdup(at)) || s_dup_opt(j, "startUrl", &t.start_url) ||
+	    s_dup_opt(j, "region", &t.region) || s_dup_opt(j, "refreshToken", &t.refresh_token) ||
+	    s_dup_opt(j, "clientId", &t.client_id) || s_dup_opt(j, "clientSecret", &t.client_secret) ||
+	    s_dup_opt(j, "registrationExpiresAt", &t.registration_expires_at)) {
+		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
+		goto out;
+	}
+	if (t.registration_expires_at && s_parse_time(t.registration_expires_at, &t.registration_expires))
+		t.registration_expires = 0;
+	*ret = t;
+	memset(&t, 0, sizeof t);
+out:
+	cp_sso_token_free(&t);
+	s_json_free(j);
+	return r;
+}
+
+bool cp_sso_token_refreshable(const cp_sso_token *t, int64_t now)
+{
+	return t->refresh_token && t->client_id && t->client_secret && t->registration_expires_at &&
+	       t->registration_expires > now;
+}
+
+/* Prints j into a buffer of our own (cJSON's growing buffer would leave
+ * copies of the secrets behind). Heap secret, NULL on failure. */
+static char *s_print_secret(const cJSON *j, size_t estimate)
+{
+	size_t cap = estimate * 6 + 512;
+	char *buf = malloc(cap);
+	if (!buf)
+		return NULL;
+	if (!cJSON_PrintPreallocated((cJSON *)j, buf, (int)cap, 0)) {
+		cp_freezero(buf, cap);
+		return NULL;
+	}
+	size_t n = strlen(buf);
+	cp_wipe(buf + n, cap - n);
+	return buf;
+}
+
+static size_t s_len(const char *s)
+{
+	return s ? strlen(s) : 0;
+}
+
+char *cp_sso_refresh_body(const cp_sso_token *t)
+{
+	if (!t->client_id || !t->client_secret || !t->refresh_token)
+		return NULL;
+	cJSON *j = cJSON_CreateObject();
+	char *out = NULL;
+	/* References: the tree holds no copy of a secret. */
+	if (j && cJSON_AddItemToObjectCS(j, "grantType", cJSON_CreateStringReference("refresh_token")) &&
+	    cJSON_AddItemToObjectCS(j, "clientId", cJSON_CreateStringReference(t->client_id)) &&
+	    cJSON_AddItemToObjectCS(j, "clientSecret", cJSON_CreateStringReference(t->client_secret)) &&
+	    cJSON_AddItemToObjectCS(j, "refreshToken", cJSON_CreateStringReference(t->refresh_token)))
+		out = s_print_secret(j, s_len(t->client_id) + s_len(t->client_secret) +
+					       s_len(t->refresh_token));
+	cJSON_Delete(j);
+	return out;
+}
+
+int cp_sso_apply_refresh(cp_sso_token *t, const char *json, size_t len, int64_t now, cp_error *err)
+{
+	int r = 0;
+	char *at = NULL, *rt = NULL;
+	cJSON *j = cJSON_ParseWithLength(json, len);
+	if (!j || !cJSON_IsObject(j)) {
+		r = cp_error_set(err, CP_ESOURCE, "the reply is not a JSON object");
+		goto out;
+	}
+	const char *a = s_jstr(j, "accessToken");
+	const cJSON *ei = cJSON_GetObjectItemCaseSensitive(j, "expiresIn");
+	if (!a || !cJSON_IsNumber(ei) || !isfinite(ei->valuedouble) || ei->valuedouble <= 0 ||
+	    ei->valuedouble > (double)S_MAX_EXPIRES_IN) {
+		r = cp_error_set(err, CP_ESOURCE, "the reply has no %s",
+				 !a ? "accessToken" : "valid expiresIn");
+		goto out;
+	}
+	const char *nr = s_jstr(j, "refreshToken");
+	if (!(at = cp_strdup(a)) || (nr && !(rt = cp_strdup(nr)))) {
+		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
+		goto out;
+	}
+	cp_free_secret(t->access_token);
+	t->access_token = at;
+	at = NULL;
+	t->expires_at = now + (int64_t)ei->valuedouble;
+	/* As botocore: the refresh token is kept only when a new one came back. */
+	cp_free_secret(t->refresh_token);
+	t->refresh_token = rt;
+	rt = NULL;
+out:
+	cp_free_secret(at);
+	cp_free_secret(rt);
+	s_json_free(j);
+	return r;
+}
+
+char *cp_sso_token_serialize(const cp_sso_token *t)
+{
+	char exp[21];
+	char *out = NULL;
+	cp_format_iso8601(t->expires_at, exp);
+	cJSON *j = cJSON_CreateObject();
+	bool ok = j != NULL;
+	/* botocore's order: startUrl, region, accessToken, expiresAt, clientId,
+	 * clientSecret, registrationExpiresAt[, refreshToken]. */
+	struct {
+		const char *k, *v;
+	} f[] = {
+		{"startUrl", t->start_url},
+		{"region", t->region},
+		{"accessToken", t->access_token},
+		{"expiresAt", exp},
+		{"clientId", t->client_id},
+		{"clientSecret", t->client_secret},
+		{"registrationExpiresAt", t->registration_expires_at},
+		{"refreshToken", t->refresh_token},
+	};
+	size_t est = 0;
+	for (size_t i = 0; ok && i < sizeof f / sizeof f[0]; i++) {
+		if (!f[i].v)
+			continue;
+		est += strlen(f[i].k) + strlen(f[i].v) + 6;
+		ok = cJSON_AddItemToObjectCS(j, f[i].k, cJSON_CreateStringReference(f[i].v));
+	}
+	if (ok)
+		out = s_print_secret(j, est);
+	cJSON_Delete(j);
+	return out;
+}
+
+static int s_write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno;
+		}
+		if (w == 0)
+			return EIO;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* temp file (O_EXCL, 0600) in the same directory + fsync + rename over path
+ * + fsync of the directory. 0 or an errno; no temp file survives. */
+static int s_write_atomic(const char *path, const char *text)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = slash ? cp_strndup(path, slash == path ? 1 : (size_t)(slash - path)) : cp_strdup(".");
+	char *tmp = NULL;
+	int fd = -1, e = 0;
+	bool created = false;
+	if (!dir)
+		return ENOMEM;
+	for (int attempt = 0; attempt < 3; attempt++) {
+		uint64_t rnd = 0;
+		if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd)
+			rnd = (uint64_t)s_mono_ms() * 2654435761u + (uint64_t)attempt;
+		free(tmp);
+		if (!(tmp = cp_asprintf("%s/.%s.%ld.%016" PRIx64 ".tmp", dir, slash ? slash + 1 : path,
+					(long)getpid(), rnd))) {
+			e = ENOMEM;
+			goto out;
+		}
+		fd = open(tmp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+		if (fd >= 0 || errno != EEXIST)
+			break;
+	}
+	if (fd < 0) {
+		e = errno;
+		goto out;
+	}
+	created = true;
+	if ((e = s_write_all(fd, text, strlen(text))))
+		goto out;
+	if (fsync(fd) < 0) {
+		e = errno;
+		goto out;
+	}
+	int cfd = fd;
+	fd = -1;
+	if (close(cfd) < 0 && errno != EINTR) {
+		e = errno;
+		goto out;
+	}
+	if (rename(tmp, path) < 0) {
+		e = errno;
+		goto out;
+	}
+	created = false;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		if (fsync(dfd) < 0)
+			cp_debug("sso: fsync of '%s': %s", dir, strerror(errno));
+		close(dfd);
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	if (created)
+		unlink(tmp);
+	free(tmp);
+	free(dir);
+	return e;
+}
+
+/* Reads and parses the token file. ENOENT and a malformed file are
+ * CP_EINTERACTIVE (`aws sso login` writes a new one); other read errors
+ * CP_ESOURCE. */
+static int s_load_token(const cp_sso_options *o, const char *path, cp_sso_token *ret, cp_error *err)
+{
+	char owner[400], hint[300];
+	char *data = NULL;
+	size_t len = 0;
+	s_token_owner(o, owner, sizeof owner);
+	s_login_hint(o, hint, sizeof hint);
+	int e = cp_read_file(path, CP_SSO_MAX_TOKEN_FILE, &data, &len);
+	if (e == ENOENT)
+		return cp_error_set(err, CP_EINTERACTIVE,
+				    "no SSO access token for %s ('%s' does not exist): %s", owner, path,
+				    hint);
+	if (e == EFBIG)
+		return cp_error_set(err, CP_ESOURCE, "the SSO token file '%s' is larger than %d KiB",
+				    path, CP_SSO_MAX_TOKEN_FILE / 1024);
+	if (e)
+		return cp_error_set(err, CP_ESOURCE, "cannot read the SSO token file '%s': %s", path,
+				    strerror(e));
+	int r = cp_sso_token_parse(data, len, ret, err);
+	cp_freezero(data, len);
+	if (r == CP_ESOURCE) {
+		r = CP_EINTERACTIVE;
+		if (err) {
+			cp_error_prefix(err, "the SSO token file '%s' for %s is unusable", path, owner);
+			size_t n = strlen(err->msg);
+			snprintf(err->msg + n, sizeof err->msg - n, "; %s", hint);
+			err->status = r;
+		}
+	}
+	return r;
+}
+
+/* ---- endpoints ---------------------------------------------------------- */
+
+static int s_check_url(const char *url, const char *src, cp_error *err)
+{
+	size_t n = strlen(url);
+	const char *rest = NULL;
+	if (strncmp(url, "https://", 8) == 0)
+		rest = url + 8;
+	else if (strncmp(url, "http://", 7) == 0)
+		rest = url + 7;
+	bool clean = n <= S_MAX_URL;
+	for (const unsigned char *p = (const unsigned char *)url; clean && *p; p++)
+		clean = *p > 0x20 && *p != 0x7f;
+	if (!rest || !clean || !*rest || *rest == '/' || strpbrk(url, "?#"))
+		return cp_error_set(err, CP_ECONFIG,
+				    "the SSO endpoint '%.300s' (from %s) is invalid: it must be an "
+				    "http or https URL with a host and no query", clean ? url : "(unprintable)",
+				    src);
+	return 0;
+}
+
+int cp_sso_endpoint(const cp_sso_options *o, bool oidc, char **ret_url, const char **ret_source,
+		    cp_error *err)
+{
+	const char *url = NULL, *src = NULL;
+	char *sub = NULL, *out = NULL;
+	int r = 0;
+	bool ignore = cp_truthy(s_env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")) ||
+		      (o->settings && cp_truthy(cp_section_get(o->settings, "ignore_configured_endpoint_urls")));
+	if (!ignore) {
+		const char *var = oidc ? "AWS_ENDPOINT_URL_SSO_OIDC" : "AWS_ENDPOINT_URL_SSO";
+		if ((url = s_env(var)))
+			src = var;
+		else if ((url = s_env("AWS_ENDPOINT_URL")))
+			src = "AWS_ENDPOINT_URL";
+		if (!url && o->settings) {
+			const char *svc = cp_section_get(o->settings, "services");
+			const cp_section *s = svc && *svc && o->cfg ? cp_config_services(o->cfg, svc) : NULL;
+			const char *v = s ? cp_section_get(s, oidc ? "sso_oidc" : "sso") : NULL;
+			if (v) {
+				if (cp_subprop_get(v, "endpoint_url", &sub))
+					return cp_error_set(err, CP_EINTERNAL, "out of memory");
+				if (sub && *sub) {
+					url = sub;
+					src = "the [services] section";
+				}
+			}
+			if (!url) {
+				v = cp_section_get(o->settings, "endpoint_url");
+				if (v && *v) {
+					url = v;
+					src = "the profile's endpoint_url";
+				}
+			}
+		}
+	}
+	/* use_fips_endpoint / use_dualstack_endpoint, as the rule sets of both
+	 * services read them (the same settings as STS's). */
+	cp_sts_flags fl;
+	if ((r = cp_sts_flags_get(o->settings, &fl, err)))
+		goto out;
+	if (url) {
+		if (fl.fips || fl.dualstack) {
+			r = cp_error_set(err, CP_ECONFIG,
+					 "%s is true and an SSO endpoint is configured (%s): FIPS and "
+					 "dual-stack are not supported with a custom endpoint",
+					 fl.fips ? "use_fips_endpoint" : "use_dualstack_endpoint", src);
+			goto out;
+		}
+		if ((r = s_check_url(url, src, err)))
+			goto out;
+		size_t n = strlen(url);
+		while (n > 0 && url[n - 1] == '/')
+			n--;
+		out = cp_strndup(url, n);
+	} else {
+		if (!o->region || !cp_region_valid(o->region)) {
+			r = cp_error_set(err, CP_ECONFIG, "invalid sso_region '%.64s'",
+					 o->region ? o->region : "");
+			goto out;
+		}
+		const char *name = oidc ? "oidc" : "portal.sso";
+		const char *fips = oidc ? "oidc-fips" : "portal.sso-fips";
+		src = "the regional endpoint";
+		if (fl.dualstack) {
+			/* The partition's dual-stack suffix, as STS's rule set has it:
+			 * https://sts.<region>.<suffix>. */
+			char *sts = NULL, *signing = NULL;
+			if ((r = cp_sts_endpoint_for(o->region, false, true, false, NULL, &sts, &signing, err)))
+				goto out;
+			size_t pre = strlen("https://sts.") + strlen(o->region) + 1;
+			if (strlen(sts) > pre)
+				out = cp_asprintf("https://%s.%s.%s", fl.fips ? fips : name, o->region, sts + pre);
+			else
+				r = cp_error_set(err, CP_EINTERNAL, "no dual-stack suffix for '%s'", o->region);
+			free(sts);
+			free(signing);
+			if (r)
+				goto out;
+		} else if (fl.fips && strcmp(cp_region_partition(o->region), "aws-us-gov") == 0) {
+			out = cp_asprintf("https://%s.%s.amazonaws.com", name, o->region);
+		} else {
+			out = cp_asprintf("https://%s.%s.%s", fl.fips ? fips : name, o->region,
+					  cp_region_dns_suffix(o->region));
+		}
+	}
+	if (!out) {
+		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
+		goto out;
+	}
+	*ret_url = out;
+	if (ret_source)
+		*ret_source = src;
+out:
+	free(sub);
+	return r;
+}
+
+/* ---- HTTP with retries -------------------------------------------------- */
+
+static bool s_unreachable(cp_http_failure f)
+{
+	return f == CP_HTTP_FAIL_RESOLVE || f == CP_HTTP_FAIL_CONNECT || f == CP_HTTP_FAIL_TIMEOUT ||
+	       f == CP_HTTP_FAIL_RESET;
+}
+
+static bool s_retryable_status(long st)
+{
+	return st == 429 || st >= 500;
+}
+
+/* Sends req with o's attempts, jittered backoff and deadline. Returns 0
+ * with the last response (a retryable status only when attempts ran out),
+ * or CP_ETRANSPORT/CP_ECONFIG/CP_EINTERNAL with err set. */
+static int s_send(const cp_sso_options *o, cp_http_request *req, const char *what,
+		  cp_http_response *resp, cp_error *err)
+{
+	long timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : S_DEFAULT_TIMEOUT_MS;
+	int attempts = o->attempts > 0 ? o->attempts : 1;
+	if (attempts > S_MAX_ATTEMPTS)
+		attempts = S_MAX_ATTEMPTS;
+	req->connect_timeout_ms = req->timeout_ms = timeout_ms;
+	req->max_response = S_MAX_REPLY;
+	cp_http_failure f = CP_HTTP_OK;
+	int r = 0;
+	for (int attempt = 1; attempt <= attempts; attempt++) {
+		if (o->deadline_ms) {
+			long left = (long)(o->deadline_ms - s_mono_ms());
+			if (left <= 0) {
+				if (attempt == 1)
+					r = cp_error_set(err, CP_ETRANSPORT, "%s: no answer within the overall deadline",
+							 what);
+				break;
+			}
+			if (left < timeout_ms)
+				req->connect_timeout_ms = req->timeout_ms = left;
+		}
+		cp_http_response_free(resp);
+		cp_error_clear(err);
+		r = cp_http_send_ex(req, resp, &f, err);
+		if (r == 0 && !s_retryable_status(resp->status))
+			break;
+		if (r != 0 && (r != CP_ETRANSPORT || !s_unreachable(f)))
+			break;
+		if (attempt < attempts) {
+			long ceiling = 100L << attempt;
+			if (ceiling > 1000)
+				ceiling = 1000;
+			unsigned int rnd = 0;
+			if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd)
+				rnd = (unsigned int)attempt * 7919u;
+			long delay = (long)(rnd % (unsigned long)ceiling);
+			if (o->deadline_ms) {
+				long left = (long)(o->deadline_ms - s_mono_ms());
+				if (delay > left)
+					delay = left > 0 ? left : 0;
+			}
+			cp_debug("%s: attempt %d failed, retrying in %ld ms", what, attempt, delay);
+			struct timespec ts = {delay / 1000, (delay % 1000) * 1000000L};
+			while (nanosleep(&ts, &ts) < 0)
+				;
+		}
+	}
+	if (r)
+		cp_error_prefix(err, "%s", what);
+	return r;
+}
+
+/* ---- the OIDC refresh --------------------------------------------------- */
+
+/* Refreshes t in place. 0; CP_EINTERACTIVE when OIDC refused the refresh
+ * (the sign-in is over); CP_ETRANSPORT, CP_ESOURCE, CP_ECONFIG otherwise. */
+static int s_refresh(const cp_sso_options *o, cp_sso_token *t, cp_error *err)
+{
+	char *url = NULL, *full = NULL, *body = NULL;
+	const char *src = NULL;
+	cp_http_response resp = {0};
+	int r;
+	if ((r = cp_sso_endpoint(o, true, &url, &src, err)))
+		return r;
+	if (!(full = cp_asprintf("%s/token", url)) || !(body = cp_sso_refresh_body(t))) {
+		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
+		goto out;
+	}
+	cp_debug("sso: refreshing the access token of %s%s at %s (from %s)",
+		 o->session_name ? "sso-session " : "", o->session_name ? o->session_name : "profile",
+		 url, src);
+	cp_header h[] = {{"Content-Type", "application/json"}};
+	cp_http_request req = {
+		.method = "POST",
+		.url = full,
+		.headers = h,
+		.nheaders = 1,
+		.body = body,
+		.body_len = strlen(body),
+		.ca_bundle = o->ca_bundle,
+	};
+	char what[400];
+	snprintf(what, sizeof what, "SSO OIDC endpoint '%.300s'", url);
+	if ((r = s_send(o, &req, what, &resp, err)))
+		goto out;
+	int64_t now = s_now(o);
+	if (resp.status == 200) {
+		r = cp_sso_apply_refresh(t, resp.body.data, resp.body.len, now, err);
+		if (r == CP_ESOURCE)
+			cp_error_prefix(err, "%s", what);
+		goto out;
+	}
+	const char *secrets[] = {t->access_token, t->refresh_token, t->client_secret};
+	char code[96], msg[256];
+	s_error_body(&resp.body, secrets, 3, code, sizeof code, msg, sizeof msg);
+	int status = s_retryable_status(resp.status) ? CP_ETRANSPORT
+		     : (resp.status >= 400 && resp.status < 500) ? CP_EINTERACTIVE : CP_ESOURCE;
+	r = cp_error_set(err, status, "%s answered %ld%s%s%s%s", what, resp.status, code[0] ? " " : "",
+			 code, msg[0] ? ": " : "", msg);
+	if (err) {
+		err->http_status = resp.status;
+		snprintf(err->code, sizeof err->code, "%s", code);
+	}
+out:
+	cp_http_response_free(&resp);
+	cp_free_secret(body);
+	free(full);
+	free(url);
+	return r;
+}
+
+/* The token to use: loaded, refreshed (sso-session only) when within the
+ * refresh window and possible, written back after a refresh. */
+static int s_token(const cp_sso_options *o, cp_sso_token *ret, cp_error *err)
+{
+	char *path = NULL;
+	cp_sso_token t = {0};
+	char owner[400], hint[300], when[21];
+	int r;
+	s_token_owner(o, owner, sizeof owner);
+	s_login_hint(o, hint, sizeof hint);
+	if ((r = cp_sso_token_path(o->token_dir, o->session_name, o->start_url, &path, err)))
+		return r;
+	if ((r = s_load_token(o, path, &t, err)))
+		goto out;
+	int64_t now = s_now(o);
+	cp_format_iso8601(t.expires_at, when);
+	cp_debug("sso: token file '%s', access token valid until %s", path, when);
+	if (!o->session_name) {
+		/* Legacy profiles: botocore never refreshes them. */
+		if (t.expires_at <= now)
+			r = cp_error_set(err, CP_EINTERACTIVE,
+					 "the SSO access token for %s expired at %s: %s", owner, when, hint);
+		goto out;
+	}
+	if (t.expires_at - now >= CP_SSO_REFRESH_WINDOW)
+		goto out;
+	if (!cp_sso_token_refreshable(&t, now)) {
+		cp_debug("sso: the token cannot be refreshed (%s)",
+			 !t.refresh_token || !t.client_id || !t.client_secret
+				 ? "no refresh token or client registration"
+				 : "the client registration expired");
+		if (t.expires_at <= now)
+			r = cp_error_set(err, CP_EINTERACTIVE,
+					 "the SSO access token for %s expired at %s and cannot be refreshed: %s",
+					 owner, when, hint);
+		goto out;
+	}
+	cp_error rerr = {0};
+	int rr = s_refresh(o, &t, &rerr);
+	if (rr == 0) {
+		/* Written as botocore writes it: the configured start URL and region. */
+		char *su = cp_strdup(o->start_url), *rg = cp_strdup(o->region), *text = NULL;
+		if (su && rg) {
+			free(t.start_url);
+			free(t.region);
+			t.start_url = su;
+			t.region = rg;
+			su = rg = NULL;
+			text = cp_sso_token_serialize(&t);
+		}
+		free(su);
+		free(rg);
+		int we = text ? s_write_atomic(path, text) : ENOMEM;
+		if (we)
+			cp_warn("cannot update the SSO token file '%s': %s (the refreshed token is used "
+				"for this call only)", path, strerror(we));
+		cp_free_secret(text);
+		cp_format_iso8601(t.expires_at, when);
+		cp_debug("sso: access token refreshed, valid until %s", when);
+		goto out;
+	}
+	if (rr == CP_EINTERNAL) {
+		if (err)
+			*err = rerr;
+		r = rr;
+		goto out;
+	}
+	/* Another process may have refreshed it meanwhile (and rotated the
+	 * refresh token, making ours useless): look again. */
+	cp_sso_token again = {0};
+	cp_error e2 = {0};
+	if (s_load_token(o, path, &again, &e2) == 0 && again.expires_at > t.expires_at &&
+	    again.expires_at > now) {
+		cp_debug("sso: the token file was refreshed by someone else meanwhile");
+		cp_sso_token_free(&t);
+		t = again;
+		goto out;
+	}
+	cp_sso_token_free(&again);
+	if (t.expires_at > now) {
+		cp_warn("could not refresh the SSO access token for %s (%s); using the current one, "
+			"valid until %s", owner, rerr.msg, when);
+		goto out;
+	}
+	r = cp_error_set(err, rr == CP_EINTERACTIVE ? CP_EINTERACTIVE : rr,
+			 "the SSO access token for %s expired at %s and refreshing it failed (%s)%s%s",
+			 owner, when, rerr.msg, rr == CP_EINTERACTIVE ? ": " : "",
+			 rr == CP_EINTERACTIVE ? hint : "");
+	if (err) {
+		err->http_status = rerr.http_status;
+		snprintf(err->code, sizeof err->code, "%s", rerr.code);
+	}
+out:
+	if (r == 0)
+		*ret = t;
+	else
+		cp_sso_token_free(&t);
+	free(path);
+	return r;
+}
+
+/* ---- GetRoleCredentials ------------------------------------------------- */
+
+int cp_sso_parse_role_credentials(const char *json, size_t len, cp_creds *ret, cp_error *err)
+{
+	cp_creds c = {0};
+	int r = 0;
+	cJSON *j = cJSON_ParseWithLength(json, len);
+	const cJSON *rc = j ? cJSON_GetObjectItemCaseSensitive(j, "roleCredentials") : NULL;
+	if (!cJSON_IsObject(rc)) {
+		r = cp_error_set(err, CP_ESOURCE, "the reply has no roleCredentials object");
+		goto out;
+	}
+	const char *akid = s_jstr(rc, "accessKeyId");
+	const char *secret = s_jstr(rc, "secretAccessKey");
+	const char *token = s_jstr(rc, "sessionToken");
+	const cJSON *exp = cJSON_GetObjectItemCaseSensitive(rc, "expiration");
+	if (!akid || !secret || !token) {
+		r = cp_error_set(err, CP_ESOURCE, "the reply's roleCredentials have no %s",
+				 !akid ? "accessKeyId" : !secret ? "secretAccessKey" : "sessionToken");
+		goto out;
+	}
+	if (!cJSON_IsNumber(exp) || !isfinite(exp->valuedouble) || exp->valuedouble <= 0 ||
+	    exp->valuedouble > 253402300799000.0) {
+		r = cp_error_set(err, CP_ESOURCE,
+				 "the reply's roleCredentials have no valid expiration (epoch milliseconds)");
+		goto out;
+	}
+	if (!(c.access_key_id = cp_strdup(akid)) || !(c.secret_access_key = cp_strdup(secret)) ||
+	    !(c.session_token = cp_strdup(token))) {
+		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
+		goto out;
+	}
+	c.expiration = (int64_t)(exp->valuedouble / 1000.0);
+	cp_creds_move(ret, &c);
+out:
+	cp_creds_clear(&c);
+	s_json_free(j);
+	return r;
+}
+
+static bool s_account_id_valid(const char *s)
+{
+	size_t n = strlen(s);
+	if (n != 12)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+int cp_sso_get_credentials(const cp_sso_options *o, cp_creds *ret, cp_error *err)
+{
+	if (!o || !o->start_url || !o->region || !o->account_id || !o->role_name)
+		return cp_error_set(err, CP_ECONFIG,
+				    "profile '%s': SSO needs sso_start_url, sso_region, sso_account_id "
+				    "and sso_role_name", o && o->profile ? o->profile : "?");
+	cp_sso_token t = {0};
+	cp_http_response resp = {0};
+	cp_buf url = {0};
+	char *ep = NULL;
+	const char *src = NULL;
+	char owner[400], hint[300], what[400];
+	int r;
+	s_token_owner(o, owner, sizeof owner);
+	s_login_hint(o, hint, sizeof hint);
+	/* Endpoint errors are configuration errors: report them before the token's. */
+	if ((r = cp_sso_endpoint(o, false, &ep, &src, err)))
+		return r;
+	if ((r = s_token(o, &t, err)))
+		goto out;
+	if (cp_buf_printf(&url, "%s/federation/credentials?role_name=", ep) ||
+	    s_query_escape(&url, o->role_name) || cp_buf_puts(&url, "&account_id=") ||
+	    s_query_escape(&url, o->account_id)) {
+		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
+		goto out;
+	}
+	snprintf(what, sizeof what, "SSO portal '%.300s'", ep);
+	cp_debug("sso: GetRoleCredentials for role '%s' in account %s at %s (from %s)", o->role_name,
+		 o->account_id, ep, src);
+	cp_header h[] = {{"x-amz-sso_bearer_token", t.access_token}};
+	cp_http_request req = {
+		.method = "GET",
+		.url = url.data,
+		.headers = h,
+		.nheaders = 1,
+		.ca_bundle = o->ca_bundle,
+	};
+	if ((r = s_send(o, &req, what, &resp, err)))
+		goto out;
+	if (resp.status == 200) {
+		r = cp_sso_parse_role_credentials(resp.body.data, resp.body.len, ret, err);
+		if (r == CP_ESOURCE)
+			cp_error_prefix(err, "%s", what);
+		if (r == 0) {
+			int64_t now = s_now(o);
+			if (ret->expiration <= now) {
+				char when[21];
+				cp_format_iso8601(ret->expiration, when);
+				cp_creds_clear(ret);
+				r = cp_error_set(err, CP_EREFUSED,
+						 "%s returned credentials that expired at %s, before the local "
+						 "time; check the system clock", what, when);
+			} else if (s_account_id_valid(o->account_id) &&
+				   !(ret->account_id = cp_strdup(o->account_id))) {
+				cp_creds_clear(ret);
+				r = cp_error_set(err, CP_EINTERNAL, "out of memory");
+			}
+		}
+		goto out;
+	}
+	const char *secrets[] = {t.access_token};
+	char code[96], msg[256];
+	s_error_body(&resp.body, secrets, 1, code, sizeof code, msg, sizeof msg);
+	long st = resp.status;
+	/* 401 is UnauthorizedException, the token is no good; a 403 is that
+	 * only when it says so (ForbiddenException "No access": the role is not
+	 * assigned to the user, which signing in again does not change). */
+	if (st == 401 || (st == 403 && strcmp(code, "UnauthorizedException") == 0)) {
+		r = cp_error_set(err, CP_EINTERACTIVE,
+				 "%s refused the SSO access token for %s (%ld%s%s%s%s): %s", what, owner, st,
+				 code[0] ? " " : "", code, msg[0] ? ": " : "", msg, hint);
+	} else {
+		r = cp_error_set(err, s_retryable_status(st) ? CP_ETRANSPORT : CP_EREFUSED,
+				 "%s: GetRoleCredentials for role '%s' in account %s answered %ld%s%s%s%s%s",
+				 what, o->role_name, o->account_id, st, code[0] ? " " : "", code,
+				 msg[0] ? ": " : "", msg,
+				 st == 403 ? " (is the role assigned to you in that account?)" : "");
+	}
+	if (err) {
+		err->http_status = st;
+		snprintf(err->code, sizeof err->code, "%s", code);
+	}
+out:
+	cp_http_response_free(&resp);
+	cp_sso_token_free(&t);
+	cp_buf_free(&url);
+	free(ep);
+	return r;
+}
