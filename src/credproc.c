@@ -173,9 +173,6 @@ static int s_base_credentials(s_ctx *x, cp_creds *ret, cp_error *err)
 		const char *secret = s_env("AWS_SECRET_ACCESS_KEY");
 		const char *token = s_env("AWS_SESSION_TOKEN");
 		cp_debug("base: environment variables");
-		if (!akid && !secret && s_env("AWS_WEB_IDENTITY_TOKEN_FILE") && s_env("AWS_ROLE_ARN"))
-			return s_web_identity(x, s_env("AWS_ROLE_ARN"), s_env("AWS_WEB_IDENTITY_TOKEN_FILE"),
-					      s_env("AWS_ROLE_SESSION_NAME"), ret, err);
 		if (!akid || !secret)
 			return cp_error_set(err, CP_ESOURCE,
 					    "credential_source = Environment, but AWS_ACCESS_KEY_ID and "
@@ -876,8 +873,26 @@ static int s_prepare(s_ctx *x, const cp_request *req, cp_error *err)
 	cp_debug("config file '%s', credentials file '%s'", x->cfg_path, x->cred_path);
 	if ((r = cp_config_load(&x->cfg, x->cfg_path, x->cred_path, err)))
 		return r;
-	if ((r = cp_resolve(&x->cfg, profile, &req->flags, &x->chain, err)))
-		return r;
+	if ((r = cp_resolve(&x->cfg, profile, &req->flags, &x->chain, err))) {
+		/* No profile asked for and no [default] at all: a web identity from
+		 * the environment (EKS IRSA: AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN,
+		 * AWS_ROLE_SESSION_NAME), as the SDKs' default chain finds it. */
+		if (r != CP_ECONFIG || req->profile || req->flags.role_arn ||
+		    cp_config_profile(&x->cfg, "default") || !s_env("AWS_WEB_IDENTITY_TOKEN_FILE") ||
+		    !s_env("AWS_ROLE_ARN"))
+			return r;
+		cp_error_clear(err);
+		cp_chain_free(&x->chain);
+		cp_chain *c = &x->chain;
+		const char *sn = s_env("AWS_ROLE_SESSION_NAME");
+		c->base = CP_BASE_WEB_IDENTITY;
+		if (!(c->base_profile = cp_strdup("(environment)")) ||
+		    !(c->web_identity_token_file = cp_strdup(s_env("AWS_WEB_IDENTITY_TOKEN_FILE"))) ||
+		    !(c->web_identity_role_arn = cp_strdup(s_env("AWS_ROLE_ARN"))) ||
+		    (sn && !(c->web_identity_session_name = cp_strdup(sn))))
+			return cp_error_set(err, CP_EINTERNAL, "out of memory");
+		cp_debug("no profile '%s': web identity from the environment", profile);
+	}
 
 	/* Settings (region, endpoint, CA bundle, IMDS keys, margin) come from the
 	 * target profile; with --role-arn and no --profile, from the source profile. */

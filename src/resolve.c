@@ -397,9 +397,8 @@ static int s_walk(const cp_config *cfg, const char *start, cp_chain *c, cp_error
 					    "profile '%s' has role_arn but neither source_profile nor credential_source",
 					    name);
 		}
-		if (srcp || csrc)
-			return cp_error_set(err, CP_ECONFIG, "profile '%s' has %s but no role_arn", name,
-					    srcp ? "source_profile" : "credential_source");
+		/* Without role_arn, source_profile and credential_source mean
+		 * nothing (as in the SDKs): the profile's own credentials count. */
 		r = s_static_keys(c, name, p, err);
 		if (r < 0)
 			return -r;
@@ -422,6 +421,9 @@ static int s_walk(const cp_config *cfg, const char *start, cp_chain *c, cp_error
 			c->base = CP_BASE_SSO;
 			return s_set_base_profile(c, name, err);
 		}
+		if (srcp || csrc)
+			return cp_error_set(err, CP_ECONFIG, "profile '%s' has %s but no role_arn", name,
+					    srcp ? "source_profile" : "credential_source");
 		return cp_error_set(err, CP_ECONFIG, "profile '%s' holds no credentials "
 				    "(no static keys, role_arn, credential_process or SSO settings)", name);
 	}

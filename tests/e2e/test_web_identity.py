@@ -1,7 +1,7 @@
 """Web identity (EKS IRSA, CI OIDC): AssumeRoleWithWebIdentity, unsigned,
 with the token file re-read at every call; as a profile, as the root of a
-chain, and from AWS_WEB_IDENTITY_TOKEN_FILE/AWS_ROLE_ARN under
-credential_source = Environment. The STS is a loopback one that answers
+chain, and from AWS_WEB_IDENTITY_TOKEN_FILE/AWS_ROLE_ARN when no profile is
+configured at all (EKS IRSA). The STS is a loopback one that answers
 AssumeRoleWithWebIdentity in the real envelope and checks that the request
 carries no signature."""
 
@@ -112,15 +112,28 @@ def test_web_identity_as_root_of_chain(t):
 
 
 def test_web_identity_from_environment(t):
+    """EKS IRSA: no config at all, the web identity comes from the environment."""
     sts = _sts(t)
     tok = _token(t, GOOD)
-    t.config(f"[profile writer]\nrole_arn = {ROLE_NEXT}\ncredential_source = Environment\n")
-    doc = t.ok(t.run(["--profile", "writer"], AWS_ENDPOINT_URL_STS=sts.url,
+    t.config("")
+    doc = t.ok(t.run([], AWS_ENDPOINT_URL_STS=sts.url,
                      AWS_WEB_IDENTITY_TOKEN_FILE=str(tok), AWS_ROLE_ARN=ROLE_WI,
                      AWS_ROLE_SESSION_NAME="irsa-session"))
     [req] = sts.web_requests
     assert req.form["RoleArn"] == ROLE_WI and req.form["RoleSessionName"] == "irsa-session"
     assert doc["AccessKeyId"] == sts.issued[-1]["AccessKeyId"]
+
+
+def test_web_identity_environment_not_used_by_credential_source(t):
+    """credential_source = Environment means the key variables only (as in the
+    SDKs): a web identity in the environment must not be used for it."""
+    sts = _sts(t)
+    tok = _token(t, GOOD)
+    t.config(f"[profile writer]\nrole_arn = {ROLE_NEXT}\ncredential_source = Environment\n")
+    res = t.run(["--profile", "writer"], AWS_ENDPOINT_URL_STS=sts.url,
+                AWS_WEB_IDENTITY_TOKEN_FILE=str(tok), AWS_ROLE_ARN=ROLE_WI)
+    t.fail(res, 3, any_of=["AWS_ACCESS_KEY_ID"])
+    assert not sts.web_requests
 
 
 def test_web_identity_missing_token_file(t):
