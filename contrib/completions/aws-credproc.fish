@@ -51,7 +51,8 @@ function __aws_credproc_positionals
                     set rest 1
                 case -p --profile --role-arn --source-profile --credential-source \
                     --role-session-name --external-id --duration-seconds --region \
-                    --timeout --cache-dir --refresh-margin
+                    --timeout --cache-dir --refresh-margin --mfa-serial --policy \
+                    --policy-arns --tags --transitive-tag-keys --source-identity
                     set skip 1
                 case '-*'
                 case '*'
@@ -80,10 +81,16 @@ complete -c aws-credproc -n __aws_credproc_needs_clear -a clear -d 'Remove the e
 complete -c aws-credproc -s p -l profile -x -a '(__aws_credproc_profiles)' -d 'Profile to resolve'
 complete -c aws-credproc -l role-arn -x -d "Assume this role instead of a profile's role"
 complete -c aws-credproc -l source-profile -x -a '(__aws_credproc_profiles)' -d 'Source credentials from this profile'
-complete -c aws-credproc -l credential-source -x -a 'Environment Ec2InstanceMetadata' -d 'Source credentials from'
+complete -c aws-credproc -l credential-source -x -a 'Environment Ec2InstanceMetadata EcsContainer' -d 'Source credentials from'
 complete -c aws-credproc -l role-session-name -x -d 'Session name of the (last) role'
 complete -c aws-credproc -l external-id -x -d 'External id of the (last) role'
 complete -c aws-credproc -l duration-seconds -x -d 'Session duration, 900-43200'
+complete -c aws-credproc -l mfa-serial -x -d 'MFA device of the (last) role'
+complete -c aws-credproc -l policy -x -d 'Session policy JSON of the (last) role'
+complete -c aws-credproc -l policy-arns -x -d 'Managed session policies of the (last) role'
+complete -c aws-credproc -l tags -x -d 'Session tags KEY=VALUE,... of the (last) role'
+complete -c aws-credproc -l transitive-tag-keys -x -d 'Tag keys kept by chained sessions'
+complete -c aws-credproc -l source-identity -x -d 'STS SourceIdentity of the (last) role'
 complete -c aws-credproc -l region -x -d 'STS region'
 complete -c aws-credproc -l timeout -x -d 'Overall network deadline (default 30)'
 complete -c aws-credproc -l cache-dir -x -a '(__fish_complete_directories (commandline -ct))' -d 'Cache directory'
