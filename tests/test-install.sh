@@ -358,7 +358,7 @@ else
 	expect_bash "aws-credproc -p env <TAB> offers the commands" \
 		'cache env explain ' -p env ''
 	expect_bash "aws-credproc --credential-source E<TAB>" \
-		'Ec2InstanceMetadata Environment ' --credential-source E
+		'Ec2InstanceMetadata EcsContainer Environment ' --credential-source E
 fi
 
 if [ $failed -ne 0 ]; then
