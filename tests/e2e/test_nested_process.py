@@ -1,0 +1,70 @@
+"""Nested credential_process sources, driven by the Go SDK's sample INI files
+(conformance/credential-process/aws-sdk-go-v1: `credential_process = cat
+./testdata/<file>.json`), run from the working directory they expect; and
+the container endpoint unreachable."""
+
+import os
+import shlex
+import shutil
+from pathlib import Path
+
+import harness
+import servers
+
+BASE = "credential-process/aws-sdk-go-v1"
+
+
+def _conformance():
+    d = os.environ.get("AWS_CREDPROC_CONFORMANCE_DIR")
+    cands = [Path(d)] if d else []
+    root = Path(__file__).resolve().parents[2]
+    cands += [root.parent / "shared" / "conformance", Path("/work/shared/conformance")]
+    for c in cands:
+        if (c / BASE).is_dir():
+            return c / BASE
+    if os.environ.get("CI") == "true":
+        raise AssertionError("conformance data required under CI=true")
+    raise harness.Skip("conformance data not found")
+
+
+def _setup(t):
+    src = _conformance()
+    work = t.tmp / "work"
+    shutil.copytree(src, work / "testdata")
+    t.config((src / "shconfig.ini").read_text())
+    return work
+
+
+def _run_in(t, work, profile):
+    cmd = ["/bin/sh", "-c", f"cd {shlex.quote(str(work))} && exec {shlex.quote(t.bin)} "
+           f"--profile {shlex.quote(profile)}"]
+    return t.run([], cmd=cmd)
+
+
+def test_go_sample_non_expiring_process(t):
+    work = _setup(t)
+    doc = t.ok(_run_in(t, work, "non_expire"), static=True, session_token="nonDefaultToken")
+    assert doc["AccessKeyId"] == "accessKey" and doc["SessionToken"] == "nonDefaultToken"
+    assert "Expiration" not in doc
+
+
+def test_go_sample_expired_process_is_refused(t):
+    work = _setup(t)
+    res = _run_in(t, work, "default")
+    t.fail(res, 3, any_of=["expired"])
+
+
+def test_go_sample_static_keys_win_over_process(t):
+    work = _setup(t)
+    doc = t.ok(_run_in(t, work, "not_alone"), static=True)
+    assert doc["AccessKeyId"] == "notFromCredProcAccess"
+    assert doc["SecretAccessKey"] == "notFromCredProcSecret"
+
+
+def test_container_endpoint_unreachable(t):
+    t.config("[profile task]\nrole_arn = arn:aws:iam::222222222222:role/x\n"
+             "credential_source = EcsContainer\n")
+    url = servers.closed_port_url() + "/v2/credentials/x"
+    res = t.run(["--profile", "task"], AWS_CONTAINER_CREDENTIALS_FULL_URI=url,
+                AWS_ENDPOINT_URL_STS=servers.closed_port_url())
+    t.fail(res, 3, any_of=["container"])
