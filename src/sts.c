@@ -779,32 +779,16 @@ out:
 	return r;
 }
 
-/* One signed AssumeRole call; no retries (the caller decides). */
-static int s_assume_role_once(const cp_sts_endpoint *ep, const cp_creds *source,
-			      const cp_assume_role_input *in, cp_creds *ret, cp_error *err)
+/* Signs the form body with source (SigV4, service "sts") and POSTs it to
+ * the endpoint; *resp holds whatever HTTP reply came back. */
+static int s_signed_post(const cp_sts_endpoint *ep, const cp_creds *source, const cp_buf *body,
+			 cp_http_response *resp, cp_error *err)
 {
-	cp_buf body = {0};
 	char *host = NULL, *target = NULL;
 	cp_sigv4_result sig = {0};
-	cp_http_response resp = {0};
 	cp_header hdrs[2 + 4];
 	int r;
 
-	if (!ep || !ep->url || !ep->signing_region || !source || !in) {
-		r = cp_error_set(err, CP_EINTERNAL, "AssumeRole called without an endpoint or input");
-		goto out;
-	}
-	if (!source->access_key_id || !source->secret_access_key) {
-		r = cp_error_set(err, CP_ESOURCE, "no source credentials to assume '%s'",
-				 in->role_arn ? in->role_arn : "");
-		goto out;
-	}
-	if ((r = cp_sts_assume_role_validate(in, err)) != 0)
-		goto out;
-	if ((r = cp_sts_assume_role_body(in, &body)) != 0) {
-		r = cp_error_set(err, CP_EINTERNAL, "out of memory building the AssumeRole request");
-		goto out;
-	}
 	if ((r = s_url_parts(ep->url, &host, &target)) != 0) {
 		r = r == CP_EINTERNAL ? cp_error_set(err, r, "out of memory")
 				      : cp_error_set(err, CP_ECONFIG, "invalid STS endpoint URL '%s'",
@@ -819,8 +803,8 @@ static int s_assume_role_once(const cp_sts_endpoint *ep, const cp_creds *source,
 		.uri = target,
 		.headers = hdrs,
 		.nheaders = 2,
-		.body = body.data,
-		.body_len = body.len,
+		.body = body->data,
+		.body_len = body->len,
 		.region = ep->signing_region,
 		.service = "sts",
 		.creds = source,
@@ -838,23 +822,51 @@ static int s_assume_role_once(const cp_sts_endpoint *ep, const cp_creds *source,
 		.url = ep->url,
 		.headers = hdrs,
 		.nheaders = nh,
-		.body = body.data,
-		.body_len = body.len,
+		.body = body->data,
+		.body_len = body->len,
 		.ca_bundle = ep->ca_bundle,
 		.timeout_ms = ep->timeout_ms,
 		.max_response = CP_STS_MAX_XML,
 	};
-	if ((r = cp_http_send(&req, &resp, err)) != 0)
+	r = cp_http_send(&req, resp, err);
+out:
+	cp_sigv4_result_free(&sig);
+	free(host);
+	free(target);
+	return r;
+}
+
+/* One signed AssumeRole call; no retries (the caller decides). */
+static int s_assume_role_once(const cp_sts_endpoint *ep, const cp_creds *source,
+			      const cp_assume_role_input *in, cp_creds *ret, cp_error *err)
+{
+	cp_buf body = {0};
+	cp_http_response resp = {0};
+	int r;
+
+	if (!ep || !ep->url || !ep->signing_region || !source || !in) {
+		r = cp_error_set(err, CP_EINTERNAL, "AssumeRole called without an endpoint or input");
+		goto out;
+	}
+	if (!source->access_key_id || !source->secret_access_key) {
+		r = cp_error_set(err, CP_ESOURCE, "no source credentials to assume '%s'",
+				 in->role_arn ? in->role_arn : "");
+		goto out;
+	}
+	if ((r = cp_sts_assume_role_validate(in, err)) != 0)
+		goto out;
+	if ((r = cp_sts_assume_role_body(in, &body)) != 0) {
+		r = cp_error_set(err, CP_EINTERNAL, "out of memory building the AssumeRole request");
+		goto out;
+	}
+	if ((r = s_signed_post(ep, source, &body, &resp, err)) != 0)
 		goto out;
 	r = s_sts_reply(ep, in->role_arn, source, NULL, &resp, ret, err);
 	if (r && err)
 		err->server_date = resp.server_date;
 out:
-	cp_sigv4_result_free(&sig);
 	cp_http_response_free(&resp);
 	cp_buf_free(&body);
-	free(host);
-	free(target);
 	return r;
 }
 
@@ -952,10 +964,7 @@ int cp_sts_get_session_token(const cp_sts_endpoint *ep, const cp_creds *source,
 			     const cp_session_token_input *in, cp_creds *ret, cp_error *err)
 {
 	cp_buf body = {0};
-	char *host = NULL, *target = NULL;
-	cp_sigv4_result sig = {0};
 	cp_http_response resp = {0};
-	cp_header hdrs[2 + 4];
 	char dur[16];
 	int r;
 
@@ -982,56 +991,14 @@ int cp_sts_get_session_token(const cp_sts_endpoint *ep, const cp_creds *source,
 		r = cp_error_set(err, CP_EINTERNAL, "out of memory building the GetSessionToken request");
 		goto out;
 	}
-	if ((r = s_url_parts(ep->url, &host, &target)) != 0) {
-		r = r == CP_EINTERNAL ? cp_error_set(err, r, "out of memory")
-				      : cp_error_set(err, CP_ECONFIG, "invalid STS endpoint URL '%s'",
-						     ep->url);
-		goto out;
-	}
-
-	hdrs[0] = (cp_header){"Host", host};
-	hdrs[1] = (cp_header){"Content-Type", S_FORM_CONTENT_TYPE};
-	cp_sigv4_params sp = {
-		.method = "POST",
-		.uri = target,
-		.headers = hdrs,
-		.nheaders = 2,
-		.body = body.data,
-		.body_len = body.len,
-		.region = ep->signing_region,
-		.service = "sts",
-		.creds = source,
-		.time = cp_now() + ep->clock_offset,
-		.normalize_path = true,
-	};
-	if ((r = cp_sigv4_sign(&sp, &sig, err)) != 0)
-		goto out;
-	size_t nh = 2;
-	for (size_t i = 0; i < sig.nadd && i < 4; i++)
-		hdrs[nh++] = sig.add[i];
-
-	cp_http_request req = {
-		.method = "POST",
-		.url = ep->url,
-		.headers = hdrs,
-		.nheaders = nh,
-		.body = body.data,
-		.body_len = body.len,
-		.ca_bundle = ep->ca_bundle,
-		.timeout_ms = ep->timeout_ms,
-		.max_response = CP_STS_MAX_XML,
-	};
-	if ((r = cp_http_send(&req, &resp, err)) != 0)
+	if ((r = s_signed_post(ep, source, &body, &resp, err)) != 0)
 		goto out;
 	/* Messages name the device; none may repeat the code. */
 	r = s_sts_reply(ep, in->serial_number, source, in->token_code, &resp, ret, err);
 	if (r && err)
 		err->server_date = resp.server_date;
 out:
-	cp_sigv4_result_free(&sig);
 	cp_http_response_free(&resp);
 	cp_buf_free(&body); /* held the code */
-	free(host);
-	free(target);
 	return r;
 }
