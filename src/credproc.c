@@ -75,6 +75,21 @@ static bool s_retryable(const cp_error *e)
 	       cp_sts_error_retryable(e->code);
 }
 
+/* After attempt number `attempt` ended with r: false when it succeeded or is
+ * not worth repeating (or the deadline allows no more); otherwise waits the
+ * backoff and returns true. */
+static bool s_retry_wait(const s_ctx *x, int attempt, int r, const cp_error *err)
+{
+	if (!r || !s_retryable(err) || attempt >= CP_MAX_ATTEMPTS)
+		return false;
+	long delay = s_backoff_ms(attempt);
+	if (s_mono_ms() + delay >= x->deadline_ms)
+		return false;
+	cp_debug("attempt %d failed (%s); retrying in %ld ms", attempt, err->msg, delay);
+	s_sleep_ms(delay);
+	return true;
+}
+
 static const char *s_env(const char *name)
 {
 	const char *v = getenv(name);
@@ -147,13 +162,8 @@ static int s_web_identity(s_ctx *x, const char *role_arn, const char *token_file
 		ep.timeout_ms = left;
 		cp_error_clear(err);
 		r = net->assume_role_with_web_identity(&ep, &in, ret, err);
-		if (!r || !s_retryable(err) || attempt >= CP_MAX_ATTEMPTS)
+		if (!s_retry_wait(x, attempt, r, err))
 			break;
-		long delay = s_backoff_ms(attempt);
-		if (s_mono_ms() + delay >= x->deadline_ms)
-			break;
-		cp_debug("attempt %d failed (%s); retrying in %ld ms", attempt, err->msg, delay);
-		s_sleep_ms(delay);
 	}
 	cp_freezero(token, len + 1);
 	free(default_name);
@@ -468,13 +478,8 @@ static int s_assume(s_ctx *x, const cp_role_step *s, const cp_creds *src, const 
 			attempt--;
 			continue;
 		}
-		if (!r || !s_retryable(err) || attempt >= CP_MAX_ATTEMPTS)
+		if (!s_retry_wait(x, attempt, r, err))
 			break;
-		long delay = s_backoff_ms(attempt);
-		if (s_mono_ms() + delay >= x->deadline_ms)
-			break;
-		cp_debug("attempt %d failed (%s); retrying in %ld ms", attempt, err->msg, delay);
-		s_sleep_ms(delay);
 	}
 	if (r && skew_fixed && err->status == CP_EREFUSED) {
 		char what[128];
@@ -636,13 +641,8 @@ static int s_get_session_token(s_ctx *x, const cp_role_step *s, const cp_creds *
 			attempt--;
 			continue;
 		}
-		if (!r || !s_retryable(err) || attempt >= CP_MAX_ATTEMPTS)
+		if (!s_retry_wait(x, attempt, r, err))
 			break;
-		long delay = s_backoff_ms(attempt);
-		if (s_mono_ms() + delay >= x->deadline_ms)
-			break;
-		cp_debug("attempt %d failed (%s); retrying in %ld ms", attempt, err->msg, delay);
-		s_sleep_ms(delay);
 	}
 	if (r && err->status == CP_EREFUSED)
 		cp_error_prefix(err, "MFA session (GetSessionToken)");
