@@ -64,10 +64,24 @@ static const char s_usage[] =
 	"5 transport failure after retries, 6 a person is needed and none can be asked.\n"
 	"See aws-credproc(1).\n";
 
-static void s_warn_stderr(void *userdata, const char *msg)
+/* Warnings wait until stdout is written: a consumer that reads us with
+ * 2>&1 (aws-c-auth before 0.7.29) must find the JSON first. They are
+ * written after the document on success, before the error line on failure. */
+static cp_buf s_warnings;
+
+static void s_warn_deferred(void *userdata, const char *msg)
 {
 	(void)userdata;
-	fprintf(stderr, "aws-credproc: warning: %s\n", msg);
+	if (cp_buf_printf(&s_warnings, "aws-credproc: warning: %s\n", msg))
+		fprintf(stderr, "aws-credproc: warning: %s\n", msg); /* out of memory: now */
+}
+
+static void s_flush_warnings(void)
+{
+	if (s_warnings.len)
+		fwrite(s_warnings.data, 1, s_warnings.len, stderr);
+	fflush(stderr);
+	cp_buf_free(&s_warnings);
 }
 
 static int s_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -79,6 +93,7 @@ static int s_fail(int status, const char *fmt, ...)
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	fflush(stdout);
+	s_flush_warnings();
 	fprintf(stderr, "aws-credproc: %s\n", msg);
 	fflush(stderr);
 	cp_status_report(status, msg);
@@ -195,7 +210,7 @@ int cp_cli_main(int argc, char **argv)
 	int c, r;
 
 	cp_status_fd_init();
-	cp_set_warn_handler(s_warn_stderr, NULL);
+	cp_set_warn_handler(s_warn_deferred, NULL);
 	const char *too_long = s_env_too_long();
 	if (too_long)
 		return s_fail(CP_ECONFIG, "the environment variable %s is longer than %d bytes", too_long,
@@ -337,6 +352,7 @@ int cp_cli_main(int argc, char **argv)
 		cp_buf_free(&out);
 		if (e)
 			return s_fail(CP_EINTERNAL, "cannot write to stdout: %s", strerror(e));
+		s_flush_warnings();
 		cp_status_report(0, NULL);
 		return 0;
 	}
@@ -357,6 +373,7 @@ int cp_cli_main(int argc, char **argv)
 	cp_free_secret(doc);
 	if (e)
 		return s_fail(CP_EINTERNAL, "cannot write the credentials to stdout: %s", strerror(e));
+	s_flush_warnings();
 	cp_status_report(0, NULL);
 	return 0;
 }

@@ -732,15 +732,15 @@ static int s_write_atomic(int dirfd, const char *stem, const char *name, const c
 		goto out;
 	}
 	created = true;
-	if ((e = s_write_all(fd, text, len)))
-		goto out;
-	if (fsync(fd) < 0) {
+	/* Held until the rename: a prune removes a non-empty temp file that
+	 * nobody holds, which is then one whose writer died mid-write. */
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		e = errno;
 		goto out;
 	}
-	cfd = fd;
-	fd = -1;
-	if (close(cfd) < 0 && errno != EINTR) {
+	if ((e = s_write_all(fd, text, len)))
+		goto out;
+	if (fsync(fd) < 0) {
 		e = errno;
 		goto out;
 	}
@@ -749,6 +749,10 @@ static int s_write_atomic(int dirfd, const char *stem, const char *name, const c
 		goto out;
 	}
 	created = false;
+	cfd = fd;
+	fd = -1;
+	if (close(cfd) < 0 && errno != EINTR)
+		cp_debug("cache: closing the new entry: %s", strerror(errno));
 	/* The entry is in place; the directory fsync makes the rename durable. */
 	if (fsync(dirfd) < 0)
 		cp_debug("cache: fsync of the cache directory: %s", strerror(errno));
@@ -897,17 +901,22 @@ out:
 	close(fd);
 }
 
-/* Removes a lock or temp file older than S_STALE_SECONDS that nobody holds. */
-static void s_prune_stale(const cp_cache *c, const char *name, int64_t now)
+/* Removes a lock or temp file that nobody holds when it is older than
+ * S_STALE_SECONDS, or, for a temp file, as soon as it has content: a writer
+ * holds its temp file from before the first byte until the rename, so a
+ * non-empty one that nobody holds belongs to a writer that died. */
+static void s_prune_stale(const cp_cache *c, const char *name, bool temp, int64_t now)
 {
 	struct stat st;
 	int fd = openat(c->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return;
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
-	    (int64_t)st.st_mtime <= now - S_STALE_SECONDS && flock(fd, LOCK_EX | LOCK_NB) == 0 &&
-	    s_still_there(c->dirfd, name, fd) && unlinkat(c->dirfd, name, 0) == 0)
-		cp_debug("cache: pruned the stale '%s/%s'", c->dir, name);
+	    ((temp && st.st_size > 0) || (int64_t)st.st_mtime <= now - S_STALE_SECONDS) &&
+	    flock(fd, LOCK_EX | LOCK_NB) == 0 && s_still_there(c->dirfd, name, fd) &&
+	    unlinkat(c->dirfd, name, 0) == 0)
+		cp_debug("cache: pruned the %s '%s/%s'", temp ? "abandoned temp file" : "stale lock",
+			 c->dir, name);
 	close(fd);
 }
 
@@ -927,8 +936,10 @@ void cp_cache_prune(cp_cache *c, int64_t now)
 			s_prune_entry(c, de->d_name, now);
 			break;
 		case S_LOCK:
+			s_prune_stale(c, de->d_name, false, now);
+			break;
 		case S_TEMP:
-			s_prune_stale(c, de->d_name, now);
+			s_prune_stale(c, de->d_name, true, now);
 			break;
 		default:
 			break;

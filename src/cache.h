@@ -53,7 +53,6 @@
 #define CP_CACHE_MISS (-1)
 #define CP_CACHE_MAX_ENTRY (64 * 1024)   /* bytes */
 #define CP_CACHE_FORMAT 1                 /* on-disk format version */
-#define CP_CACHE_LOCK_WAIT_MS 45000       /* default bounded wait for a lock */
 
 typedef struct cp_cache {
 	bool usable;     /* false: run uncached (after one warning) */
@@ -138,9 +137,11 @@ int cp_cache_write(cp_cache *c, const char *key, const cp_cache_entry *e, cp_err
 int cp_cache_clear(cp_cache *c, const char *key, int *ret_removed, cp_error *err);
 
 /* Opportunistic pruning on a miss: removes entries whose stored Expiration
- * is <= now (unless another process holds that key's lock) and lock/temp
- * files whose mtime is an hour or more before now and that nobody holds
- * (flock LOCK_NB). Malformed entries are left for the next read to report
+ * is <= now (unless another process holds that key's lock), lock files
+ * whose mtime is an hour or more before now and that nobody holds (flock
+ * LOCK_NB), and temp files that nobody holds and that have content (a
+ * writer flocks its temp file before the first byte and until the rename:
+ * such a file is a dead writer's) or are an hour old. Malformed entries are left for the next read to report
  * and replace. Looks at 4096 directory entries at most. Never warns, never
  * fails. */
 void cp_cache_prune(cp_cache *c, int64_t now);

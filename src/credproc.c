@@ -13,6 +13,7 @@
 #include "cache.h"
 #include "config.h"
 #include "endpoint.h"
+#include "identity.h"
 #include "mfa.h"
 #include "net.h"
 #include "process.h"
@@ -524,6 +525,8 @@ typedef struct s_mfa {
 } s_mfa;
 
 static bool s_reusable(const s_ctx *x, const cp_cache_entry *e, int64_t now);
+static int s_endpoint_identity(const s_ctx *x, cp_buf *k);
+static int s_source_identity(const s_ctx *x, cp_buf *k);
 
 static bool s_chain_has_mfa(const s_ctx *x)
 {
@@ -657,18 +660,13 @@ static int s_get_session_token(s_ctx *x, const cp_role_step *s, const cp_creds *
 	return r;
 }
 
-/* The cache key of an MFA session: the source (not its rotating access key),
- * the device, the duration and the endpoint. */
+/* The cache key of an MFA session: the source and who it is (not its
+ * rotating secret), the device, the duration and the endpoint. */
 static int s_mfa_key(const s_ctx *x, const cp_role_step *s, int duration, cp_buf *k)
 {
-	const cp_chain *c = &x->chain;
-	int e = cp_buf_printf(k, "aws-credproc MFA session key v1\nendpoint=%s\nregion=%s\n"
-			      "source=%s\nsource-profile=%s\n",
-			      x->sts.url, x->sts.signing_region, cp_base_kind_name(c->base),
-			      c->base_profile ? c->base_profile : "");
-	if (c->base == CP_BASE_PROCESS)
-		e |= cp_buf_printf(k, "command=%s\n", c->process_command);
-	e |= cp_buf_printf(k, "mfa=%s\nmfa-session-duration=%d\n", s->mfa_serial, duration);
+	int e = cp_buf_puts(k, "aws-credproc MFA session key v2\n") | s_endpoint_identity(x, k) |
+		s_source_identity(x, k) | cp_key_line(k, "mfa", s->mfa_serial) |
+		cp_buf_printf(k, "mfa-session-duration=%d\n", duration);
 	return e ? CP_EINTERNAL : 0;
 }
 
@@ -857,6 +855,105 @@ static bool s_default_session_needed(const s_ctx *x)
 	return false;
 }
 
+/* The non-secret identity of the source (DESIGN.md "The cache"): the kind,
+ * the profile that holds it, and who it is (access key id of static and
+ * environment keys, the IMDS endpoint, the container endpoint, the command,
+ * the web identity token's iss/sub/aud, the SSO session). */
+static int s_source_identity(const s_ctx *x, cp_buf *k)
+{
+	const cp_chain *c = &x->chain;
+	int e = cp_key_line(k, "source", cp_base_kind_name(c->base)) |
+		cp_key_line(k, "source-profile", c->base_profile);
+	switch (c->base) {
+	case CP_BASE_STATIC:
+		e |= cp_key_line(k, "source-key-id", c->static_creds.access_key_id);
+		break;
+	case CP_BASE_ENVIRONMENT:
+		e |= cp_key_line(k, "source-key-id", getenv("AWS_ACCESS_KEY_ID"));
+		break;
+	case CP_BASE_IMDS: {
+		char *ep = NULL;
+		cp_error ignored = {0};
+		e |= cp_key_line(k, "imds-endpoint",
+				 cp_imds_endpoint(x->settings, &ep, &ignored) ? "(invalid)" : ep);
+		free(ep);
+		break;
+	}
+	case CP_BASE_ECS:
+		e |= cp_key_line(k, "container-relative-uri", getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")) |
+		     cp_key_line(k, "container-full-uri", getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI"));
+		break;
+	case CP_BASE_PROCESS:
+		e |= cp_key_line(k, "command", c->process_command);
+		break;
+	case CP_BASE_WEB_IDENTITY: {
+		char *token = NULL;
+		size_t len = 0;
+		e |= cp_key_line(k, "web-identity-role", c->web_identity_role_arn) |
+		     cp_key_line(k, "web-identity-token-file", c->web_identity_token_file) |
+		     cp_key_line(k, "web-identity-session",
+				 c->web_identity_session_name ? c->web_identity_session_name : "(default)");
+		if (cp_read_file(c->web_identity_token_file, CP_WEB_IDENTITY_TOKEN_MAX, &token, &len) == 0) {
+			e |= cp_jwt_identity(cp_trim(token), k);
+			cp_freezero(token, len + 1);
+		} else {
+			e |= cp_key_line(k, "token-identity", "(unreadable)");
+		}
+		break;
+	}
+	case CP_BASE_SSO:
+		e |= cp_key_line(k, "sso-session", c->sso_session) |
+		     cp_key_line(k, "sso-start-url", c->sso_start_url) |
+		     cp_key_line(k, "sso-region", c->sso_region) |
+		     cp_key_line(k, "sso-account", c->sso_account_id) |
+		     cp_key_line(k, "sso-role", c->sso_role_name);
+		break;
+	}
+	return e ? CP_EINTERNAL : 0;
+}
+
+/* Every input of the STS endpoint: the raw settings, the region (or that it
+ * comes from the instance), and what they resolve to when known now. */
+static int s_endpoint_identity(const s_ctx *x, cp_buf *k)
+{
+	int e = cp_sts_endpoint_inputs(&x->cfg, x->settings, k);
+	if (x->region_from_imds)
+		e |= cp_key_line(k, "region", "(the instance's region, from IMDS)");
+	else
+		e |= cp_key_line(k, "region", x->region ? x->region : "(none)") |
+		     cp_key_line(k, "endpoint", x->sts.url) |
+		     cp_key_line(k, "signing-region", x->sts.signing_region);
+	return e ? CP_EINTERNAL : 0;
+}
+
+/* The cache key: everything that changes the credentials returned. */
+static int s_cache_key(const s_ctx *x, cp_buf *k)
+{
+	int e = cp_buf_puts(k, "aws-credproc cache key v2\n") | s_endpoint_identity(x, k) |
+		s_source_identity(x, k);
+	for (size_t i = 0; i < x->chain.nprofiles; i++)
+		e |= cp_key_line(k, "profile", x->chain.profiles[i]);
+	for (size_t i = 0; i < x->chain.nsteps; i++) {
+		const cp_role_step *st = &x->chain.steps[i];
+		e |= cp_key_line(k, "role", st->role_arn) |
+		     cp_key_line(k, "session", st->role_session_name ? st->role_session_name : "(default)") |
+		     cp_key_line(k, "external-id", st->external_id) |
+		     cp_key_line(k, "mfa", st->mfa_serial) |
+		     cp_buf_printf(k, "duration=%d\n", st->duration_seconds) |
+		     cp_key_line(k, "policy", st->policy) |
+		     cp_key_line(k, "policy-arns", st->policy_arns) |
+		     cp_key_line(k, "tags", st->tags) |
+		     cp_key_line(k, "transitive-tag-keys", st->transitive_tag_keys) |
+		     cp_key_line(k, "source-identity", st->source_identity);
+	}
+	if (s_default_session_needed(x)) {
+		char *n = cp_default_session_name();
+		e |= n ? cp_key_line(k, "default-session", n) : 1;
+		free(n);
+	}
+	return e ? CP_EINTERNAL : 0;
+}
+
 /* Loads the config, resolves the chain and everything that does not need the
  * network: region (unless it must come from IMDS), endpoint, cache key. */
 static int s_prepare(s_ctx *x, const cp_request *req, cp_error *err)
@@ -938,52 +1035,7 @@ static int s_prepare(s_ctx *x, const cp_request *req, cp_error *err)
 			return r;
 	}
 
-	/* The cache key: everything that changes the credentials returned. */
-	cp_buf *k = &x->key;
-	int e = cp_buf_printf(k, "aws-credproc cache key v1\n");
-	if (x->region_from_imds)
-		e |= cp_buf_printf(k, "endpoint=(regional endpoint of the instance's region)\n");
-	else if (x->sts.url)
-		e |= cp_buf_printf(k, "endpoint=%s\nregion=%s\n", x->sts.url, x->sts.signing_region);
-	e |= cp_buf_printf(k, "source=%s\n", cp_base_kind_name(x->chain.base));
-	for (size_t i = 0; i < x->chain.nprofiles; i++)
-		e |= cp_buf_printf(k, "profile=%s\n", x->chain.profiles[i]);
-	if (x->chain.base == CP_BASE_PROCESS)
-		e |= cp_buf_printf(k, "command=%s\n", x->chain.process_command);
-	if (x->chain.base == CP_BASE_IMDS || x->chain.base == CP_BASE_ENVIRONMENT ||
-	    x->chain.base == CP_BASE_ECS)
-		e |= cp_buf_printf(k, "source-profile=%s\n", x->chain.base_profile);
-	if (x->chain.base == CP_BASE_SSO)
-		e |= cp_buf_printf(k, "sso-session=%s\nsso-start-url=%s\nsso-region=%s\nsso-account=%s\n"
-				   "sso-role=%s\n", x->chain.sso_session ? x->chain.sso_session : "",
-				   x->chain.sso_start_url, x->chain.sso_region,
-				   x->chain.sso_account_id ? x->chain.sso_account_id : "",
-				   x->chain.sso_role_name ? x->chain.sso_role_name : "");
-	if (x->chain.base == CP_BASE_WEB_IDENTITY)
-		e |= cp_buf_printf(k, "web-identity-role=%s\nweb-identity-token-file=%s\nweb-identity-session=%s\n",
-				   x->chain.web_identity_role_arn, x->chain.web_identity_token_file,
-				   x->chain.web_identity_session_name ? x->chain.web_identity_session_name
-								      : "(default)");
-	for (size_t i = 0; i < x->chain.nsteps; i++) {
-		const cp_role_step *st = &x->chain.steps[i];
-		e |= cp_buf_printf(k, "role=%s\nsession=%s\nexternal-id=%s\nmfa=%s\nduration=%d\n",
-				   st->role_arn, st->role_session_name ? st->role_session_name : "(default)",
-				   st->external_id ? st->external_id : "", st->mfa_serial ? st->mfa_serial : "",
-				   st->duration_seconds);
-		e |= cp_buf_printf(k, "policy=%s\npolicy-arns=%s\ntags=%s\ntransitive-tag-keys=%s\n"
-				   "source-identity=%s\n",
-				   st->policy ? st->policy : "", st->policy_arns ? st->policy_arns : "",
-				   st->tags ? st->tags : "", st->transitive_tag_keys ? st->transitive_tag_keys : "",
-				   st->source_identity ? st->source_identity : "");
-	}
-	if (s_default_session_needed(x)) {
-		char *n = cp_default_session_name();
-		e |= n ? cp_buf_printf(k, "default-session=%s\n", n) : 1;
-		free(n);
-	}
-	if (e)
-		return cp_error_set(err, CP_EINTERNAL, "out of memory");
-	return 0;
+	return s_cache_key(x, &x->key) ? cp_error_set(err, CP_EINTERNAL, "out of memory") : 0;
 }
 
 static void s_release(s_ctx *x)
@@ -1052,6 +1104,25 @@ static bool s_reusable(const s_ctx *x, const cp_cache_entry *e, int64_t now)
 	return left > 0 && left >= s_effective_margin(x, e);
 }
 
+/* Stale-if-error (DESIGN.md "The cache"): after a transport failure (the
+ * exit-5 class, which includes a lock wait that timed out) the cached
+ * credentials in hand are printed with a warning when at least
+ * CP_STALE_MIN_LEFT remains. A refusal (exit 4) or any other failure is
+ * never hidden. *ret_r becomes 0 when stale credentials were moved to ret. */
+static void s_serve_stale(cp_cache_entry *stale, int r, cp_error *err, cp_creds *ret, int *ret_r)
+{
+	int64_t left = stale->creds.expiration - cp_now();
+	if (r != CP_ETRANSPORT || !stale->creds.access_key_id || left < CP_STALE_MIN_LEFT)
+		return;
+	char t[21];
+	cp_format_iso8601(stale->creds.expiration, t);
+	cp_warn("%s; printing the cached credentials, valid until %s (%lld min left)", err->msg, t,
+		(long long)(left / 60));
+	cp_error_clear(err);
+	cp_creds_move(ret, &stale->creds);
+	*ret_r = 0;
+}
+
 int cp_get_credentials(const cp_request *req, cp_creds *ret, cp_error *err)
 {
 	s_ctx x = {0};
@@ -1087,16 +1158,23 @@ int cp_get_credentials(const cp_request *req, cp_creds *ret, cp_error *err)
 			goto out;
 		}
 		cp_debug("cache: %s", r == 0 ? "entry inside the refresh margin" : "miss");
-		cp_creds_clear(&e.creds);
-		/* With MFA the holder may be waiting for a person: wait long enough,
-		 * and do not count that wait against the network deadline. */
+		if (r == 0) {
+			stale = e; /* in hand, should the refresh fail */
+			memset(&e, 0, sizeof e);
+		}
+		/* The wait is bounded by --timeout. With MFA the holder may be
+		 * waiting for a person: wait long enough for them, and do not count
+		 * that wait against the network deadline. */
+		bool mfa = s_chain_has_mfa(&x);
 		int64_t t0 = s_mono_ms();
-		r = cp_cache_lock(&cache, key,
-				  CP_CACHE_LOCK_WAIT_MS + (s_chain_has_mfa(&x) ? s_mfa_lock_wait_ms(&x) : 0),
-				  &lock, err);
-		x.deadline_ms += s_mono_ms() - t0;
-		if (r)
+		long wait = mfa ? s_mfa_lock_wait_ms(&x) : (long)(x.deadline_ms - t0);
+		r = cp_cache_lock(&cache, key, wait > 0 ? wait : 1, &lock, err);
+		if (mfa)
+			x.deadline_ms += s_mono_ms() - t0;
+		if (r) {
+			s_serve_stale(&stale, r, err, ret, &r);
 			goto out;
+		}
 		/* Someone may have refreshed it while we waited. */
 		now = cp_now();
 		r = cp_cache_read(&cache, key, &e, err);
@@ -1109,6 +1187,7 @@ int cp_get_credentials(const cp_request *req, cp_creds *ret, cp_error *err)
 			goto out;
 		}
 		if (r == 0) {
+			cp_creds_clear(&stale.creds);
 			stale = e;
 			memset(&e, 0, sizeof e);
 		}
@@ -1119,16 +1198,7 @@ int cp_get_credentials(const cp_request *req, cp_creds *ret, cp_error *err)
 	int64_t issued = cp_now();
 	r = s_fetch(&x, &fresh, err);
 	if (r) {
-		int64_t left = stale.creds.expiration - cp_now();
-		if (r != CP_EINTERNAL && stale.creds.access_key_id && left >= CP_STALE_MIN_LEFT) {
-			char t[21];
-			cp_format_iso8601(stale.creds.expiration, t);
-			cp_warn("%s; printing the cached credentials, valid until %s (%lld min left)",
-				err->msg, t, (long long)(left / 60));
-			cp_error_clear(err);
-			cp_creds_move(ret, &stale.creds);
-			r = 0;
-		}
+		s_serve_stale(&stale, r, err, ret, &r);
 		goto out;
 	}
 	if (cache.usable && fresh.expiration > issued) {
@@ -1195,6 +1265,23 @@ static int s_explain_source(const s_ctx *x, cp_buf *b)
 	return cp_buf_printf(b, "%s (profile '%s')\n", cp_base_kind_name(c->base), c->base_profile);
 }
 
+/* explain, when the region will come from IMDS: a configured endpoint is
+ * used as it is (signed for the instance's region); otherwise the regional
+ * endpoint of that region. */
+static int s_explain_imds_region(const s_ctx *x, cp_buf *b)
+{
+	cp_sts_target t = {0};
+	cp_error e = {0};
+	int w = cp_buf_puts(b, "region: none configured; the instance's region from IMDS on a refresh\n");
+	if (cp_sts_endpoint_resolve(&x->cfg, x->settings, "us-east-1", &t, &e) == 0 && t.custom)
+		w |= cp_buf_printf(b, "STS endpoint: %s (from %s), signed for the instance's region\n",
+				   t.url, t.url_source);
+	else
+		w |= cp_buf_puts(b, "STS endpoint: the regional endpoint of the instance's region\n");
+	cp_sts_target_free(&t);
+	return w;
+}
+
 int cp_explain(const cp_request *req, cp_buf *b, cp_error *err)
 {
 	s_ctx x = {0};
@@ -1236,8 +1323,7 @@ int cp_explain(const cp_request *req, cp_buf *b, cp_error *err)
 		goto done;
 	}
 	if (x.region_from_imds)
-		w |= cp_buf_puts(b, "region: none configured; the instance's region from IMDS on a refresh\n"
-				    "STS endpoint: the regional endpoint of that region\n");
+		w |= s_explain_imds_region(&x, b);
 	else if (x.sts.url)
 		w |= cp_buf_printf(b, "region: %s\nSTS endpoint: %s (from %s), signed for %s\n",
 				   x.region ? x.region : "none (global endpoint)", x.sts.url,

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "identity.h"
+
 static const char *s_env(const char *name)
 {
 	const char *v = getenv(name);
@@ -449,6 +451,28 @@ int cp_sts_endpoint_resolve(const cp_config *cfg, const cp_section *profile, con
 out:
 	free(sub);
 	return r;
+}
+
+int cp_sts_endpoint_inputs(const cp_config *cfg, const cp_section *profile, cp_buf *b)
+{
+	static const char *const envs[] = {
+		"AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL",
+		"AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT", "AWS_STS_REGIONAL_ENDPOINTS",
+		"AWS_CA_BUNDLE",
+	};
+	static const char *const keys[] = {
+		"ignore_configured_endpoint_urls", "endpoint_url", "use_fips_endpoint",
+		"use_dualstack_endpoint", "sts_regional_endpoints", "ca_bundle", "services",
+	};
+	int e = 0;
+	for (size_t i = 0; i < sizeof envs / sizeof *envs; i++)
+		e |= cp_key_line(b, envs[i], getenv(envs[i]));
+	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+		e |= cp_key_line(b, keys[i], profile ? cp_section_get(profile, keys[i]) : NULL);
+	const char *svc = profile ? cp_section_get(profile, "services") : NULL;
+	const cp_section *s = svc && *svc ? cp_config_services(cfg, svc) : NULL;
+	e |= cp_key_line(b, "services.sts", s ? cp_section_get(s, "sts") : NULL);
+	return e ? CP_EINTERNAL : 0;
 }
 
 void cp_sts_target_free(cp_sts_target *t)

@@ -71,6 +71,12 @@ int cp_sts_endpoint_resolve(const cp_config *cfg, const cp_section *profile, con
 			    cp_sts_target *ret, cp_error *err);
 void cp_sts_target_free(cp_sts_target *t);
 
+/* Appends every input of cp_sts_endpoint_resolve except the region, raw as
+ * configured (environment, the profile's keys, its [services] sts block,
+ * the CA bundle), one escaped "name=value" line each, to b: the endpoint
+ * part of a cache key. 0 or CP_EINTERNAL. */
+int cp_sts_endpoint_inputs(const cp_config *cfg, const cp_section *profile, cp_buf *b);
+
 /* CA bundle: AWS_CA_BUNDLE > profile ca_bundle; NULL if neither. */
 const char *cp_ca_bundle(const cp_section *profile);
 

@@ -799,12 +799,20 @@ static void s_prune(void)
 	cp_cache_lock(&c, "old-held", 0, &lk, &err);
 	s_set_mtime(s_file(dir, "old-free", "lock"), (time_t)(now - 7200));
 	s_set_mtime(s_file(dir, "old-held", "lock"), (time_t)(now - 7200));
-	char oldtmp[600], newtmp[600];
+	/* Temp files: a writer holds its own (flock) from before the first byte
+	 * until the rename; a non-empty one nobody holds is a dead writer's. */
+	char oldtmp[600], deadtmp[600], heldtmp[600], emptytmp[600];
 	snprintf(oldtmp, sizeof oldtmp, "%s/.0123456789abcdef.42.0123456789abcdef.tmp", dir);
-	snprintf(newtmp, sizeof newtmp, "%s/.0123456789abcdef.43.0123456789abcdef.tmp", dir);
-	s_put(oldtmp, "x", 1, 0600);
-	s_put(newtmp, "x", 1, 0600);
+	snprintf(deadtmp, sizeof deadtmp, "%s/.0123456789abcdef.43.0123456789abcdef.tmp", dir);
+	snprintf(heldtmp, sizeof heldtmp, "%s/.0123456789abcdef.44.0123456789abcdef.tmp", dir);
+	snprintf(emptytmp, sizeof emptytmp, "%s/.0123456789abcdef.45.0123456789abcdef.tmp", dir);
+	s_put(oldtmp, "", 0, 0600);
+	s_put(deadtmp, "x", 1, 0600);
+	s_put(heldtmp, "x", 1, 0600);
+	s_put(emptytmp, "", 0, 0600);
 	s_set_mtime(oldtmp, (time_t)(now - 7200));
+	int heldfd = open(heldtmp, O_RDONLY | O_CLOEXEC);
+	flock(heldfd, LOCK_EX);
 	s_put_foreign(dir);
 	for (size_t i = 0; i < sizeof s_foreign / sizeof *s_foreign; i++)
 		s_set_mtime(s_path("%s/%s", dir, s_foreign[i]), (time_t)(now - 7200));
@@ -821,7 +829,11 @@ static void s_prune(void)
 	tap_ok(s_exists(s_file(dir, "old-held", "lock")), "prune: an old held lock kept");
 	tap_ok(s_exists(s_file(dir, "new-free", "lock")) && s_exists(s_file(dir, "expired-held", "lock")),
 	       "prune: recent locks kept");
-	tap_ok(!s_exists(oldtmp) && s_exists(newtmp), "prune: an old temp removed, a recent one kept");
+	tap_ok(!s_exists(oldtmp), "prune: an old unheld temp removed");
+	tap_ok(!s_exists(deadtmp), "prune: a recent non-empty temp nobody holds (a dead writer's) removed");
+	tap_ok(s_exists(heldtmp), "prune: a temp its writer holds kept");
+	tap_ok(s_exists(emptytmp), "prune: a recent empty temp (a writer before its flock) kept");
+	close(heldfd);
 	tap_ok(s_foreign_intact(dir), "prune: foreign files kept");
 	cp_cache_unlock(&lk);
 	cp_cache_unlock(&held);

@@ -1,0 +1,112 @@
+/* identity.c - cache key lines and the identity of a web identity token. */
+#include "identity.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+int cp_key_line(cp_buf *b, const char *name, const char *value)
+{
+	int e = cp_buf_printf(b, "%s=", name);
+	for (const char *p = value ? value : ""; *p && !e; p++) {
+		if (*p == '\\' || *p == '\n' || *p == '\r')
+			e = cp_buf_printf(b, "\\x%02x", (unsigned char)*p);
+		else
+			e = cp_buf_putc(b, *p);
+	}
+	return e || cp_buf_putc(b, '\n') ? CP_EINTERNAL : 0;
+}
+
+static int s_b64url_value(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '-')
+		return 62;
+	if (c == '_')
+		return 63;
+	return -1;
+}
+
+int cp_base64url_decode(const char *in, size_t len, char **ret, size_t *ret_len)
+{
+	while (len && in[len - 1] == '=')
+		len--;
+	if (len % 4 == 1)
+		return EINVAL;
+	char *out = malloc(len / 4 * 3 + 3);
+	if (!out)
+		return ENOMEM;
+	size_t n = 0;
+	unsigned int acc = 0;
+	int bits = 0;
+	for (size_t i = 0; i < len; i++) {
+		int v = s_b64url_value(in[i]);
+		if (v < 0) {
+			free(out);
+			return EINVAL;
+		}
+		acc = (acc << 6) | (unsigned int)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[n++] = (char)((acc >> bits) & 0xff);
+		}
+	}
+	out[n] = '\0';
+	*ret = out;
+	*ret_len = n;
+	return 0;
+}
+
+/* The claim as key text: a string, or an array of strings joined by ','. */
+static int s_claim(cp_buf *b, const char *line, const cJSON *v)
+{
+	if (cJSON_IsString(v))
+		return cp_key_line(b, line, v->valuestring);
+	cp_buf joined = {0};
+	int e = 0;
+	if (cJSON_IsArray(v)) {
+		const cJSON *it;
+		bool first = true;
+		cJSON_ArrayForEach(it, v) {
+			if (!cJSON_IsString(it))
+				continue;
+			e |= (first ? 0 : cp_buf_putc(&joined, ',')) | cp_buf_puts(&joined, it->valuestring);
+			first = false;
+		}
+	}
+	e |= cp_key_line(b, line, joined.data);
+	cp_buf_free(&joined);
+	return e ? CP_EINTERNAL : 0;
+}
+
+int cp_jwt_identity(const char *token, cp_buf *b)
+{
+	const char *dot1 = token ? strchr(token, '.') : NULL;
+	const char *dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
+	char *payload = NULL;
+	size_t len = 0;
+	cJSON *j = NULL;
+	int r;
+
+	if (!dot2 || cp_base64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), &payload, &len) ||
+	    !(j = cJSON_ParseWithLength(payload, len)) || !cJSON_IsObject(j)) {
+		r = cp_buf_puts(b, "token-identity=(not a JWT)\n");
+		goto out;
+	}
+	r = s_claim(b, "token-iss", cJSON_GetObjectItemCaseSensitive(j, "iss")) |
+	    s_claim(b, "token-sub", cJSON_GetObjectItemCaseSensitive(j, "sub")) |
+	    s_claim(b, "token-aud", cJSON_GetObjectItemCaseSensitive(j, "aud"));
+out:
+	cJSON_Delete(j);
+	if (payload)
+		cp_freezero(payload, len + 1);
+	return r ? CP_EINTERNAL : 0;
+}

@@ -1,0 +1,32 @@
+/* identity.h - the text of cache keys: escaped lines and the non-secret
+ * identity of a web identity token (DESIGN.md "The cache").
+ *
+ * Cache keys are plain text, one "name=value" line per input. Nothing here
+ * loads libcrypto: these run on the cache-hit path. No function stores a
+ * secret: a token contributes its issuer, subject and audience only.
+ */
+#ifndef CP_IDENTITY_H
+#define CP_IDENTITY_H
+
+#include "util.h"
+
+/* Appends "name=value\n" to b, value NULL as empty; backslash, CR and LF in
+ * the value become \xNN, so that no value can forge a line of its own.
+ * 0 or CP_EINTERNAL. */
+int cp_key_line(cp_buf *b, const char *name, const char *value);
+
+/* Decodes base64url (RFC 4648 section 5, padding optional) of in[0..len)
+ * into a new NUL-terminated heap buffer. 0 with *ret and *ret_len set;
+ * EINVAL on a character outside the alphabet or an impossible length;
+ * ENOMEM. */
+int cp_base64url_decode(const char *in, size_t len, char **ret, size_t *ret_len);
+
+/* Appends the identity of a JWT (header.payload.signature) to b as the
+ * lines "token-iss=", "token-sub=", "token-aud=" (aud: a string, or the
+ * strings of an array joined by ','), taken from the base64url payload
+ * without verifying anything. A token that is not a JWT with a JSON
+ * payload appends "token-identity=(not a JWT)" instead: the token itself,
+ * a secret, never enters the key. 0 or CP_EINTERNAL. */
+int cp_jwt_identity(const char *token, cp_buf *b);
+
+#endif
