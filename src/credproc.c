@@ -275,11 +275,14 @@ static bool s_skew_refusal(const cp_error *e, int64_t *ret_offset)
 	return true;
 }
 
+/* The offset in whole minutes: STS's Date header has a resolution of one
+ * second and the answer takes time to arrive, so seconds would be false
+ * precision. */
 static void s_describe_skew(char *buf, size_t len, int64_t off)
 {
 	int64_t a = off < 0 ? -off : off;
-	snprintf(buf, len, "the local clock is %lld min %lld s %s STS's", (long long)(a / 60),
-		 (long long)(a % 60), off > 0 ? "behind" : "ahead of");
+	snprintf(buf, len, "the local clock is about %lld min %s STS's", (long long)((a + 30) / 60),
+		 off > 0 ? "behind" : "ahead of");
 }
 
 static bool s_role_chaining_refusal(const cp_error *e)

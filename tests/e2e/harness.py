@@ -69,6 +69,9 @@ class Result:
         return out
 
 
+_OVERHEAD: dict[str, float] = {}  # binary -> seconds (Ctx.overhead)
+
+
 def _killpg(pgid):
     try:
         os.killpg(pgid, signal.SIGKILL)
@@ -190,6 +193,32 @@ class Ctx:
             except Exception:
                 pass
         self._servers.clear()
+
+    # time bounds that hold under valgrind and sanitizers
+    def overhead(self) -> float:
+        """Seconds this binary takes to start, load the network module, fail
+        and exit (the median of 3 runs, measured once per binary): a few ms
+        natively, a second or more under valgrind. Time assertions add it."""
+        if self.bin not in _OVERHEAD:
+            d = self.tmp / "overhead"
+            d.mkdir(exist_ok=True)
+            cfg = d / "config"
+            cfg.write_text("[profile w]\nrole_arn = arn:aws:iam::123456789012:role/w\n"
+                           f"web_identity_token_file = {d / 'absent-token'}\n")
+            env = dict(self.base_env(), AWS_CONFIG_FILE=str(cfg),
+                       AWS_SHARED_CREDENTIALS_FILE=str(d / "credentials"))
+            times = sorted(run_clean([self.bin, "--profile", "w", "--no-cache"], env, timeout=120)[4]
+                           for _ in range(3))
+            _OVERHEAD[self.bin] = times[1]
+            self.note(f"start-up overhead of {self.bin}: {times[1]:.2f}s")
+        return _OVERHEAD[self.bin]
+
+    def within(self, seconds: float) -> float:
+        """A wall-clock bound for what takes `seconds` natively: plus three
+        times this binary's measured overhead and a second for a loaded
+        2-core machine. Lower bounds (a deadline that must not end early)
+        need no allowance."""
+        return seconds + 3 * self.overhead() + 1.0
 
     def secret(self, s):
         if s and s not in self.secrets:

@@ -69,7 +69,7 @@ def test_local_clock_behind_is_corrected(t):
     t.ok(res)
     ars = sts.assume_role_requests()
     assert [r.status for r in ars] == [403, 200], [r.status for r in ars]
-    assert re.search(r"clock.*60 min.*behind", res.stderr), \
+    assert re.search(r"clock.*about (59|60|61) min.*behind", res.stderr), \
         f"warning does not say how far off the clock is: {res.stderr!r}"
 
 
@@ -78,7 +78,7 @@ def test_local_clock_ahead_is_corrected(t):
     res = t.run(["--profile", "r", "--no-cache"], AWS_ENDPOINT_URL_STS=sts.url)
     t.ok(res)
     assert [r.status for r in sts.assume_role_requests()] == [403, 200]
-    assert re.search(r"clock.*15 min.*ahead", res.stderr), res.stderr
+    assert re.search(r"clock.*about (14|15|16) min.*ahead", res.stderr), res.stderr
 
 
 def test_small_skew_is_not_retried(t):
@@ -94,4 +94,4 @@ def test_skew_retry_happens_once(t):
     t.fail(res, 4, any_of=["clock"])
     assert len(sts.assume_role_requests()) == 2, \
         f"{len(sts.assume_role_requests())} attempts, expected exactly one retry"
-    assert "120 min" in res.last_err, res.last_err
+    assert re.search(r"about (119|120|121) min", res.last_err), res.last_err

@@ -175,7 +175,7 @@ def test_faults_deadline_spans_retries(t):
     res = _run_b(t, sts.url, "--timeout", "2")
     t.fail(res, 5, host_port(sts))
     t.note(f"{len(sts.assume_role_requests())} attempts in {res.elapsed:.2f}s")
-    assert res.elapsed < 3.5, f"took {res.elapsed:.1f}s with --timeout 2"
+    assert res.elapsed < t.within(3.5), f"took {res.elapsed:.1f}s with --timeout 2"
     assert_no_cache_entry(t)
 
 
@@ -240,7 +240,7 @@ def test_faults_reply_size_cap(t):
     sts.queue_reply(servers.StsReply(200, body=creds_xml_of_size(16 * 1024 * 1024)))
     res = _run_b(t, sts.url, "--no-cache")
     t.fail(res, 5, host_port(sts))
-    assert res.elapsed < 10, f"took {res.elapsed:.1f}s"
+    assert res.elapsed < t.within(10), f"took {res.elapsed:.1f}s"
     # exactly at the cap: accepted
     sts.queue_reply(servers.StsReply(200, body=creds_xml_of_size(64 * 1024)))
     sts.clear()
@@ -268,7 +268,7 @@ def test_faults_no_answer_timeout_flag(t):
     t.fail(res, 5, host_port(bh), any_of=["timed out", "within", "timeout", "no reply",
                                           "no answer"])
     t.note(f"elapsed {res.elapsed:.2f}s")
-    assert 2.5 <= res.elapsed <= 5.0, f"--timeout 3 ended after {res.elapsed:.2f}s"
+    assert 2.5 <= res.elapsed <= t.within(5.0), f"--timeout 3 ended after {res.elapsed:.2f}s"
     assert_no_cache_entry(t)
 
 
@@ -280,7 +280,7 @@ def test_faults_slow_body_timeout_flag(t):
     res = _run_b(t, tr.url, "--timeout", "3")
     t.fail(res, 5, host_port(tr))
     t.note(f"elapsed {res.elapsed:.2f}s, {tr.requests} connections")
-    assert 2.5 <= res.elapsed <= 5.0, f"--timeout 3 ended after {res.elapsed:.2f}s"
+    assert 2.5 <= res.elapsed <= t.within(5.0), f"--timeout 3 ended after {res.elapsed:.2f}s"
     assert_no_cache_entry(t)
 
 
@@ -288,10 +288,10 @@ def test_faults_no_answer_default_deadline(t):
     """The one long case: the default 30 s deadline."""
     bh = t.blackhole()
     _role_cfg(t)
-    res = t.run(["--profile", "b"], timeout=50, AWS_ENDPOINT_URL_STS=bh.url)
+    res = t.run(["--profile", "b"], timeout=90, AWS_ENDPOINT_URL_STS=bh.url)
     t.fail(res, 5, host_port(bh))
     t.note(f"elapsed {res.elapsed:.2f}s")
-    assert 28 <= res.elapsed <= 35, f"default deadline ended after {res.elapsed:.2f}s"
+    assert 28 <= res.elapsed <= t.within(35), f"default deadline ended after {res.elapsed:.2f}s"
     assert_no_cache_entry(t)
 
 
@@ -300,7 +300,7 @@ def test_faults_connection_refused_fast(t):
     _role_cfg(t)
     res = _run_b(t, url)
     t.fail(res, 5, url.split("//")[1], any_of=["refused", "connect"])
-    assert res.elapsed < 3, f"took {res.elapsed:.1f}s"
+    assert res.elapsed < t.within(3), f"took {res.elapsed:.1f}s"
     assert_no_cache_entry(t)
 
 
@@ -313,7 +313,7 @@ def test_faults_tls_untrusted_then_ca_bundle(t):
     res = _run_b(t, sts.url)
     t.fail(res, 5, "certificate", host_port(sts))
     assert not sts.assume_role_requests(), "a request went over an unverified connection"
-    assert res.elapsed < 5, f"took {res.elapsed:.1f}s"
+    assert res.elapsed < t.within(5), f"took {res.elapsed:.1f}s"
     assert_no_cache_entry(t)
     # a CA bundle that does not hold the issuer (the system's): still refused
     system = "/etc/ssl/certs/ca-certificates.crt"
@@ -362,7 +362,7 @@ def test_faults_imds_never_answers(t):
                 AWS_EC2_METADATA_SERVICE_ENDPOINT=bh.url)
     t.fail(res, 3, host_port(bh), any_of=["metadata", "IMDS"])
     t.note(f"elapsed {res.elapsed:.2f}s")
-    assert res.elapsed < 6, f"an IMDS that never answers took {res.elapsed:.1f}s"
+    assert res.elapsed < t.within(6), f"an IMDS that never answers took {res.elapsed:.1f}s"
     assert not sts.assume_role_requests(), "STS called without source credentials"
     assert_no_cache_entry(t)
 
@@ -376,5 +376,5 @@ def test_faults_imds_respects_overall_deadline(t):
                 AWS_EC2_METADATA_SERVICE_ENDPOINT=bh.url)
     t.fail(res, 3, host_port(bh), any_of=["metadata", "IMDS"])
     t.note(f"elapsed {res.elapsed:.2f}s")
-    assert res.elapsed <= 3.0, f"--timeout 2 with an IMDS that never answers: {res.elapsed:.1f}s"
+    assert res.elapsed <= t.within(3.0), f"--timeout 2 with an IMDS that never answers: {res.elapsed:.1f}s"
     assert_no_cache_entry(t)

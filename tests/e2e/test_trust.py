@@ -230,13 +230,13 @@ def test_trust_stuck_lock_holder_serves_valid_entry(t):
     w = _warnings(r)
     assert w and re.search(r"lock", w[-1], re.I) and re.search(r"cached", w[-1], re.I), _lines(r)
     # the wait was bounded by --timeout, not by a fixed 45 s
-    assert r.elapsed < 25, f"the lock wait took {r.elapsed:.1f}s with --timeout 3"
+    assert r.elapsed < t.within(6), f"the lock wait took {r.elapsed:.1f}s with --timeout 3"
 
     # under 5 minutes left: the lock timeout is the error (exit 5)
     _age(p, 200)
     r = t.run(P + ["--timeout", "3"], timeout=60, **env)
     t.fail(r, 5, "lock")
-    assert r.elapsed < 25, f"the lock wait took {r.elapsed:.1f}s with --timeout 3"
+    assert r.elapsed < t.within(6), f"the lock wait took {r.elapsed:.1f}s with --timeout 3"
 
 
 # --------------------------------------------------------------------------
