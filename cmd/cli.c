@@ -76,6 +76,14 @@ static void s_warn_deferred(void *userdata, const char *msg)
 		fprintf(stderr, "aws-credproc: warning: %s\n", msg); /* out of memory: now */
 }
 
+/* A wait a person may be watching (an MFA prompt elsewhere): said at once. */
+static void s_progress_now(void *userdata, const char *msg)
+{
+	(void)userdata;
+	fprintf(stderr, "aws-credproc: warning: %s\n", msg);
+	fflush(stderr);
+}
+
 static void s_flush_warnings(void)
 {
 	if (s_warnings.len)
@@ -211,6 +219,7 @@ int cp_cli_main(int argc, char **argv)
 
 	cp_status_fd_init();
 	cp_set_warn_handler(s_warn_deferred, NULL);
+	cp_set_progress_handler(s_progress_now, NULL);
 	const char *too_long = s_env_too_long();
 	if (too_long)
 		return s_fail(CP_ECONFIG, "the environment variable %s is longer than %d bytes", too_long,

@@ -654,8 +654,12 @@ int cp_cache_lock(cp_cache *c, const char *key, long wait_ms, cp_cache_lockfile 
 				char who[48] = "another aws-credproc";
 				if (pid)
 					snprintf(who, sizeof who, "aws-credproc (pid %ld)", pid);
-				cp_warn("waiting for %s holding the cache lock '%s/%s' (an MFA prompt may be open)",
-					who, c->dir, name);
+				if (c->wait_may_be_for_a_person)
+					cp_progress("waiting for %s holding the cache lock '%s/%s' (an MFA "
+						    "prompt may be open)", who, c->dir, name);
+				else
+					cp_warn("waiting for %s holding the cache lock '%s/%s'", who, c->dir,
+						name);
 				warned = true;
 			}
 			if (now >= deadline) {

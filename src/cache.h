@@ -60,6 +60,9 @@ typedef struct cp_cache {
 	char *dir;       /* the directory path (for messages and explain) */
 	uint64_t warned; /* private: hash of the last entry warning, so that the
 			  * re-read under the lock does not repeat it (0: none) */
+	bool wait_may_be_for_a_person; /* set by the caller when a lock holder may
+			  * be asking for an MFA code: the wait note is then a
+			  * cp_progress(), shown at once, not a deferred cp_warn() */
 } cp_cache;
 
 typedef struct cp_cache_entry {
@@ -108,9 +111,10 @@ int cp_cache_parse_entry(const char *text, size_t len, const char *key, cp_cache
  * cache or a lock file that cannot be created, 0 with lock->fd = -1 (the
  * caller proceeds unlocked). The holder writes its pid ("<pid>\n") into the
  * lock file once it has the lock, and empties the file before releasing it.
- * A wait longer than a second is reported once through cp_warn(), naming
- * the holder's pid: "waiting for aws-credproc (pid N) holding the cache lock
- * '<path>' (an MFA prompt may be open)". */
+ * A wait longer than a second is reported once, naming the holder's pid:
+ * "waiting for aws-credproc (pid N) holding the cache lock '<path>'",
+ * through cp_warn(), or, when c->wait_may_be_for_a_person, through
+ * cp_progress() with " (an MFA prompt may be open)". */
 int cp_cache_lock(cp_cache *c, const char *key, long wait_ms, cp_cache_lockfile *lock, cp_error *err);
 void cp_cache_unlock(cp_cache_lockfile *lock);
 

@@ -1149,6 +1149,7 @@ int cp_get_credentials(const cp_request *req, cp_creds *ret, cp_error *err)
 	if ((r = cp_cache_open(&cache, req->cache_dir, err)))
 		goto out;
 	x.cache = &cache;
+	cache.wait_may_be_for_a_person = s_chain_has_mfa(&x);
 	if (cache.usable) {
 		int64_t now = cp_now();
 		r = cp_cache_read(&cache, key, &e, err);

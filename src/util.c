@@ -10,8 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static cp_warn_fn s_warn_fn;
-static void *s_warn_userdata;
+static cp_warn_fn s_warn_fn, s_progress_fn;
+static void *s_warn_userdata, *s_progress_userdata;
 static bool s_debug;
 
 static void s_flatten(char *s)
@@ -78,6 +78,26 @@ void cp_warn(const char *fmt, ...)
 	va_end(ap);
 	s_flatten(msg);
 	if (s_warn_fn)
+		s_warn_fn(s_warn_userdata, msg);
+}
+
+void cp_set_progress_handler(cp_warn_fn fn, void *userdata)
+{
+	s_progress_fn = fn;
+	s_progress_userdata = userdata;
+}
+
+void cp_progress(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	s_flatten(msg);
+	if (s_progress_fn)
+		s_progress_fn(s_progress_userdata, msg);
+	else if (s_warn_fn)
 		s_warn_fn(s_warn_userdata, msg);
 }
 

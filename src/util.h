@@ -49,6 +49,11 @@ void cp_error_clear(cp_error *err);
 typedef void (*cp_warn_fn)(void *userdata, const char *msg);
 void cp_set_warn_handler(cp_warn_fn fn, void *userdata);
 void cp_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A warning that explains a wait a person may be watching (another process
+ * holds the lock while it asks for an MFA code): the progress handler when
+ * one is set (the CLI writes it at once), else the warning sink. */
+void cp_set_progress_handler(cp_warn_fn fn, void *userdata);
+void cp_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Debug sink (--debug). Never pass a secret. */
 void cp_set_debug(bool on);

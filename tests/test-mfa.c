@@ -466,6 +466,14 @@ static void s_lock_holder(void)
 	tap_ok(holder == (long)pid, "lock: the holder's pid is in the lock file (%ld, child %ld)", holder,
 	       (long)pid);
 
+	/* Without an MFA step in the chain, the note does not mention prompts. */
+	s_nwarn = 0;
+	s_lastwarn[0] = '\0';
+	int r0 = cp_cache_lock(&c, key, 1300, &lk, &err);
+	tap_ok(r0 == CP_ETRANSPORT && s_nwarn == 1 && !strstr(s_lastwarn, "MFA"),
+	       "lock: without MFA the wait note does not mention a prompt: %s", s_lastwarn);
+
+	c.wait_may_be_for_a_person = true;
 	s_nwarn = 0;
 	s_lastwarn[0] = '\0';
 	int64_t t0 = s_mono_ms();

@@ -125,7 +125,10 @@ def test_mfa_process_session_then_role_refresh_without_prompt(t):
     keys = [json.loads(p.read_text())["Key"] for p in _entries(t)]
     mfa_keys = [k for k in keys if k.startswith("aws-credproc MFA session key")]
     assert len(mfa_keys) == 1 and SERIAL in mfa_keys[0], keys
-    assert BASE_KEY[0] not in mfa_keys[0], "the MFA session key names the rotating access key"
+    # The session belongs to these long-term keys: the key names their access
+    # key id (another key pair never gets this session), never the secret.
+    assert f"source-key-id={BASE_KEY[0]}" in mfa_keys[0].splitlines(), mfa_keys[0]
+    assert BASE_KEY[1] not in mfa_keys[0], "the MFA session key holds the secret"
 
     ex = t.run(["explain", "--profile", "mfa"], **env)
     assert ex.rc == 0 and f"MFA device {SERIAL}: code from credproc_mfa_process of profile 'mfa'" \
