@@ -69,16 +69,22 @@ void cp_set_warn_handler(cp_warn_fn fn, void *userdata)
 	s_warn_userdata = userdata;
 }
 
-void cp_warn(const char *fmt, ...)
+/* Formats a warning into one line and hands it to fn (NULL: dropped). */
+static void s_emit(cp_warn_fn fn, void *userdata, const char *fmt, va_list ap)
 {
 	char msg[1024];
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	s_flatten(msg);
+	if (fn)
+		fn(userdata, msg);
+}
+
+void cp_warn(const char *fmt, ...)
+{
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	s_emit(s_warn_fn, s_warn_userdata, fmt, ap);
 	va_end(ap);
-	s_flatten(msg);
-	if (s_warn_fn)
-		s_warn_fn(s_warn_userdata, msg);
 }
 
 void cp_set_progress_handler(cp_warn_fn fn, void *userdata)
@@ -89,16 +95,13 @@ void cp_set_progress_handler(cp_warn_fn fn, void *userdata)
 
 void cp_progress(const char *fmt, ...)
 {
-	char msg[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	s_flatten(msg);
 	if (s_progress_fn)
-		s_progress_fn(s_progress_userdata, msg);
-	else if (s_warn_fn)
-		s_warn_fn(s_warn_userdata, msg);
+		s_emit(s_progress_fn, s_progress_userdata, fmt, ap);
+	else
+		s_emit(s_warn_fn, s_warn_userdata, fmt, ap);
+	va_end(ap);
 }
 
 void cp_set_debug(bool on) { s_debug = on; }

@@ -179,16 +179,21 @@ def test_trust_key_web_identity_token_identity(t):
             assert tok not in text and tok.split(".")[1] not in text, f"{f.name} holds a token"
 
 
+def _cached(t):
+    """A role profile with one entry in the cache: (sts, env, doc, entry path)."""
+    sts = _sts(t)
+    _cfg(t)
+    env = {"AWS_ENDPOINT_URL_STS": sts.url}
+    doc = t.ok(t.run(P, **env))
+    return sts, env, doc, _entry_path(t, **env)
+
+
 # --------------------------------------------------------------------------
 # 3. stale-if-error is for transport failures only
 
 
 def test_trust_refusal_with_valid_cached_entry_exits_4(t):
-    sts = _sts(t)
-    _cfg(t)
-    env = {"AWS_ENDPOINT_URL_STS": sts.url}
-    d1 = t.ok(t.run(P, **env))
-    p = _entry_path(t, **env)
+    sts, env, d1, p = _cached(t)
     for code, status in (("AccessDenied", 403), ("InvalidClientTokenId", 403),
                          ("ExpiredToken", 400)):
         _age(p, 900)  # inside the 1200 s margin, 15 min left
@@ -213,11 +218,7 @@ def _hold_lock(t, entry):
 
 
 def test_trust_stuck_lock_holder_serves_valid_entry(t):
-    sts = _sts(t)
-    _cfg(t)
-    env = {"AWS_ENDPOINT_URL_STS": sts.url}
-    d1 = t.ok(t.run(P, **env))
-    p = _entry_path(t, **env)
+    sts, env, d1, p = _cached(t)
     exp = _age(p, 900)
     _hold_lock(t, p)
     n = _requests(sts)
