@@ -102,7 +102,7 @@ if [ "$QUICK" != 1 ]; then
 	unset ASAN_OPTIONS UBSAN_OPTIONS
 
 	# 6. valgrind memcheck on the main paths: hit, miss, IMDS source, two-hop
-	#    chain, static keys, each fault.
+	#    chain, static keys, each fault, the cache's trust boundaries.
 	VG="$LOGDIR/valgrind-wrapper"
 	cat >"$VG" <<EOF
 #!/bin/sh
@@ -118,7 +118,7 @@ EOF
 		-k test_imds.test_imds_source_assumes_role_in_moto \
 		-k test_cache.test_cache_hit_skips_sts \
 		-k test_fake_sts.test_chaining_duration_retry_imds_source \
-		-k test_faults. -k test_clock_skew. -k test_failures.test_wrong_secret
+		-k test_faults. -k test_clock_skew. -k test_failures.test_wrong_secret -k test_trust.
 	if grep -q '==[0-9]*==' "$LOGDIR/e2e-valgrind.err" "$LOGDIR/e2e-valgrind.tap" 2>/dev/null; then
 		say "valgrind reported errors"
 	fi
