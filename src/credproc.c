@@ -1281,6 +1281,8 @@ done:
 	if (s_chain_has_mfa(&x))
 		w |= s_explain_mfa(&x, cache.usable ? &cache : NULL, b);
 	r = w ? cp_error_set(err, CP_EINTERNAL, "out of memory") : 0;
+	if (!r && b->data) /* endpoints are named without their userinfo */
+		b->len = cp_strip_userinfo(b->data, b->len + 1, b->data);
 out:
 	cp_creds_clear(&e.creds);
 	cp_cache_close(&cache);
