@@ -43,42 +43,48 @@ def _role_config(t):
              f"region = us-east-1\n")
 
 
+def _both(t, args, code, *needles, **env):
+    """Runs args without and with --debug: each must fail with code and
+    name the needles. Returns both results."""
+    out = []
+    for debug in ([], ["--debug"]):
+        res = t.run([*args, "--no-cache", *debug], **env)
+        t.fail(res, code, *needles)
+        out.append(res)
+    return out
+
+
 # ------------------------------------------------------------------ server text
 
 def test_sts_error_text_is_cleaned(t):
     sts = _sts(t)
     _role_config(t)
-    for debug in ([], ["--debug"]):
-        sts.queue_reply(servers.StsReply(403, STS_CODE, STS_MESSAGE))
-        res = t.run(["--profile", "b", "--no-cache", *debug], AWS_ENDPOINT_URL_STS=sts.url)
-        t.fail(res, 4, "Evil", "2J", "31mred", "alert", "text")
+    sts.queue_reply(servers.StsReply(403, STS_CODE, STS_MESSAGE), times=2)
+    for res in _both(t, ["--profile", "b"], 4, "Evil", "2J", "31mred", "alert", "text",
+                     AWS_ENDPOINT_URL_STS=sts.url):
         _assert_clean(res)
 
 
 def test_sts_error_character_references_are_cleaned(t):
     """The same characters written as XML character references, and a
-    5xx (retried, then a transport failure) carrying them."""
+    retryable error (retried, then a transport failure) carrying them."""
     sts = _sts(t)
     _role_config(t)
     body = servers.sts_error_xml("Throttling", "MSG").replace(
         b"MSG", b"&#x9B;1;1H&#x85;\xc2\x9b\x7f slow down")
-    for debug in ([], ["--debug"]):
-        sts.queue_reply(servers.StsReply(400, body=body), times=10)
-        res = t.run(["--profile", "b", "--no-cache", *debug], AWS_ENDPOINT_URL_STS=sts.url)
-        t.fail(res, 5, "Throttling", "1;1H", "slow down")
+    sts.queue_reply(servers.StsReply(400, body=body), times=20)
+    for res in _both(t, ["--profile", "b"], 5, "Throttling", "1;1H", "slow down",
+                     AWS_ENDPOINT_URL_STS=sts.url):
         _assert_clean(res)
-        sts.queue.clear()
 
 
 def test_imds_error_text_is_cleaned(t):
     imds = t.imds(credentials=_fake_imds_creds(), code=IMDS_CODE, message=IMDS_MESSAGE)
     t.config(f"[profile ec2]\nrole_arn = {ROLE_B}\ncredential_source = Ec2InstanceMetadata\n"
              f"region = us-east-1\n")
-    for debug in ([], ["--debug"]):
-        res = t.run(["--profile", "ec2", "--no-cache", *debug],
-                    AWS_EC2_METADATA_SERVICE_ENDPOINT=imds.url,
-                    AWS_ENDPOINT_URL_STS=servers.closed_port_url())
-        t.fail(res, 3, "AssumeRoleUnauthorizedAccess", "pwned", "31mred", "text")
+    for res in _both(t, ["--profile", "ec2"], 3, "AssumeRoleUnauthorizedAccess", "pwned",
+                     "31mred", "text", AWS_EC2_METADATA_SERVICE_ENDPOINT=imds.url,
+                     AWS_ENDPOINT_URL_STS=servers.closed_port_url()):
         _assert_clean(res)
 
 
@@ -89,10 +95,17 @@ def _with_userinfo(url):
     return f"{scheme}://user:{PASSWORD}@{rest}"
 
 
-def _no_password(t, res, also_stdout=False):
+def _no_password(res, also_stdout=False):
     for name, text in (("stderr", res.stderr), ("stdout", res.stdout if also_stdout else "")):
         assert PASSWORD not in text and "user:" not in text, \
             f"the endpoint's userinfo appears on {name}: {text!r}"
+
+
+def _explain(t, args, want, **env):
+    res = t.run([*args, "explain", "--debug"], **env)
+    assert res.rc == 0, res.stderr
+    assert want in res.stdout, res.stdout
+    _no_password(res, also_stdout=True)
 
 
 def test_sts_endpoint_userinfo_never_shown(t):
@@ -103,46 +116,35 @@ def test_sts_endpoint_userinfo_never_shown(t):
     res = t.run(["--profile", "b", "--no-cache", "--debug"], AWS_ENDPOINT_URL_STS=url)
     t.ok(res)
     assert "STS endpoint" in res.stderr, "no debug line names the STS endpoint"
-    _no_password(t, res)
-
-    res = t.run(["--profile", "b", "explain", "--debug"], AWS_ENDPOINT_URL_STS=url)
-    assert res.rc == 0, res.stderr
-    assert f"STS endpoint: {sts.url}" in res.stdout, res.stdout
-    _no_password(t, res, also_stdout=True)
+    _no_password(res)
+    _explain(t, ["--profile", "b"], f"STS endpoint: {sts.url}", AWS_ENDPOINT_URL_STS=url)
 
     # a refusal, and a profile endpoint_url that is malformed
-    sts.queue_error(403, "AccessDenied", "not allowed")
-    res = t.run(["--profile", "b", "--no-cache", "--debug"], AWS_ENDPOINT_URL_STS=url)
-    t.fail(res, 4, "AccessDenied")
-    _no_password(t, res)
+    sts.queue_error(403, "AccessDenied", "not allowed", times=2)
+    for res in _both(t, ["--profile", "b"], 4, "AccessDenied", AWS_ENDPOINT_URL_STS=url):
+        _no_password(res)
     t.config(_static_base() + f"[profile b]\nrole_arn = {ROLE_B}\nsource_profile = base\n"
              f"region = us-east-1\nendpoint_url = http://user:{PASSWORD}@127.0.0.1:99999\n")
-    res = t.run(["--profile", "b", "--no-cache", "--debug"])
-    t.fail(res, 2, "port")
-    _no_password(t, res)
+    for res in _both(t, ["--profile", "b"], 2, "port"):
+        _no_password(res)
 
 
 def test_sts_endpoint_userinfo_connection_failure(t):
     _role_config(t)
     t.secret(PASSWORD)
-    url = _with_userinfo(servers.closed_port_url())
-    for debug in ([], ["--debug"]):
-        res = t.run(["--profile", "b", "--no-cache", "--timeout", "10", *debug],
-                    AWS_ENDPOINT_URL_STS=url)
-        t.fail(res, 5)
-        _no_password(t, res)
+    for res in _both(t, ["--profile", "b", "--timeout", "10"], 5,
+                     AWS_ENDPOINT_URL_STS=_with_userinfo(servers.closed_port_url())):
+        _no_password(res)
 
 
 def test_proxy_userinfo_never_shown(t):
     _role_config(t)
     t.secret(PASSWORD)
     proxy = _with_userinfo(servers.closed_port_url())
-    for debug in ([], ["--debug"]):
-        res = t.run(["--profile", "b", "--no-cache", "--timeout", "10", *debug],
-                    AWS_ENDPOINT_URL_STS="http://sts.example.invalid",
-                    http_proxy=proxy, HTTPS_PROXY=proxy, NO_PROXY=None)
-        t.fail(res, 5)
-        _no_password(t, res)
+    for res in _both(t, ["--profile", "b", "--timeout", "10"], 5,
+                     AWS_ENDPOINT_URL_STS="http://sts.example.invalid",
+                     http_proxy=proxy, HTTPS_PROXY=proxy, NO_PROXY=None):
+        _no_password(res)
 
 
 def test_imds_endpoint_userinfo_never_shown(t):
@@ -150,15 +152,10 @@ def test_imds_endpoint_userinfo_never_shown(t):
     t.config(f"[profile ec2]\nrole_arn = {ROLE_B}\ncredential_source = Ec2InstanceMetadata\n"
              f"region = us-east-1\n")
     url = _with_userinfo(servers.closed_port_url())
-    for debug in ([], ["--debug"]):
-        res = t.run(["--profile", "ec2", "--no-cache", *debug],
-                    AWS_EC2_METADATA_SERVICE_ENDPOINT=url)
-        t.fail(res, 3)
-        _no_password(t, res)
-    res = t.run(["--profile", "ec2", "explain", "--debug"], AWS_EC2_METADATA_SERVICE_ENDPOINT=url)
-    assert res.rc == 0, res.stderr
-    assert "EC2 instance metadata" in res.stdout, res.stdout
-    _no_password(t, res, also_stdout=True)
+    for res in _both(t, ["--profile", "ec2"], 3, AWS_EC2_METADATA_SERVICE_ENDPOINT=url):
+        _no_password(res)
+    _explain(t, ["--profile", "ec2"], "EC2 instance metadata",
+             AWS_EC2_METADATA_SERVICE_ENDPOINT=url)
 
 
 def test_container_endpoint_userinfo_never_shown(t):
@@ -166,11 +163,8 @@ def test_container_endpoint_userinfo_never_shown(t):
     t.config(f"[profile task]\nrole_arn = {ROLE_B}\ncredential_source = EcsContainer\n"
              f"region = us-east-1\n")
     url = _with_userinfo(servers.closed_port_url()) + "/v2/credentials/x"
-    for debug in ([], ["--debug"]):
-        res = t.run(["--profile", "task", "--no-cache", *debug],
-                    AWS_CONTAINER_CREDENTIALS_FULL_URI=url)
-        t.fail(res, (2, 3))
-        _no_password(t, res)
+    for res in _both(t, ["--profile", "task"], (2, 3), AWS_CONTAINER_CREDENTIALS_FULL_URI=url):
+        _no_password(res)
 
 
 def test_sso_endpoint_userinfo_never_shown(t):
@@ -179,8 +173,6 @@ def test_sso_endpoint_userinfo_never_shown(t):
     _sso_config(t)
     _sso_token(t, s, SSO_SESSION, 8 * 3600)
     url = _with_userinfo(servers.closed_port_url())
-    for debug in ([], ["--debug"]):
-        res = t.run(["--profile", "dev", "--no-cache", "--timeout", "10", *debug],
-                    AWS_ENDPOINT_URL_SSO=url, AWS_ENDPOINT_URL_SSO_OIDC=url)
-        t.fail(res, 5)
-        _no_password(t, res)
+    for res in _both(t, ["--profile", "dev", "--timeout", "10"], 5,
+                     AWS_ENDPOINT_URL_SSO=url, AWS_ENDPOINT_URL_SSO_OIDC=url):
+        _no_password(res)
