@@ -27,14 +27,14 @@
  * owned by root or by the effective user and not writable by group or
  * others, unless it has the sticky bit (as /tmp: others may add entries but
  * cannot rename or remove ours, and any entry of theirs fails the owner
- * check). The module (and the marker) must be a regular file owned by root or
- * by the effective user and not writable by group or others. Above the top
- * of candidates 1 and 2 nothing is checked: whoever can change a directory
- * there can replace the executable itself. What dlopen()
- * loads is the checked descriptor itself (/proc/self/fd/N). Without /proc
- * (then only candidate 3 exists) the path is loaded, for candidate 3 only:
- * every component of it, from "/", was checked, and no other user can
- * change any of them.
+ * check). The module (and the marker) must be a regular file owned by root
+ * or by the effective user and not writable by group or others. Above the
+ * top of candidates 1 and 2 nothing is checked: whoever can change a
+ * directory there can replace the executable itself. What dlopen() loads is
+ * the checked descriptor itself (/proc/self/fd/N). Without /proc (then only
+ * candidate 3 exists) the path is loaded, for candidate 3 only: every
+ * component of it, from "/", was checked, and no other user can change any
+ * of them.
  *
  * Why another user cannot make an installed tree look like a build tree (or
  * plant a module anywhere we look): in a prefix they can write they can

@@ -74,11 +74,18 @@ size_t cp_safe_text(char *out, size_t outlen, const char *s, size_t n)
 	return o;
 }
 
+/* The length of the URL authority at p: up to '/', '?', '#', a space or a
+ * control character (a tab or a newline among them). */
+static size_t s_authority_len(const char *p)
+{
+	size_t n = 0;
+	while ((unsigned char)p[n] > 0x20 && p[n] != 0x7f && !strchr("/?#", p[n]))
+		n++;
+	return n;
+}
+
 size_t cp_strip_userinfo(char *out, size_t outlen, const char *s)
 {
-	static const char s_authority_end[] =
-		"/?# \t\n\v\f\r\x01\x02\x03\x04\x05\x06\x07\x08\x0e\x0f\x10\x11"
-		"\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x7f";
 	size_t o = 0;
 	if (outlen == 0)
 		return 0;
@@ -92,8 +99,7 @@ size_t cp_strip_userinfo(char *out, size_t outlen, const char *s)
 			p += k;
 			if (k < 3)
 				break;
-			size_t alen = strcspn(p, s_authority_end);
-			const char *at = memrchr(p, '@', alen);
+			const char *at = memrchr(p, '@', s_authority_len(p));
 			if (at)
 				p = at + 1;
 			continue;
