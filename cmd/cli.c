@@ -100,6 +100,7 @@ static int s_fail(int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	cp_message_clean(msg); /* server text is data; no URL userinfo */
 	fflush(stdout);
 	s_flush_warnings();
 	fprintf(stderr, "aws-credproc: %s\n", msg);

@@ -877,14 +877,14 @@ static int s_source_identity(const s_ctx *x, cp_buf *k)
 	case CP_BASE_IMDS: {
 		char *ep = NULL;
 		cp_error ignored = {0};
-		e |= cp_key_line(k, "imds-endpoint",
+		e |= cp_key_url_line(k, "imds-endpoint",
 				 cp_imds_endpoint(x->settings, &ep, &ignored) ? "(invalid)" : ep);
 		free(ep);
 		break;
 	}
 	case CP_BASE_ECS:
 		e |= cp_key_line(k, "container-relative-uri", getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")) |
-		     cp_key_line(k, "container-full-uri", getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI"));
+		     cp_key_url_line(k, "container-full-uri", getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI"));
 		break;
 	case CP_BASE_PROCESS:
 		e |= cp_key_line(k, "command", c->process_command);
@@ -924,7 +924,7 @@ static int s_endpoint_identity(const s_ctx *x, cp_buf *k)
 		e |= cp_key_line(k, "region", "(the instance's region, from IMDS)");
 	else
 		e |= cp_key_line(k, "region", x->region ? x->region : "(none)") |
-		     cp_key_line(k, "endpoint", x->sts.url) |
+		     cp_key_url_line(k, "endpoint", x->sts.url) |
 		     cp_key_line(k, "signing-region", x->sts.signing_region);
 	return e ? CP_EINTERNAL : 0;
 }
@@ -1371,6 +1371,8 @@ done:
 	if (s_chain_has_mfa(&x))
 		w |= s_explain_mfa(&x, cache.usable ? &cache : NULL, b);
 	r = w ? cp_error_set(err, CP_EINTERNAL, "out of memory") : 0;
+	if (!r && b->data) /* endpoints are named without their userinfo */
+		b->len = cp_strip_userinfo(b->data, b->len + 1, b->data);
 out:
 	cp_creds_clear(&e.creds);
 	cp_cache_close(&cache);

@@ -97,6 +97,8 @@ static bool s_allowed_http_host(const char *host)
  * it. what names the source in messages. 0 or CP_ECONFIG/CP_EINTERNAL. */
 static int s_check_url(const char *url, const char *what, bool relative, cp_error *err)
 {
+	char shown[301]; /* the URL as messages quote it: no userinfo, cut */
+	cp_strip_userinfo(shown, sizeof shown, url);
 	CURLU *u = curl_url();
 	char *scheme = NULL, *host = NULL, *user = NULL, *zone = NULL;
 	int r = 0;
@@ -113,29 +115,29 @@ static int s_check_url(const char *url, const char *what, bool relative, cp_erro
 		else if (rc == CURLUE_BAD_SCHEME || rc == CURLUE_NO_HOST ||
 			 rc == CURLUE_MALFORMED_INPUT || !strstr(url, "://"))
 			r = cp_error_set(err, CP_ECONFIG,
-					 "%s '%.300s' is invalid: URI did not specify a host", what,
-					 url);
+					 "%s '%s' is invalid: URI did not specify a host", what,
+					 shown);
 		else
-			r = cp_error_set(err, CP_ECONFIG, "%s '%.300s' is invalid: %s", what, url,
+			r = cp_error_set(err, CP_ECONFIG, "%s '%s' is invalid: %s", what, shown,
 					 curl_url_strerror(rc));
 		goto out;
 	}
 	if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK && user) {
 		r = cp_error_set(err, CP_ECONFIG,
-				 "%s '%.300s' is invalid: user information in the authority is not "
-				 "supported", what, url);
+				 "%s '%s' is invalid: user information in the authority is not "
+				 "supported", what, shown);
 		goto out;
 	}
 	bool https = strcmp(scheme, "https") == 0;
 	if (!https && strcmp(scheme, "http") != 0) {
-		r = cp_error_set(err, CP_ECONFIG, "%s '%.300s' is invalid: scheme must be http or https",
-				 what, url);
+		r = cp_error_set(err, CP_ECONFIG, "%s '%s' is invalid: scheme must be http or https",
+				 what, shown);
 		goto out;
 	}
 	if (relative) {
 		/* Defence in depth: the path must not have moved the authority. */
 		if (https || strcmp(host, CP_ECS_HOST) != 0)
-			r = cp_error_set(err, CP_ECONFIG, "%s '%.300s' is invalid", what, url);
+			r = cp_error_set(err, CP_ECONFIG, "%s '%s' is invalid", what, shown);
 		goto out;
 	}
 	if (https)
@@ -143,9 +145,9 @@ static int s_check_url(const char *url, const char *what, bool relative, cp_erro
 	bool has_zone = curl_url_get(u, CURLUPART_ZONEID, &zone, 0) == CURLUE_OK && zone;
 	if (has_zone || !s_allowed_http_host(host))
 		r = cp_error_set(err, CP_ECONFIG,
-				 "%s '%.300s': '%.100s%s' is not an allowed host (plain HTTP is allowed "
+				 "%s '%s': '%.100s%s' is not an allowed host (plain HTTP is allowed "
 				 "only to loopback, 169.254.170.2, 169.254.170.23 or [fd00:ec2::23]; "
-				 "use HTTPS)", what, url, host, has_zone ? " with a zone id" : "");
+				 "use HTTPS)", what, shown, host, has_zone ? " with a zone id" : "");
 out:
 	curl_free(scheme);
 	curl_free(host);
@@ -278,14 +280,16 @@ static bool s_retryable_status(long st)
 	return st == 429 || st >= 500;
 }
 
-/* The endpoint as messages name it: everything before the query. The query
- * of a custom FULL_URI may carry a credential, so it is left out. */
+/* The endpoint as messages name it: everything before the query, without
+ * userinfo. The query of a custom FULL_URI may carry a credential, so it is
+ * left out. */
 static void s_display(const char *url, char *out, size_t outlen)
 {
-	size_t n = strcspn(url, "?#");
+	cp_strip_userinfo(out, outlen, url); /* nor its userinfo */
+	size_t n = strcspn(out, "?#");
 	if (n > 300)
 		n = 300;
-	snprintf(out, outlen, "%.*s", (int)n, url);
+	out[n] = '\0';
 }
 
 static const char *s_reason(long st)
@@ -320,18 +324,14 @@ static void s_json_wipe(cJSON *j)
 	}
 }
 
-/* Copies printable ASCII of s (at most outlen - 1 bytes); "" if it would
- * quote the token. */
+/* s as server text may be quoted (cp_safe_text: no control character, cut
+ * to outlen); "" if it would quote the token. */
 static void s_sanitize(const char *s, const char *token, char *out, size_t outlen)
 {
-	size_t n = 0;
 	out[0] = '\0';
 	if (!s || (token && token[0] && strstr(s, token)))
 		return;
-	for (; *s && n + 1 < outlen; s++)
-		if ((unsigned char)*s >= 0x20 && (unsigned char)*s < 0x7f)
-			out[n++] = *s;
-	out[n] = '\0';
+	cp_safe_text(out, outlen, s, strlen(s));
 }
 
 /* Code and message of a JSON error body (keys matched case-insensitively). */

@@ -145,6 +145,8 @@ static bool s_host_char(char c)
 /* An absolute http(s) URL with a host: scheme://[userinfo@]host[:port][/...]. */
 static int s_check_url(const char *url, const char *src, cp_error *err)
 {
+	char shown[201]; /* the URL as messages quote it: no userinfo, cut */
+	cp_strip_userinfo(shown, sizeof shown, url);
 	const char *p;
 	if (strncmp(url, "https://", 8) == 0)
 		p = url + 8;
@@ -152,7 +154,7 @@ static int s_check_url(const char *url, const char *src, cp_error *err)
 		p = url + 7;
 	else
 		return cp_error_set(err, CP_ECONFIG,
-				    "endpoint '%.200s' (from %s) must start with https:// or http://", url, src);
+				    "endpoint '%s' (from %s) must start with https:// or http://", shown, src);
 	for (const char *q = url; *q; q++)
 		if ((unsigned char)*q <= ' ' || (unsigned char)*q >= 0x7f)
 			return cp_error_set(err, CP_ECONFIG,
@@ -169,41 +171,41 @@ static int s_check_url(const char *url, const char *src, cp_error *err)
 	if (*p == '[') {
 		const char *close = memchr(p, ']', (size_t)(end - p));
 		if (!close || close == p + 1)
-			return cp_error_set(err, CP_ECONFIG, "endpoint '%.200s' (from %s) has a malformed IPv6 host",
-					    url, src);
+			return cp_error_set(err, CP_ECONFIG, "endpoint '%s' (from %s) has a malformed IPv6 host",
+					    shown, src);
 		for (const char *q = p + 1; q < close; q++)
 			if (!((*q >= '0' && *q <= '9') || (*q >= 'a' && *q <= 'f') || (*q >= 'A' && *q <= 'F') ||
 			      *q == ':' || *q == '.' || *q == '%' || s_word(*q)))
 				return cp_error_set(err, CP_ECONFIG,
-						    "endpoint '%.200s' (from %s) has a malformed IPv6 host", url, src);
+						    "endpoint '%s' (from %s) has a malformed IPv6 host", shown, src);
 		hend = close + 1;
 	} else {
 		hend = p;
 		while (hend < end && *hend != ':') {
 			if (!s_host_char(*hend))
 				return cp_error_set(err, CP_ECONFIG,
-						    "endpoint '%.200s' (from %s) has an invalid character in its host",
-						    url, src);
+						    "endpoint '%s' (from %s) has an invalid character in its host",
+						    shown, src);
 			hend++;
 		}
 		if (hend == host)
-			return cp_error_set(err, CP_ECONFIG, "endpoint '%.200s' (from %s) has no host", url, src);
+			return cp_error_set(err, CP_ECONFIG, "endpoint '%s' (from %s) has no host", shown, src);
 	}
 	if (hend < end) {
 		if (*hend != ':')
-			return cp_error_set(err, CP_ECONFIG, "endpoint '%.200s' (from %s) is malformed after the host",
-					    url, src);
+			return cp_error_set(err, CP_ECONFIG, "endpoint '%s' (from %s) is malformed after the host",
+					    shown, src);
 		long port = 0;
 		const char *q = hend + 1;
 		if (q == end)
-			return cp_error_set(err, CP_ECONFIG, "endpoint '%.200s' (from %s) has an empty port", url, src);
+			return cp_error_set(err, CP_ECONFIG, "endpoint '%s' (from %s) has an empty port", shown, src);
 		for (; q < end; q++) {
 			if (*q < '0' || *q > '9' || (port = port * 10 + (*q - '0')) > 65535)
-				return cp_error_set(err, CP_ECONFIG, "endpoint '%.200s' (from %s) has an invalid port",
-						    url, src);
+				return cp_error_set(err, CP_ECONFIG, "endpoint '%s' (from %s) has an invalid port",
+						    shown, src);
 		}
 		if (port == 0)
-			return cp_error_set(err, CP_ECONFIG, "endpoint '%.200s' (from %s) has an invalid port", url, src);
+			return cp_error_set(err, CP_ECONFIG, "endpoint '%s' (from %s) has an invalid port", shown, src);
 	}
 	return 0;
 }
@@ -466,12 +468,12 @@ int cp_sts_endpoint_inputs(const cp_config *cfg, const cp_section *profile, cp_b
 	};
 	int e = 0;
 	for (size_t i = 0; i < sizeof envs / sizeof *envs; i++)
-		e |= cp_key_line(b, envs[i], getenv(envs[i]));
+		e |= cp_key_url_line(b, envs[i], getenv(envs[i]));
 	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
-		e |= cp_key_line(b, keys[i], profile ? cp_section_get(profile, keys[i]) : NULL);
+		e |= cp_key_url_line(b, keys[i], profile ? cp_section_get(profile, keys[i]) : NULL);
 	const char *svc = profile ? cp_section_get(profile, "services") : NULL;
 	const cp_section *s = svc && *svc ? cp_config_services(cfg, svc) : NULL;
-	e |= cp_key_line(b, "services.sts", s ? cp_section_get(s, "sts") : NULL);
+	e |= cp_key_url_line(b, "services.sts", s ? cp_section_get(s, "sts") : NULL);
 	return e ? CP_EINTERNAL : 0;
 }
 

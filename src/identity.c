@@ -19,6 +19,20 @@ int cp_key_line(cp_buf *b, const char *name, const char *value)
 	return e || cp_buf_putc(b, '\n') ? CP_EINTERNAL : 0;
 }
 
+int cp_key_url_line(cp_buf *b, const char *name, const char *value)
+{
+	if (!value)
+		return cp_key_line(b, name, NULL);
+	size_t n = strlen(value) + 1;
+	char *clean = malloc(n);
+	if (!clean)
+		return CP_EINTERNAL;
+	cp_strip_userinfo(clean, n, value);
+	int r = cp_key_line(b, name, clean);
+	cp_freezero(clean, n);
+	return r;
+}
+
 static int s_b64url_value(char c)
 {
 	if (c >= 'A' && c <= 'Z')

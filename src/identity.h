@@ -15,6 +15,10 @@
  * 0 or CP_EINTERNAL. */
 int cp_key_line(cp_buf *b, const char *name, const char *value);
 
+/* The same for a value that is or holds URLs: their userinfo (a password,
+ * a secret) is dropped first (cp_strip_userinfo). 0 or CP_EINTERNAL. */
+int cp_key_url_line(cp_buf *b, const char *name, const char *value);
+
 /* Decodes base64url (RFC 4648 section 5, padding optional) of in[0..len)
  * into a new NUL-terminated heap buffer. 0 with *ret and *ret_len set;
  * EINVAL on a character outside the alphabet or an impossible length;

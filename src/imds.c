@@ -42,9 +42,12 @@ static int s_init(s_imds *im, const cp_imds_options *o, cp_error *err)
 	size_t n = strlen(ep);
 	while (n > 0 && ep[n - 1] == '/')
 		n--;
-	if (n == 0 || n >= sizeof im->base)
-		return cp_error_set(err, CP_ECONFIG, "invalid EC2 instance metadata endpoint '%.200s'",
-				    ep);
+	if (n == 0 || n >= sizeof im->base) {
+		char shown[201]; /* no userinfo, cut */
+		cp_strip_userinfo(shown, sizeof shown, ep);
+		return cp_error_set(err, CP_ECONFIG, "invalid EC2 instance metadata endpoint '%s'",
+				    shown);
+	}
 	memset(im, 0, sizeof *im);
 	memcpy(im->base, ep, n);
 	im->base[n] = '\0';
@@ -383,8 +386,14 @@ int cp_imds_parse_credentials(const char *json, size_t len, cp_creds *ret, cp_er
 	}
 	const cJSON *code = cJSON_GetObjectItemCaseSensitive(j, "Code");
 	if (code && !(cJSON_IsString(code) && strcmp(code->valuestring, "Success") == 0)) {
-		r = cp_error_set(err, CP_ESOURCE, "instance profile credentials unavailable: Code '%.64s'",
-				 cJSON_IsString(code) ? code->valuestring : "(not a string)");
+		/* Server text: quoted cleaned and cut (cp_safe_text). */
+		const char *cs = cJSON_IsString(code) ? code->valuestring : "(not a string)";
+		const char *ms = s_json_str(j, "Message");
+		char ctext[72], mtext[256];
+		cp_safe_text(ctext, sizeof ctext, cs, strlen(cs));
+		cp_safe_text(mtext, sizeof mtext, ms ? ms : "", ms ? strlen(ms) : 0);
+		r = cp_error_set(err, CP_ESOURCE, "instance profile credentials unavailable: Code '%s'%s%s",
+				 ctext, mtext[0] ? ": " : "", mtext);
 		goto out;
 	}
 	const char *akid = s_json_str(j, "AccessKeyId");

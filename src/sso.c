@@ -101,27 +101,26 @@ static void s_token_owner(const cp_sso_options *o, char *buf, size_t len)
 {
 	if (o->session_name)
 		snprintf(buf, len, "sso-session '%s'", o->session_name);
-	else
-		snprintf(buf, len, "SSO start URL '%.300s' (profile '%s')", o->start_url,
+	else {
+		char url[301]; /* no userinfo, cut */
+		cp_strip_userinfo(url, sizeof url, o->start_url ? o->start_url : "");
+		snprintf(buf, len, "SSO start URL '%s' (profile '%s')", url,
 			 o->profile ? o->profile : "default");
+	}
 }
 
-/* Printable ASCII of s, at most outlen - 1 bytes; "" when it would quote
- * one of the secrets. */
+/* s as server text may be quoted (cp_safe_text: no control character, cut
+ * to outlen); "" when it would quote one of the secrets. */
 static void s_sanitize(const char *s, const char *const *secrets, size_t nsecrets, char *out,
 		       size_t outlen)
 {
-	size_t n = 0;
 	out[0] = '\0';
 	if (!s)
 		return;
 	for (size_t i = 0; i < nsecrets; i++)
 		if (secrets[i] && secrets[i][0] && strstr(s, secrets[i]))
 			return;
-	for (; *s && n + 1 < outlen; s++)
-		if ((unsigned char)*s >= 0x20 && (unsigned char)*s < 0x7f)
-			out[n++] = *s;
-	out[n] = '\0';
+	cp_safe_text(out, outlen, s, strlen(s));
 }
 
 /* Code and message of a rest-json error body: "__type" (namespace and
@@ -536,11 +535,13 @@ static int s_check_url(const char *url, const char *src, cp_error *err)
 	bool clean = n <= S_MAX_URL;
 	for (const unsigned char *p = (const unsigned char *)url; clean && *p; p++)
 		clean = *p > 0x20 && *p != 0x7f;
-	if (!rest || !clean || !*rest || *rest == '/' || strpbrk(url, "?#"))
+	if (!rest || !clean || !*rest || *rest == '/' || strpbrk(url, "?#")) {
+		char shown[301]; /* no userinfo, cut */
+		cp_strip_userinfo(shown, sizeof shown, clean ? url : "(unprintable)");
 		return cp_error_set(err, CP_ECONFIG,
-				    "the SSO endpoint '%.300s' (from %s) is invalid: it must be an "
-				    "http or https URL with a host and no query", clean ? url : "(unprintable)",
-				    src);
+				    "the SSO endpoint '%s' (from %s) is invalid: it must be an "
+				    "http or https URL with a host and no query", shown, src);
+	}
 	return 0;
 }
 
@@ -740,8 +741,9 @@ static int s_refresh(const cp_sso_options *o, cp_sso_token *t, cp_error *err)
 		.body_len = strlen(body),
 		.ca_bundle = o->ca_bundle,
 	};
-	char what[400];
-	snprintf(what, sizeof what, "SSO OIDC endpoint '%.300s'", url);
+	char what[400], shown[301]; /* the endpoint without userinfo, cut */
+	cp_strip_userinfo(shown, sizeof shown, url);
+	snprintf(what, sizeof what, "SSO OIDC endpoint '%s'", shown);
 	if ((r = s_send(o, &req, what, &resp, err)))
 		goto out;
 	int64_t now = s_now(o);
@@ -948,7 +950,9 @@ int cp_sso_get_credentials(const cp_sso_options *o, cp_creds *ret, cp_error *err
 		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
 		goto out;
 	}
-	snprintf(what, sizeof what, "SSO portal '%.300s'", ep);
+	char shown[301]; /* the endpoint without userinfo, cut */
+	cp_strip_userinfo(shown, sizeof shown, ep);
+	snprintf(what, sizeof what, "SSO portal '%s'", shown);
 	cp_debug("sso: GetRoleCredentials for role '%s' in account %s at %s (from %s)", o->role_name,
 		 o->account_id, ep, src);
 	cp_header h[] = {{"x-amz-sso_bearer_token", t.access_token}};

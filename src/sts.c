@@ -699,7 +699,8 @@ static bool s_quotes_token(const char *msg, const char *token)
 /* STS messages for SignatureDoesNotMatch can quote the canonical request,
  * which holds the source session token: keep only the first paragraph, and
  * withhold the message entirely if it still quotes a credential (source may
- * be NULL) or the web identity token (may be NULL). */
+ * be NULL) or the web identity token (may be NULL). What is kept is cleaned
+ * (cp_safe_text). */
 static void s_safe_message(const char *msg, const cp_creds *source, const char *token, char *out,
 			   size_t outlen)
 {
@@ -710,6 +711,7 @@ static void s_safe_message(const char *msg, const cp_creds *source, const char *
 	cut = strstr(out, "The Canonical String");
 	if (cut)
 		*cut = '\0';
+	cp_safe_text(out, outlen, out, strlen(out)); /* server text is data */
 	cp_trim(out);
 	if ((source && source->session_token && source->session_token[0] &&
 	     strstr(out, source->session_token)) ||
@@ -751,8 +753,8 @@ static int s_sts_reply(const cp_sts_endpoint *ep, const char *role_arn, const cp
 		goto out;
 	}
 	if (pr == 0 && rep.is_error) {
-		const char *code = rep.error_code;
-		char msg[768];
+		char code[sizeof err->code], msg[768];
+		cp_safe_text(code, sizeof code, rep.error_code, strlen(rep.error_code));
 		s_safe_message(rep.error_message, source, token, msg, sizeof msg);
 		if (cp_sts_error_retryable(code) || resp->status == 429 || resp->status >= 500) {
 			r = cp_error_set(err, CP_ETRANSPORT, "STS at '%s' answered HTTP %ld: %s%s%s",

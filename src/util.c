@@ -14,11 +14,130 @@ static cp_warn_fn s_warn_fn, s_progress_fn;
 static void *s_warn_userdata, *s_progress_userdata;
 static bool s_debug;
 
-static void s_flatten(char *s)
+/* The length (2-4) of the well-formed UTF-8 sequence at p, of at most n
+ * bytes, and its code point in *ret_cp; 0 if p does not start one. */
+static size_t s_utf8_seq(const unsigned char *p, size_t n, uint32_t *ret_cp)
 {
-	for (; *s; s++)
-		if (*s == '\n' || *s == '\r')
-			*s = ' ';
+	size_t len;
+	uint32_t c, min;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		len = 2, c = p[0] & 0x1fu, min = 0x80;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		len = 3, c = p[0] & 0x0fu, min = 0x800;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		len = 4, c = p[0] & 0x07u, min = 0x10000;
+	} else {
+		return 0;
+	}
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (p[i] & 0x3fu);
+	}
+	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*ret_cp = c;
+	return len;
+}
+
+size_t cp_safe_text(char *out, size_t outlen, const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, o = 0;
+	if (outlen == 0)
+		return 0;
+	while (i < n) {
+		uint32_t c = p[i];
+		size_t len = 1;
+		char rep = 0;
+		if (c == '\t' || c == '\n' || c == '\r')
+			rep = ' ';
+		else if (c < 0x20 || c == 0x7f)
+			rep = '?';
+		else if (c >= 0x80 && (len = s_utf8_seq(p + i, n - i, &c)) == 0)
+			len = 1, rep = '?'; /* not UTF-8: one '?' per byte */
+		else if (c >= 0x80 && c <= 0x9f)
+			rep = '?'; /* a C1 control, one '?' for the sequence */
+		size_t w = rep ? 1 : len;
+		if (o + w >= outlen)
+			break;
+		if (rep)
+			out[o] = rep;
+		else
+			memmove(out + o, p + i, len);
+		o += w;
+		i += len;
+	}
+	out[o] = '\0';
+	return o;
+}
+
+/* The length of the URL authority at p: up to '/', '?', '#', a space or a
+ * control character (a tab or a newline among them). */
+static size_t s_authority_len(const char *p)
+{
+	size_t n = 0;
+	while ((unsigned char)p[n] > 0x20 && p[n] != 0x7f && !strchr("/?#", p[n]))
+		n++;
+	return n;
+}
+
+size_t cp_strip_userinfo(char *out, size_t outlen, const char *s)
+{
+	size_t o = 0;
+	if (outlen == 0)
+		return 0;
+	for (const char *p = s; *p && o + 1 < outlen;) {
+		out[o++] = *p;
+		if (p[0] == ':' && p[1] == '/' && p[2] == '/') {
+			/* Copy "//", then drop everything up to the authority's last '@'. */
+			size_t k = 1;
+			for (; k < 3 && o + 1 < outlen; k++)
+				out[o++] = p[k];
+			p += k;
+			if (k < 3)
+				break;
+			const char *at = memrchr(p, '@', s_authority_len(p));
+			if (at)
+				p = at + 1;
+			continue;
+		}
+		p++;
+	}
+	out[o] = '\0';
+	return o;
+}
+
+void cp_message_clean(char *msg)
+{
+	size_t n = strlen(msg);
+	n = cp_safe_text(msg, n + 1, msg, n);
+	cp_strip_userinfo(msg, n + 1, msg);
+}
+
+/* Formats a message into out as cp_message_clean() leaves it. The text is
+ * formatted in full first (up to S_MSG_MAX) and cut to outlen, at a
+ * character boundary, only once clean: a URL's userinfo is removed before
+ * the cut, so no cut can leave a part of it behind. */
+#define S_MSG_MAX 4096
+__attribute__((format(printf, 3, 0)))
+static void s_vformat(char *out, size_t outlen, const char *fmt, va_list ap)
+{
+	char tmp[S_MSG_MAX];
+	vsnprintf(tmp, sizeof tmp, fmt, ap);
+	cp_message_clean(tmp);
+	cp_safe_text(out, outlen, tmp, strlen(tmp));
+}
+
+__attribute__((format(printf, 3, 4)))
+static void s_format(char *out, size_t outlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	s_vformat(out, outlen, fmt, ap);
+	va_end(ap);
 }
 
 int cp_error_set(cp_error *err, int status, const char *fmt, ...)
@@ -28,9 +147,8 @@ int cp_error_set(cp_error *err, int status, const char *fmt, ...)
 	err->status = status;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+	s_vformat(err->msg, sizeof err->msg, fmt, ap);
 	va_end(ap);
-	s_flatten(err->msg);
 	return status;
 }
 
@@ -38,23 +156,14 @@ void cp_error_prefix(cp_error *err, const char *fmt, ...)
 {
 	if (!err)
 		return;
-	char prefix[256];
+	char prefix[S_MSG_MAX];
 	char old[sizeof err->msg];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(prefix, sizeof prefix, fmt, ap);
 	va_end(ap);
 	memcpy(old, err->msg, sizeof old);
-	size_t n = strlen(prefix);
-	if (n + 2 < sizeof err->msg) {
-		memcpy(err->msg, prefix, n);
-		memcpy(err->msg + n, ": ", 2);
-		size_t rest = sizeof err->msg - n - 3;
-		size_t olen = strnlen(old, rest);
-		memcpy(err->msg + n + 2, old, olen);
-		err->msg[n + 2 + olen] = '\0';
-	}
-	s_flatten(err->msg);
+	s_format(err->msg, sizeof err->msg, "%s: %s", prefix, old);
 }
 
 void cp_error_clear(cp_error *err)
@@ -70,11 +179,11 @@ void cp_set_warn_handler(cp_warn_fn fn, void *userdata)
 }
 
 /* Formats a warning into one line and hands it to fn (NULL: dropped). */
+__attribute__((format(printf, 3, 0)))
 static void s_emit(cp_warn_fn fn, void *userdata, const char *fmt, va_list ap)
 {
 	char msg[1024];
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	s_flatten(msg);
+	s_vformat(msg, sizeof msg, fmt, ap);
 	if (fn)
 		fn(userdata, msg);
 }
@@ -114,9 +223,8 @@ void cp_debug(const char *fmt, ...)
 	char msg[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	s_vformat(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	s_flatten(msg);
 	fprintf(stderr, "aws-credproc: debug: %s\n", msg);
 }
 

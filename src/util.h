@@ -37,13 +37,39 @@ typedef struct cp_error {
 } cp_error;
 
 /* Sets err (if non-NULL) and returns status. The message is formatted with
- * printf semantics, truncated to fit, with newlines replaced by spaces. */
+ * printf semantics, truncated to fit, and made safe to print
+ * (cp_message_clean: one line, no control character, no URL userinfo). */
 int cp_error_set(cp_error *err, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* Prepends "prefix: " to an existing message (keeps status and code). */
+/* Prepends "prefix: " to an existing message (keeps status and code); the
+ * result is cleaned as by cp_error_set(). */
 void cp_error_prefix(cp_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void cp_error_clear(cp_error *err);
+
+/* Text from outside (server replies above all: error codes and messages,
+ * anything parsed from a response) is data, never terminal control. Copies
+ * the n bytes at s (NULs included) into out as one printable line: C0
+ * controls, DEL, C1 controls (U+0080-U+009F encoded as UTF-8) and every byte
+ * that is not part of well-formed UTF-8 (a raw 0x80-0x9F, an overlong form, a
+ * surrogate, beyond U+10FFFF, a cut-short sequence) become '?'; tab, CR and
+ * LF become a space; printable UTF-8 is kept. out (outlen > 0) is always
+ * NUL-terminated, truncated at a character boundary; out may be s (the
+ * result is never longer). Returns strlen(out). */
+size_t cp_safe_text(char *out, size_t outlen, const char *s, size_t n);
+
+/* Copies the text s into out without the userinfo of any URL in it:
+ * "scheme://user:pass@host/..." becomes "scheme://host/...". The authority
+ * after each "://" ends at '/', '?', '#', white space or a control
+ * character; everything up to its last '@' is dropped. out (outlen > 0) is
+ * always NUL-terminated; a truncated copy never holds a part of a userinfo;
+ * out may be s. Returns strlen(out). */
+size_t cp_strip_userinfo(char *out, size_t outlen, const char *s);
+
+/* Both of the above, in place, on a NUL-terminated message: what every
+ * message sink (cp_error_set, cp_error_prefix, cp_warn, cp_debug and the
+ * CLI's last line) applies before anything reaches stderr. */
+void cp_message_clean(char *msg);
 
 /* Warning sink: library code reports non-fatal conditions through this. */
 typedef void (*cp_warn_fn)(void *userdata, const char *msg);

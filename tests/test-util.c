@@ -1,4 +1,5 @@
-/* test-util.c - time, endpoints, output, nested processes, recursion guard. */
+/* test-util.c - time, endpoints, output, nested processes, recursion guard,
+ * server text and URL userinfo in messages. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -199,6 +200,125 @@ static void s_guard(void)
 	unsetenv("AWS_CREDPROC_CHAIN");
 }
 
+/* cp_safe_text(s, n) must equal want. */
+static void s_safe_case(const char *s, size_t n, const char *want, const char *name)
+{
+	char out[256];
+	size_t len = cp_safe_text(out, sizeof out, s, n);
+	tap_ok(strcmp(out, want) == 0 && len == strlen(out), "safe text: %s", name);
+}
+#define S_SAFE(lit, want, name) s_safe_case(lit, sizeof lit - 1, want, name)
+
+/* No byte of s is a C0 control, DEL, a raw 0x80-0x9F byte outside a valid
+ * sequence, or a C1 control encoded as UTF-8 (C2 80..C2 9F). */
+static bool s_printable(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			return false;
+		if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+			return false;
+	}
+	return true;
+}
+
+static void s_safe_text(void)
+{
+	S_SAFE("AccessDenied: not allowed", "AccessDenied: not allowed", "plain ASCII kept");
+	S_SAFE("\x1b[2Jcleared", "?[2Jcleared", "ESC [ 2 J");
+	S_SAFE("\x1b]0;title\x07", "?]0;title?", "OSC title with BEL");
+	S_SAFE("bell\x07", "bell?", "BEL");
+	S_SAFE("\xc2\x9b" "31mred", "?31mred", "CSI as UTF-8 U+009B");
+	S_SAFE("\x9b" "31mred", "?31mred", "raw byte 0x9B");
+	S_SAFE("\xc2\x80\xc2\x85\xc2\x9f", "???", "U+0080, NEL U+0085, U+009F");
+	S_SAFE("a\0b", "a?b", "NUL inside");
+	S_SAFE("del\x7f", "del?", "DEL");
+	S_SAFE("a\tb\r\nc", "a b  c", "tab, CR, LF become spaces");
+	S_SAFE("\xc0\xaf", "??", "overlong '/' (C0 AF)");
+	S_SAFE("\xe0\x80\x9b", "???", "overlong U+001B (E0 80 9B)");
+	S_SAFE("\xc1\x9b", "??", "overlong (C1 9B)");
+	S_SAFE("\xf0\x80\x80\x9b", "????", "overlong 4-byte");
+	S_SAFE("\xed\xa0\x80", "???", "UTF-16 surrogate");
+	S_SAFE("\xf4\x90\x80\x80", "????", "beyond U+10FFFF");
+	S_SAFE("\xff\xfe", "??", "bytes never in UTF-8");
+	S_SAFE("ab\xe2\x82", "ab??", "sequence cut short at the end");
+	S_SAFE("\xe2\x82" "x", "??x", "sequence cut short by ASCII");
+	S_SAFE("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xc2\xa0",
+	       "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xc2\xa0", "printable UTF-8 kept");
+
+	char small[6];
+	cp_safe_text(small, sizeof small, "ab\xe2\x82\xac" "cd", 7);
+	tap_ok(strcmp(small, "ab\xe2\x82\xac") == 0, "safe text: fits exactly");
+	cp_safe_text(small, 5, "ab\xe2\x82\xac" "cd", 7);
+	tap_ok(strcmp(small, "ab") == 0, "safe text: truncation never splits a character");
+	char in[] = "x\x1b[2J\xc2\x9b\xe2\x82\xac";
+	cp_safe_text(in, sizeof in, in, strlen(in));
+	tap_ok(strcmp(in, "x?[2J?\xe2\x82\xac") == 0, "safe text: in place");
+
+	/* Every message sink cleans what it is given, whatever the caller did. */
+	cp_error err = {0};
+	cp_error_set(&err, CP_EREFUSED, "'%s': %s", "\x1b[2J\x9b" "1;1H", "msg\xc2\x9b" "0m\x07\x7f");
+	tap_ok(s_printable(err.msg) && strstr(err.msg, "1;1H") && strstr(err.msg, "msg"),
+	       "cp_error_set cleans control characters: %s", err.msg);
+	cp_error_prefix(&err, "endpoint '%s'", "\x1b" "c");
+	tap_ok(s_printable(err.msg) && strncmp(err.msg, "endpoint '?c': ", 15) == 0,
+	       "cp_error_prefix cleans control characters: %s", err.msg);
+}
+
+/* cp_strip_userinfo(s) must equal want. */
+static void s_userinfo_case(const char *s, const char *want, const char *name)
+{
+	char out[512];
+	size_t len = cp_strip_userinfo(out, sizeof out, s);
+	if (!tap_ok(strcmp(out, want) == 0 && len == strlen(out), "userinfo: %s", name))
+		tap_diag("got '%s'", out);
+}
+
+static void s_userinfo(void)
+{
+	s_userinfo_case("https://user:pass@host/path", "https://host/path", "user and password");
+	s_userinfo_case("http://user@127.0.0.1:8080", "http://127.0.0.1:8080", "user only, port kept");
+	s_userinfo_case("https://u:p@ss@host:1/x?y", "https://host:1/x?y", "'@' in the password");
+	s_userinfo_case("http://u:p@[::1]:80/", "http://[::1]:80/", "IPv6 host");
+	s_userinfo_case("https://:secretpass@host", "https://host", "empty user");
+	s_userinfo_case("https://@host", "https://host", "empty userinfo");
+	s_userinfo_case("https://host/a@b?c=d@e#f@g", "https://host/a@b?c=d@e#f@g", "'@' after the host kept");
+	s_userinfo_case("https://sts.us-east-1.amazonaws.com", "https://sts.us-east-1.amazonaws.com",
+			"no userinfo");
+	s_userinfo_case("role arn:aws:iam::1:role/x, user@example.com", "role arn:aws:iam::1:role/x, user@example.com",
+			"text without a URL");
+	s_userinfo_case("cannot connect to 'http://u:secretpass@127.0.0.1:1/': refused (from HTTPS_PROXY 'http://p:pw@proxy:3128')",
+			"cannot connect to 'http://127.0.0.1:1/': refused (from HTTPS_PROXY 'http://proxy:3128')",
+			"every URL of a message");
+	s_userinfo_case("STS endpoint https://a:b@h (from AWS_ENDPOINT_URL_STS)",
+			"STS endpoint https://h (from AWS_ENDPOINT_URL_STS)", "userinfo ends at a space");
+	s_userinfo_case("x:\n'https://a:b@h'\n", "x:\n'https://h'\n", "multi-line text");
+
+	char small[16];
+	cp_strip_userinfo(small, sizeof small, "https://user:secretpass@host.example/path");
+	tap_ok(strncmp(small, "https://host.ex", 15) == 0 && strlen(small) == 15,
+	       "userinfo: truncated output never holds the password: %s", small);
+	char in[] = "at https://user:secretpass@host/ and http://x@y";
+	cp_strip_userinfo(in, sizeof in, in);
+	tap_ok(strcmp(in, "at https://host/ and http://y") == 0, "userinfo: in place: %s", in);
+
+	cp_error err = {0};
+	cp_error_set(&err, CP_ECONFIG, "endpoint '%s' (from %s) has an invalid port",
+		     "https://user:secretpass@host:99999", "AWS_ENDPOINT_URL_STS");
+	tap_ok(!strstr(err.msg, "secretpass") && !strstr(err.msg, "user") &&
+	       strstr(err.msg, "'https://host:99999'"), "cp_error_set strips userinfo: %s", err.msg);
+	char longurl[1300] = "https://user:";
+	memset(longurl + 13, 'p', 1200);
+	snprintf(longurl + 1213, sizeof longurl - 1213, "@host/");
+	cp_error_set(&err, CP_ECONFIG, "endpoint '%s' is bad", longurl);
+	tap_ok(!strstr(err.msg, "ppp") && strcmp(err.msg, "endpoint 'https://host/' is bad") == 0,
+	       "cp_error_set strips a userinfo longer than the message: %.80s", err.msg);
+	cp_error_set(&err, CP_ETRANSPORT, "refused");
+	cp_error_prefix(&err, "endpoint '%s'", "http://user:secretpass@127.0.0.1:1");
+	tap_ok(!strstr(err.msg, "secretpass") && strcmp(err.msg, "endpoint 'http://127.0.0.1:1': refused") == 0,
+	       "cp_error_prefix strips userinfo: %s", err.msg);
+}
+
 int main(void)
 {
 	s_time();
@@ -206,5 +326,7 @@ int main(void)
 	s_output();
 	s_process();
 	s_guard();
+	s_safe_text();
+	s_userinfo();
 	return tap_done();
 }

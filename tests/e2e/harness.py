@@ -42,9 +42,14 @@ class Skip(Exception):
 
 
 class Result:
-    def __init__(self, cmd, env_extra, rc, stdout, stderr, elapsed, note=""):
+    """stderr is decoded (invalid UTF-8 replaced); stderr_bytes, when the run
+    kept them (t.run), are the bytes exactly as written."""
+
+    def __init__(self, cmd, env_extra, rc, stdout, stderr, elapsed, note="",
+                 stderr_bytes=None):
         self.cmd, self.env_extra = cmd, env_extra
         self.rc, self.stdout, self.stderr = rc, stdout, stderr
+        self.stderr_bytes = stderr_bytes
         self.elapsed = elapsed
         self.note = note
 
@@ -80,9 +85,10 @@ def _killpg(pgid):
         return False
 
 
-def run_clean(cmd, env, timeout=30, input=None, cwd=None):
+def run_clean(cmd, env, timeout=30, input=None, cwd=None, raw=False):
     """Run cmd in its own process group; kill the whole group afterwards so
-    that nothing it spawned outlives it. Returns (rc, out, err, note)."""
+    that nothing it spawned outlives it. Returns (rc, out, err, note,
+    elapsed); out and err are decoded, or bytes with raw=True."""
     start = time.monotonic()
     p = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE if input is not None
                          else subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -104,8 +110,9 @@ def run_clean(cmd, env, timeout=30, input=None, cwd=None):
     # leftovers in the group (children that outlived the parent)
     if _killpg(p.pid) and rc is not None:
         note += " (left processes behind in its group; killed)"
-    return rc, out.decode(errors="replace"), err.decode(errors="replace"), \
-        note.strip(), time.monotonic() - start
+    if not raw:
+        out, err = out.decode(errors="replace"), err.decode(errors="replace")
+    return rc, out, err, note.strip(), time.monotonic() - start
 
 
 class Ctx:
@@ -274,8 +281,9 @@ class Ctx:
             r = Result(cmd, shown, None, "", "", 0.0, f"{cmd[0]} does not exist")
             self.runs.append(r)
             raise AssertionError(f"binary {cmd[0]} does not exist")
-        rc, out, err, note, el = run_clean(cmd, env, timeout=timeout, input=input)
-        r = Result(cmd, shown, rc, out, err, el, note)
+        rc, out, err, note, el = run_clean(cmd, env, timeout=timeout, input=input, raw=True)
+        r = Result(cmd, shown, rc, out.decode(errors="replace"), err.decode(errors="replace"),
+                   el, note, stderr_bytes=err)
         self.runs.append(r)
         if rc is None:
             raise AssertionError(f"timed out after {timeout}s: {shlex.join(cmd)}")

@@ -777,14 +777,18 @@ class ImdsServer(LoopbackServer):
     (e.g. 404/405 for an IMDS without v2; 403 when IMDSv2 is off).
     token_failures: statuses for the first token PUTs, one each, in order
     (e.g. [503]: the first PUT gets 503, the next ones work normally).
+    code, message: the credentials document's "Code" (default "Success") and
+    an optional "Message", as EC2 sends when the instance profile's role
+    cannot be assumed (e.g. "AssumeRoleUnauthorizedAccess").
     """
 
     TOKEN_PATH = "/latest/api/token"
 
     def __init__(self, credentials=None, role="instance-role", region="us-east-1",
                  v1_allowed=False, token_status=None, availability_zone=None,
-                 token_failures=()):
+                 token_failures=(), code="Success", message=None):
         super().__init__()
+        self.code, self.message = code, message
         self.token_failures = list(token_failures)
         self.credentials = credentials
         self.role = role
@@ -815,15 +819,18 @@ class ImdsServer(LoopbackServer):
         exp = c.get("Expiration")
         if isinstance(exp, _dt.datetime):
             exp = iso_z(exp)
-        doc = [
-            ("Code", "Success"),
-            ("LastUpdated", iso_z(self.last_updated)),
-            ("Type", "AWS-HMAC"),
-            ("AccessKeyId", c.get("AccessKeyId")),
-            ("SecretAccessKey", c.get("SecretAccessKey")),
-            ("Token", c.get("Token") or c.get("SessionToken")),
-            ("Expiration", exp),
-        ]
+        doc = [("Code", self.code)]
+        if self.message is not None:
+            doc.append(("Message", self.message))
+        doc.append(("LastUpdated", iso_z(self.last_updated)))
+        if self.code == "Success":
+            doc += [
+                ("Type", "AWS-HMAC"),
+                ("AccessKeyId", c.get("AccessKeyId")),
+                ("SecretAccessKey", c.get("SecretAccessKey")),
+                ("Token", c.get("Token") or c.get("SessionToken")),
+                ("Expiration", exp),
+            ]
         # EC2's own layout: two-space indent, " : " separators
         inner = ",\n".join(f'  "{k}" : {json.dumps(v)}' for k, v in doc)
         return ("{\n" + inner + "\n}").encode()

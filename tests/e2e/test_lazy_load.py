@@ -10,8 +10,16 @@ a build that silently links everything fails.
 
 What a run loaded is read from the dynamic loader's own trace
 (LD_DEBUG=files, written to LD_DEBUG_OUTPUT), which needs no ptrace.
+
+Where the module is looked for (src/net-load.c): a candidate that is absent
+or refused (a symbolic link, a file or a directory on its path owned by
+another user or writable by others, a build-tree marker that is not ours)
+is skipped for the next one; only when every candidate fails is it an error,
+naming each. The tests build private layouts: a build tree as Meson leaves
+it, and a prefix laid out as `meson install` lays it out (meson introspect).
 """
 
+import json
 import os
 import re
 import shutil
@@ -20,10 +28,13 @@ from pathlib import Path
 
 import servers
 from harness import Skip
+from test_fake_sts import ROLE_B, _static_base, _sts
 
 HEAVY = ("libcurl", "libxml2", "libcrypto")
 HEAVY_RE = re.compile(r"^(libcurl|libxml2|libcrypto|libssl)(-[a-z]+)?\.so")
 MODULE = "credproc-net.so"
+MARKER = "credproc-net.build-tree"  # what meson writes next to the module in a build tree
+ATTACKER = 65534
 
 STATIC = ("[profile static]\naws_access_key_id = AKIASTATIC0000000042\n"
           "aws_secret_access_key = static-secret-0042\n")
@@ -151,19 +162,37 @@ def test_lazy_load_module_exports_one_symbol(t):
     assert syms == ["cp_net_module_entry"], f"{mod} exports {syms}"
 
 
+def _build_tree_at(d, mod, mode=0o644, owner=None):
+    """The parts of a build tree the loader looks at, under d (the directory
+    above the executable's): meson-private/, src/credproc-net.so (a copy of
+    mod, or mod's bytes as given) and the marker meson writes, src/MARKER.
+    owner: a uid to give them all (another user's tree)."""
+    (d / "meson-private").mkdir(mode=0o755)
+    (d / "src").mkdir(mode=0o755)
+    m = d / "src" / MODULE
+    if isinstance(mod, bytes):
+        m.write_bytes(mod)
+    else:
+        shutil.copy2(mod, m)
+    m.chmod(mode)
+    marker = d / "src" / MARKER
+    marker.write_text("an aws-credproc build tree\n")
+    marker.chmod(0o644)
+    if owner is not None:
+        for p in (d / "meson-private", d / "src", m, marker):
+            os.chown(p, owner, owner)
+    return m
+
+
 def _copy_tree(t, mod, mode=0o644):
     """A private build-tree layout: <d>/cmd/aws-credproc, <d>/src/credproc-net.so,
-    <d>/meson-private/."""
+    <d>/src/credproc-net.build-tree, <d>/meson-private/."""
     d = t.tmp / "tree"
     (d / "cmd").mkdir(parents=True)
-    (d / "src").mkdir()
-    (d / "meson-private").mkdir()
+    d.chmod(0o755)
     exe = d / "cmd" / "aws-credproc"
     shutil.copy2(t.bin, exe)
-    m = d / "src" / MODULE
-    shutil.copy2(mod, m)
-    m.chmod(mode)
-    return exe, m
+    return exe, _build_tree_at(d, mod, mode)
 
 
 def test_lazy_load_module_found_next_to_a_moved_binary(t):
@@ -220,3 +249,125 @@ def test_lazy_load_no_environment_override(t):
                 AWS_CREDPROC_MODULE=str(mod), AWS_CREDPROC_NET_MODULE=str(mod),
                 LD_LIBRARY_PATH=str(mod.parent))
     t.fail(res, 1, "cannot load the network module")
+
+
+# ------------------------------------------------------------------ candidates
+
+def _install_layout(t):
+    """(executable, module, configured module path): where `meson install`
+    puts them, the first two relative to the prefix; from meson introspect
+    of the build tree t.bin comes from, or skip."""
+    build = Path(t.bin).resolve().parent.parent
+    if not (build / "meson-private").is_dir() or not shutil.which("meson"):
+        raise Skip(f"{t.bin} is not in a Meson build tree (or meson is missing)")
+
+    def introspect(what):
+        out = subprocess.run(["meson", "introspect", what, str(build)], capture_output=True,
+                             text=True, timeout=60)
+        if out.returncode != 0:
+            raise Skip(f"meson introspect {what} failed: {out.stderr.strip()}")
+        return json.loads(out.stdout)
+
+    installed = introspect("--installed")
+    prefix = [o["value"] for o in introspect("--buildoptions") if o["name"] == "prefix"][0]
+    exe = installed.get(str(build / "cmd" / "aws-credproc"))
+    mod = installed.get(str(build / "src" / MODULE))
+    if not exe or not mod:
+        raise Skip(f"the build installs no executable or module: {installed}")
+    if not (exe.startswith(prefix + "/") and mod.startswith(prefix + "/")):
+        raise Skip(f"bindir or libdir outside the prefix {prefix}: no relative candidate")
+    return exe[len(prefix) + 1:], mod[len(prefix) + 1:], mod
+
+
+def _prefix(t, mode=0o755):
+    """A prefix laid out as `meson install` lays it out, every directory 0755
+    and owned by root, the prefix itself `mode`. Returns (prefix, executable,
+    installed module, configured module path)."""
+    if _mode(t) != "module":
+        raise Skip("net_module=false build: no module")
+    if os.geteuid() != 0:
+        raise Skip("needs root to lay out files of another user")
+    exe_rel, mod_rel, configured = _install_layout(t)
+    p = t.tmp / "prefix"
+    exe, mod = p / exe_rel, p / mod_rel
+    for f, src in ((exe, t.bin), (mod, _build_module(t))):
+        f.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, f)
+        f.chmod(0o755)
+        for d in f.relative_to(p).parents:
+            (p / d).chmod(0o755)
+    p.chmod(mode)
+    return p, exe, mod, configured
+
+
+def _sts_run(t, exe):
+    """A role profile against FakeSts, with --debug: the module must load."""
+    sts = _sts(t)
+    t.config(_static_base() + f"[profile b]\nrole_arn = {ROLE_B}\nsource_profile = base\n"
+             f"region = us-east-1\n")
+    return t.run([], cmd=[str(exe), "--profile", "b", "--no-cache", "--debug"],
+                 AWS_ENDPOINT_URL_STS=sts.url)
+
+
+def _loaded_from(res, mod):
+    line = f"loading the network module {mod}\n"
+    assert line in res.stderr, f"the module was not loaded from {mod}: {res.stderr!r}"
+
+
+def test_lazy_load_attacker_build_tree_in_writable_prefix_skipped(t):
+    """A world-writable prefix (sticky, as /tmp): another user (uid 65534)
+    gives it a build tree of their own with a bogus module. Root's call
+    skips it and loads the installed module."""
+    p, exe, mod, _ = _prefix(t, mode=0o1777)
+    bogus = _build_tree_at(exe.parent.parent, b"\x7fELF not a module", owner=ATTACKER)
+    res = _sts_run(t, exe)
+    t.ok(res)
+    _loaded_from(res, mod)
+    assert str(bogus.parent) in res.stderr and "65534" in res.stderr, \
+        f"the skipped candidate is not traced with --debug: {res.stderr!r}"
+
+
+def test_lazy_load_symlinked_module_skipped(t):
+    """A module that is a symbolic link (to a good module) is refused
+    (O_NOFOLLOW) and the next candidate is loaded."""
+    p, exe, mod, _ = _prefix(t)
+    link = _build_tree_at(exe.parent.parent, b"")
+    link.unlink()
+    link.symlink_to(mod)
+    res = _sts_run(t, exe)
+    t.ok(res)
+    _loaded_from(res, mod)
+    assert "symbolic link" in res.stderr, res.stderr
+
+
+def test_lazy_load_module_in_writable_directory_skipped(t):
+    """A good module in a group-writable directory is refused and the next
+    candidate is loaded."""
+    p, exe, mod, _ = _prefix(t)
+    m = _build_tree_at(exe.parent.parent, _build_module(t))
+    m.parent.chmod(0o775)
+    res = _sts_run(t, exe)
+    t.ok(res)
+    _loaded_from(res, mod)
+    assert "writable" in res.stderr, res.stderr
+
+
+def test_lazy_load_writable_prefix_refused(t):
+    """A world-writable prefix without the sticky bit: anyone may rename the
+    module's directory away and put another there; nothing below it is
+    loaded."""
+    p, exe, mod, _ = _prefix(t, mode=0o777)
+    res = _sts_run(t, exe)
+    t.fail(res, 1, "cannot load the network module", str(mod), f"'{p}'", "writable")
+
+
+def test_lazy_load_every_candidate_refused_named(t):
+    """When no candidate can be used, the error names each with its reason."""
+    p, exe, mod, configured = _prefix(t)
+    os.chown(mod, ATTACKER, ATTACKER)
+    bt = _build_tree_at(exe.parent.parent, _build_module(t), mode=0o664)
+    res = _sts_run(t, exe)
+    last = t.fail(res, 1, "cannot load the network module", str(bt), "writable", str(mod),
+                  "65534")
+    if not os.path.exists(configured):
+        assert configured in last, f"the configured path {configured} is not named: {last}"
