@@ -298,3 +298,17 @@ def test_trust_stdout_before_warnings(t):
     assert out.startswith("{"), f"the merged output does not start with the JSON: {out[:120]!r}"
     _, end = json.JSONDecoder().raw_decode(out)
     assert re.search(r"warning:.*cached", out[end:]), out
+
+
+def test_trust_key_holds_no_url_userinfo(t):
+    """An endpoint URL with a password: the cache entry's key names the
+    endpoint without it."""
+    sts = _sts(t)
+    _cfg(t)
+    url = sts.url.replace("http://", "http://keyuser:keysecretpass@")
+    t.secret("keysecretpass")
+    t.ok(t.run(P, AWS_ENDPOINT_URL_STS=url))
+    ents = list(_cache_dir(t).glob("*.json"))
+    assert ents, "nothing cached"
+    for p in ents:
+        assert "keysecretpass" not in p.read_text(), f"{p.name} holds the URL's password"
