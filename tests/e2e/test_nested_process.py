@@ -3,9 +3,11 @@
 ./testdata/<file>.json`), run from the working directory they expect; and
 the container endpoint unreachable."""
 
+import json
 import os
 import shlex
 import shutil
+import sys
 from pathlib import Path
 
 import harness
@@ -68,3 +70,36 @@ def test_container_endpoint_unreachable(t):
     res = t.run(["--profile", "task"], AWS_CONTAINER_CREDENTIALS_FULL_URI=url,
                 AWS_ENDPOINT_URL_STS=servers.closed_port_url())
     t.fail(res, 3, any_of=["container"])
+
+
+# ------------------------------------------------------------------ signals
+
+def test_nested_runaway_chain_dies_with_the_outer_call(t):
+    """A credential_process that runs aws-credproc for its own profile, with
+    the chain guard removed (`env -u AWS_CREDPROC_CHAIN`): nothing but
+    signals and the parent-death signal can stop the chain. Inside a private
+    PID namespace, `timeout 4` kills the outer call; within 2 s no process
+    of the chain may be left."""
+    unshare, timeout = shutil.which("unshare"), shutil.which("timeout")
+    if not unshare or not timeout:
+        if os.environ.get("CI") == "true":
+            raise AssertionError("unshare and timeout are required under CI=true")
+        raise harness.Skip("unshare or timeout not installed")
+    binary = os.path.abspath(t.bin)
+    t.config("[profile loop]\ncredential_process = env -u AWS_CREDPROC_CHAIN "
+             f"{shlex.quote(binary)} --profile loop --no-cache\n")
+    watch = Path(__file__).resolve().parent / "pidns_watch.py"
+    cmd = [unshare, "--pid", "--fork", "--mount-proc", sys.executable, str(watch),
+           os.path.basename(binary), "2", "--", timeout, "4", binary, "--profile", "loop",
+           "--no-cache"]
+    res = t.run([], cmd=cmd, timeout=60)
+    if res.rc != 0 and "unshare" in res.stderr and not res.stdout.strip():
+        if os.environ.get("CI") == "true":
+            raise AssertionError(f"unshare refused under CI=true: {res.last_err}")
+        raise harness.Skip(f"unshare refused: {res.last_err}")
+    assert res.rc == 0, f"the namespace watcher failed: {res.last_err!r}"
+    got = json.loads(res.stdout.strip().splitlines()[-1])
+    assert got["rc"] == 124, f"timeout exited {got['rc']}, not 124 (the outer call was killed)"
+    assert got["max_seen"] > 1, f"the chain never grew ({got['max_seen']} seen): the test is blind"
+    assert not got["left"], (f"{got['left']} processes left {got['waited']} s after the outer "
+                             f"call died (of {got['max_seen']} seen), e.g. {got['some_left']}")
