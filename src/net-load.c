@@ -98,7 +98,7 @@ static int s_fail(const char *path, const char *why)
 static int s_load(const char *path, const cp_net_ops **ret_ops)
 {
 	char why[256];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK); /* never wait on a FIFO */
 	if (fd < 0)
 		return errno == ENOENT || errno == ENOTDIR ? S_ABSENT : s_fail(path, strerror(errno));
 	struct stat st;
