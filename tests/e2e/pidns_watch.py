@@ -3,12 +3,12 @@
 reports which processes outlive it; used by test_nested_process.py, not
 collected by run.py.
 
-    unshare --pid --fork --mount-proc python3 pidns_watch.py NAME GRACE -- CMD...
+    unshare --pid --fork --mount-proc python3 pidns_watch.py NAMES GRACE -- CMD...
 
 While CMD runs, every 50 ms it counts the live processes whose argv holds
-an element named NAME (a path ending in /NAME, or NAME itself), whatever
-runs them (directly, through a wrapper, under valgrind), and keeps the
-highest count. When CMD has exited it polls for up to GRACE seconds until
+an element named one of NAMES (comma-separated; a path ending in /NAME, or
+NAME itself), whatever runs them (directly, through a wrapper, under
+valgrind), and keeps the highest count. When CMD has exited it polls for up to GRACE seconds until
 no process other than itself is left in the namespace. It reaps every
 orphan meanwhile (it is the namespace's init), so a zombie never counts.
 Prints one JSON line: {"rc", "max_seen", "left" (a count), "some_left" (up
@@ -59,14 +59,14 @@ def _live():
     return out
 
 
-def _named(argv, name):
+def _named(argv, names):
     if not argv or os.path.basename(argv[0]) == "timeout":
         return False
-    return any(a == name or a.endswith("/" + name) for a in argv)
+    return any(a == n or a.endswith("/" + n) for a in argv for n in names)
 
 
 def main():
-    name, grace = sys.argv[1], float(sys.argv[2])
+    names, grace = sys.argv[1].split(","), float(sys.argv[2])
     assert sys.argv[3] == "--"
     cmd = sys.argv[4:]
     assert os.getpid() == 1, "not the init of a new PID namespace"
@@ -74,7 +74,7 @@ def main():
                          stderr=subprocess.DEVNULL)
     max_seen, rc = 0, None
     while rc is None:
-        max_seen = max(max_seen, sum(1 for _, a in _live() if _named(a, name)))
+        max_seen = max(max_seen, sum(1 for _, a in _live() if _named(a, names)))
         rc = _reap(p.pid)
         if rc is None:
             time.sleep(0.05)

@@ -90,7 +90,7 @@ def test_nested_runaway_chain_dies_with_the_outer_call(t):
              f"{shlex.quote(binary)} --profile loop --no-cache\n")
     watch = Path(__file__).resolve().parent / "pidns_watch.py"
     cmd = [unshare, "--pid", "--fork", "--mount-proc", sys.executable, str(watch),
-           os.path.basename(binary), "2", "--", timeout, "4", binary, "--profile", "loop",
+           f"aws-credproc,{os.path.basename(binary)}", "2", "--", timeout, "4", binary, "--profile", "loop",
            "--no-cache"]
     res = t.run([], cmd=cmd, timeout=60)
     if res.rc != 0 and "unshare" in res.stderr and not res.stdout.strip():
