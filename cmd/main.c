@@ -29,6 +29,9 @@ int main(int argc, char **argv)
 {
 	s_sanitize_fds();
 	signal(SIGPIPE, SIG_IGN);
+	/* An ignored SIGCHLD (inherited from whoever started us) would have
+	 * the kernel reap our helper commands before we learn their status. */
+	signal(SIGCHLD, SIG_DFL);
 	umask(077);
 	/* Secrets live in this process: no core dumps, no ptrace by peers. */
 	struct rlimit rl = {0, 0};

@@ -812,9 +812,8 @@ static int s_load_one(cp_config *cfg, const char *path, cp_file_kind kind, cp_er
 		return cp_error_set(err, CP_ECONFIG, "'%s': larger than %d bytes", path,
 				    CP_CONFIG_MAX_FILE);
 	case EISDIR:
-		return cp_error_set(err, CP_ECONFIG, "'%s': is a directory", path);
 	case EINVAL:
-		return cp_error_set(err, CP_ECONFIG, "'%s': not a regular file", path);
+		return cp_error_set(err, CP_ECONFIG, "'%s': %s", path, cp_read_file_strerror(e));
 	case ENOMEM:
 		return cp_error_set(err, CP_EINTERNAL, "out of memory");
 	default:

@@ -134,7 +134,7 @@ static int s_web_identity(s_ctx *x, const char *role_arn, const char *token_file
 				    token_file, CP_WEB_IDENTITY_TOKEN_MAX);
 	if (e)
 		return cp_error_set(err, CP_ESOURCE, "cannot read the web identity token file '%s': %s",
-				    token_file, strerror(e));
+				    token_file, cp_read_file_strerror(e));
 	char *t = cp_trim(token);
 	if (!*t) {
 		cp_freezero(token, len + 1);

@@ -226,7 +226,7 @@ static int s_auth_token(const cp_ecs_options *o, char **ret, cp_error *err)
 					    path, S_MAX_TOKEN / 1024);
 		if (e) {
 			char why[128];
-			snprintf(why, sizeof why, "%s", strerror(e));
+			snprintf(why, sizeof why, "%s", cp_read_file_strerror(e));
 			if (why[0] >= 'A' && why[0] <= 'Z')
 				why[0] = (char)(why[0] - 'A' + 'a');
 			return cp_error_set(err, CP_ESOURCE,

@@ -9,7 +9,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,8 @@
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "spawn.h"
 
 static int64_t s_mono_ms(void)
 {
@@ -54,107 +55,33 @@ bool cp_mfa_parse_code(const char *text, size_t len, char ret[static CP_MFA_CODE
 
 /* ---- credproc_mfa_process --------------------------------------------- */
 
-static void s_kill_group(pid_t pid)
-{
-	if (kill(-pid, SIGKILL) < 0)
-		kill(pid, SIGKILL);
-}
-
 int cp_mfa_from_process(const char *profile, const char *command, const char *serial,
 			long timeout_ms, char ret[static CP_MFA_CODE_SIZE], cp_error *err)
 {
 	const char *who = profile ? profile : "(command line)";
-	char buf[CP_MFA_MAX_OUTPUT + 1];
-	size_t len = 0;
-	int out[2] = {-1, -1}, r;
-	bool timed_out = false, too_big = false;
-	pid_t pid;
+	cp_spawn_result res = {0};
+	int r;
 
 	memset(ret, 0, CP_MFA_CODE_SIZE);
 	if (timeout_ms <= 0)
 		timeout_ms = CP_MFA_PROCESS_TIMEOUT_MS;
 	if (!command || !*command)
 		return cp_error_set(err, CP_ECONFIG, "credproc_mfa_process of profile '%s' is empty", who);
-	if (pipe2(out, O_CLOEXEC) < 0)
-		return cp_error_set(err, CP_EINTERNAL, "cannot create a pipe: %s", strerror(errno));
 	cp_debug("MFA: running credproc_mfa_process of profile '%s' for '%s'", who, serial);
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
-		r = cp_error_set(err, CP_EINTERNAL, "cannot fork: %s", strerror(errno));
+	cp_spawn_options o = {
+		.command = command,
+		.timeout_ms = timeout_ms,
+		.max_output = CP_MFA_MAX_OUTPUT,
+		.inherit_fd = -1,
+	};
+	if ((r = cp_spawn_run(&o, &res, err)))
 		goto out;
-	}
-	if (pid == 0) {
-		/* Child: async-signal-safe calls only. */
-		int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		setpgid(0, 0);
-		if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out[1], 1) < 0)
-			_exit(127);
-		signal(SIGPIPE, SIG_DFL);
-		execl("/bin/sh", "sh", "-c", command, (char *)NULL);
-		_exit(127);
-	}
-	setpgid(pid, pid); /* also here: a kill before the child's own call must reach it */
-	close(out[1]);
-	out[1] = -1;
-
-	int64_t deadline = s_mono_ms() + timeout_ms;
-	for (;;) {
-		int64_t left = deadline - s_mono_ms();
-		if (left <= 0) {
-			timed_out = true;
-			break;
-		}
-		struct pollfd pfd = {.fd = out[0], .events = POLLIN};
-		int n = poll(&pfd, 1, (int)(left > 1000 ? 1000 : left));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			break;
-		if (n == 0)
-			continue;
-		if (len == CP_MFA_MAX_OUTPUT) {
-			char c;
-			ssize_t k = read(out[0], &c, 1);
-			if (k < 0 && errno == EINTR)
-				continue;
-			if (k > 0)
-				too_big = true;
-			break;
-		}
-		ssize_t k = read(out[0], buf + len, CP_MFA_MAX_OUTPUT - len);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			break;
-		len += (size_t)k;
-	}
-	if (timed_out || too_big)
-		s_kill_group(pid);
-
-	int wst = 0;
-	pid_t w;
-	for (;;) {
-		w = waitpid(pid, &wst, WNOHANG);
-		if (w != 0 || timed_out || too_big)
-			break;
-		if (s_mono_ms() >= deadline) {
-			timed_out = true;
-			s_kill_group(pid);
-			break;
-		}
-		struct timespec ts = {0, 10 * 1000 * 1000};
-		nanosleep(&ts, NULL);
-	}
-	if (w == 0)
-		while (waitpid(pid, &wst, 0) < 0 && errno == EINTR)
-			;
-
-	if (timed_out)
+	int wst = res.status;
+	if (res.timed_out)
 		r = cp_error_set(err, CP_ESOURCE,
 				 "credproc_mfa_process of profile '%s' did not finish within %g s", who,
 				 (double)timeout_ms / 1000.0);
-	else if (too_big)
+	else if (res.too_big)
 		r = cp_error_set(err, CP_ESOURCE,
 				 "credproc_mfa_process of profile '%s' printed more than %d bytes", who,
 				 CP_MFA_MAX_OUTPUT);
@@ -170,18 +97,14 @@ int cp_mfa_from_process(const char *profile, const char *command, const char *se
 		r = cp_error_set(err, CP_ESOURCE,
 				 "credproc_mfa_process of profile '%s' failed (exit status %d)", who,
 				 WEXITSTATUS(wst));
-	else if (!cp_mfa_parse_code(buf, len, ret))
+	else if (!cp_mfa_parse_code(res.out.data, res.out.len, ret))
 		r = cp_error_set(err, CP_ESOURCE,
 				 "credproc_mfa_process of profile '%s' did not print a %d-digit MFA code "
 				 "for '%s' on its first line", who, CP_MFA_CODE_DIGITS, serial);
 	else
 		r = 0;
 out:
-	cp_wipe(buf, sizeof buf);
-	if (out[0] >= 0)
-		close(out[0]);
-	if (out[1] >= 0)
-		close(out[1]);
+	cp_spawn_result_free(&res);
 	if (r)
 		memset(ret, 0, CP_MFA_CODE_SIZE);
 	return r;

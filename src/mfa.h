@@ -6,7 +6,8 @@
  *
  *  - cp_mfa_from_process() runs the command with /bin/sh -c, stdin from
  *    /dev/null, stderr passed through, in its own process group, with a
- *    deadline; the first line of its stdout, trimmed, must be the code.
+ *    deadline, dying with us (spawn.h); the first line of its stdout,
+ *    trimmed, must be the code.
  *  - cp_mfa_from_tty() opens /dev/tty (never stdin/stdout: stdout carries
  *    the JSON), writes "Enter MFA code for <serial>: ", reads a line with
  *    echo on and a deadline, and asks again (at most CP_MFA_MAX_PROMPTS

@@ -3,17 +3,16 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+
+#include "spawn.h"
 
 #define CP_CHAIN_ENV "AWS_CREDPROC_CHAIN"
 #define CP_STATUS_ENV "AWS_CREDPROC_STATUS_FD"
@@ -164,26 +163,17 @@ out:
 	return r;
 }
 
-static int64_t s_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int cp_process_run(const char *profile, const char *command, long timeout_ms, cp_creds *ret,
 		   cp_error *err)
 {
-	int out[2] = {-1, -1}, st[2] = {-1, -1};
-	cp_buf buf = {0};
+	int st[2] = {-1, -1};
+	cp_spawn_result res = {0};
 	int r;
-	pid_t pid;
-	bool timed_out = false, too_big = false;
 	char fdstr[16];
 
 	if (timeout_ms <= 0)
 		timeout_ms = 30000;
-	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(st, O_CLOEXEC) < 0) {
+	if (pipe2(st, O_CLOEXEC) < 0) {
 		r = cp_error_set(err, CP_EINTERNAL, "cannot create a pipe: %s", strerror(errno));
 		goto out;
 	}
@@ -192,95 +182,24 @@ int cp_process_run(const char *profile, const char *command, long timeout_ms, cp
 		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
 		goto out;
 	}
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
-		unsetenv(CP_STATUS_ENV);
-		r = cp_error_set(err, CP_EINTERNAL, "cannot fork: %s", strerror(errno));
-		goto out;
-	}
-	if (pid == 0) {
-		/* Child: async-signal-safe calls only. */
-		int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		setpgid(0, 0);
-		if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out[1], 1) < 0)
-			_exit(127);
-		if (fcntl(st[1], F_SETFD, 0) < 0)
-			_exit(127);
-		signal(SIGPIPE, SIG_DFL);
-		execl("/bin/sh", "sh", "-c", command, (char *)NULL);
-		_exit(127);
-	}
+	cp_spawn_options o = {
+		.command = command,
+		.timeout_ms = timeout_ms,
+		.max_output = CP_PROCESS_MAX_OUTPUT,
+		.inherit_fd = st[1],
+	};
+	r = cp_spawn_run(&o, &res, err);
 	unsetenv(CP_STATUS_ENV);
-	close(out[1]);
-	out[1] = -1;
-	close(st[1]);
-	st[1] = -1;
-
-	int64_t deadline = s_mono_ms() + timeout_ms;
-	for (;;) {
-		int64_t left = deadline - s_mono_ms();
-		if (left <= 0) {
-			timed_out = true;
-			break;
-		}
-		struct pollfd pfd = {.fd = out[0], .events = POLLIN};
-		int n = poll(&pfd, 1, (int)(left > 1000 ? 1000 : left));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			break;
-		if (n == 0)
-			continue;
-		char chunk[4096];
-		ssize_t k = read(out[0], chunk, sizeof chunk);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			break;
-		if (buf.len + (size_t)k > CP_PROCESS_MAX_OUTPUT) {
-			too_big = true;
-			cp_wipe(chunk, sizeof chunk);
-			break;
-		}
-		if (cp_buf_append(&buf, chunk, (size_t)k)) {
-			cp_wipe(chunk, sizeof chunk);
-			kill(-pid, SIGKILL);
-			waitpid(pid, NULL, 0);
-			r = cp_error_set(err, CP_EINTERNAL, "out of memory");
-			goto out;
-		}
-		cp_wipe(chunk, sizeof chunk);
-	}
-	if (timed_out || too_big)
-		kill(-pid, SIGKILL);
-
-	int wst = 0;
-	pid_t w;
-	/* The output is closed; give the shell the rest of the deadline to exit. */
-	for (;;) {
-		w = waitpid(pid, &wst, WNOHANG);
-		if (w != 0 || timed_out || too_big)
-			break;
-		if (s_mono_ms() >= deadline) {
-			timed_out = true;
-			kill(-pid, SIGKILL);
-			break;
-		}
-		struct timespec ts = {0, 10 * 1000 * 1000};
-		nanosleep(&ts, NULL);
-	}
-	if (w == 0)
-		while (waitpid(pid, &wst, 0) < 0 && errno == EINTR)
-			;
-
-	if (timed_out) {
+	if (r)
+		goto out;
+	int wst = res.status;
+	if (res.timed_out) {
 		r = cp_error_set(err, CP_ESOURCE,
 				 "credential_process of profile '%s' did not finish within %ld s",
 				 profile, timeout_ms / 1000);
 		goto out;
 	}
-	if (too_big) {
+	if (res.too_big) {
 		r = cp_error_set(err, CP_ESOURCE,
 				 "credential_process of profile '%s' printed more than %d bytes",
 				 profile, CP_PROCESS_MAX_OUTPUT);
@@ -316,16 +235,13 @@ int cp_process_run(const char *profile, const char *command, long timeout_ms, cp
 					 profile, WEXITSTATUS(wst));
 		goto out;
 	}
-	r = cp_process_parse(buf.data ? buf.data : "", buf.len, ret, err);
+	r = cp_process_parse(res.out.data ? res.out.data : "", res.out.len, ret, err);
 	if (r)
 		cp_error_prefix(err, "credential_process of profile '%s'", profile);
 out:
-	cp_buf_free(&buf);
-	for (int i = 0; i < 2; i++) {
-		if (out[i] >= 0)
-			close(out[i]);
+	cp_spawn_result_free(&res);
+	for (int i = 0; i < 2; i++)
 		if (st[i] >= 0)
 			close(st[i]);
-	}
 	return r;
 }

@@ -1,8 +1,8 @@
 /* process.h - nested credential_process sources and the recursion guard.
  *
  * A command runs under /bin/sh -c with stdin from /dev/null, stderr passed
- * through, stdout captured (at most CP_PROCESS_MAX_OUTPUT bytes) and a
- * deadline. AWS_CREDPROC_CHAIN carries the profiles being resolved, and
+ * through, stdout captured (at most CP_PROCESS_MAX_OUTPUT bytes), a
+ * deadline, and dies with us (spawn.h). AWS_CREDPROC_CHAIN carries the profiles being resolved, and
  * AWS_CREDPROC_STATUS_FD lets a nested aws-credproc report its exit class
  * back so that e.g. a recursion error (2) or a needed person (6) propagates.
  */

@@ -507,7 +507,7 @@ static int s_load_token(const cp_sso_options *o, const char *path, cp_sso_token 
 				    path, CP_SSO_MAX_TOKEN_FILE / 1024);
 	if (e)
 		return cp_error_set(err, CP_ESOURCE, "cannot read the SSO token file '%s': %s", path,
-				    strerror(e));
+				    cp_read_file_strerror(e));
 	int r = cp_sso_token_parse(data, len, ret, err);
 	cp_freezero(data, len);
 	if (r == CP_ESOURCE) {

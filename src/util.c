@@ -343,72 +343,87 @@ char *cp_asprintf(const char *fmt, ...)
 	return n < 0 ? NULL : p;
 }
 
+/* 0 when st is a regular file, else EISDIR or EINVAL. */
+static int s_regular(const struct stat *st)
+{
+	if (S_ISREG(st->st_mode))
+		return 0;
+	return S_ISDIR(st->st_mode) ? EISDIR : EINVAL;
+}
+
 int cp_read_file(const char *path, size_t max, char **ret_data, size_t *ret_len)
 {
-	/* O_NONBLOCK: a FIFO without a writer must not block the open; reads
-	 * then block as usual (a FIFO with no writer reads as empty). */
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0)
-		return errno;
-	int fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
-		int e = errno;
-		close(fd);
-		return e;
-	}
 	struct stat st;
-	if (fstat(fd, &st) < 0) {
-		int e = errno;
-		close(fd);
-		return e;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		close(fd);
-		return EISDIR;
-	}
-	if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode)) {
-		close(fd);
-		return EINVAL;
-	}
-	if (S_ISREG(st.st_mode) && (uintmax_t)st.st_size > max) {
-		close(fd);
-		return EFBIG;
-	}
 	cp_buf b = {0};
 	char chunk[4096];
+	int fd = -1, e, fl;
+
+	/* Only a regular file is read whole: a FIFO or a terminal can keep a
+	 * reader waiting for ever, a device can be endless (or act on open), so
+	 * neither is even opened. */
+	if (stat(path, &st) < 0)
+		return errno;
+	if ((e = s_regular(&st)))
+		return e;
+	/* O_NONBLOCK: should the path have become a FIFO since, the open does
+	 * not wait for a writer; what was opened is checked again. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return errno;
+	if (fstat(fd, &st) < 0 || (fl = fcntl(fd, F_GETFL)) < 0 ||
+	    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+		e = errno;
+		goto out;
+	}
+	if ((e = s_regular(&st)))
+		goto out;
+	if ((uintmax_t)st.st_size > max) {
+		e = EFBIG;
+		goto out;
+	}
 	for (;;) {
 		ssize_t n = read(fd, chunk, sizeof chunk);
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			int e = errno;
-			close(fd);
-			cp_buf_free(&b);
-			cp_wipe(chunk, sizeof chunk);
-			return e;
+			e = errno;
+			goto out;
 		}
 		if (n == 0)
 			break;
 		if (b.len + (size_t)n > max) {
-			close(fd);
-			cp_buf_free(&b);
-			cp_wipe(chunk, sizeof chunk);
-			return EFBIG;
+			e = EFBIG; /* it grew while we read */
+			goto out;
 		}
 		if (cp_buf_append(&b, chunk, (size_t)n)) {
-			close(fd);
-			cp_buf_free(&b);
-			cp_wipe(chunk, sizeof chunk);
-			return ENOMEM;
+			e = ENOMEM;
+			goto out;
 		}
 	}
-	close(fd);
-	cp_wipe(chunk, sizeof chunk);
-	if (!b.data && cp_buf_append(&b, "", 0))
-		return ENOMEM;
+	if (!b.data && cp_buf_append(&b, "", 0)) {
+		e = ENOMEM;
+		goto out;
+	}
 	*ret_len = b.len;
 	*ret_data = cp_buf_steal(&b);
-	return 0;
+	e = 0;
+out:
+	cp_wipe(chunk, sizeof chunk);
+	cp_buf_free(&b);
+	close(fd);
+	return e;
+}
+
+const char *cp_read_file_strerror(int e)
+{
+	switch (e) {
+	case EINVAL:
+		return "not a regular file";
+	case EISDIR:
+		return "is a directory";
+	default:
+		return strerror(e);
+	}
 }
 
 bool cp_streq_icase(const char *a, const char *b)

@@ -117,10 +117,16 @@ char *cp_strdup(const char *s);           /* NULL on OOM or s == NULL */
 char *cp_strndup(const char *s, size_t n);
 char *cp_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Reads a whole regular file with a size cap. Returns 0 and the
- * NUL-terminated data, or an errno value (ENOENT, EACCES, EFBIG when larger
- * than max, EISDIR/EINVAL when not a regular file, ENOMEM). */
+/* Reads a whole regular file with a size cap (symbolic links followed).
+ * Returns 0 and the NUL-terminated data (caller frees; may be a secret), or
+ * an errno value: ENOENT, EACCES, ..., EFBIG when larger than max, EISDIR for
+ * a directory, EINVAL for anything else that is not a regular file (a FIFO,
+ * a terminal, a device: refused before it is even opened, so that nothing
+ * can block or feed us for ever), ENOMEM. */
 int cp_read_file(const char *path, size_t max, char **ret_data, size_t *ret_len);
+/* The reason for a cp_read_file() error, for a message: "not a regular
+ * file" (EINVAL), "is a directory" (EISDIR), else strerror(). Static text. */
+const char *cp_read_file_strerror(int e);
 
 /* ASCII helpers (locale-independent). */
 bool cp_streq_icase(const char *a, const char *b);

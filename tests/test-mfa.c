@@ -141,6 +141,16 @@ static void s_process(void)
 	dt = s_mono_ms() - t0;
 	tap_ok(r == CP_ESOURCE && dt < 3000, "process: timeout with a grandchild -> %lld ms", (long long)dt);
 
+	/* The helper printed its code and exited, but a grandchild it left in
+	 * the background still holds its stdout: the code counts, at once. */
+	cp_error_clear(&err);
+	t0 = s_mono_ms();
+	r = cp_mfa_from_process("p", "(sleep 30 &); echo 123456", "s", 5000, code, &err);
+	dt = s_mono_ms() - t0;
+	tap_ok(r == 0 && strcmp(code, "123456") == 0 && dt < 4000,
+	       "process: exited, a grandchild holds stdout -> the code in %lld ms (%d %s)",
+	       (long long)dt, r, err.msg);
+
 	cp_error_clear(&err);
 	r = cp_mfa_from_process("p", "head -c 10000 /dev/zero | tr '\\0' 1", "s", 5000, code, &err);
 	tap_ok(r == CP_ESOURCE && strstr(err.msg, "more than 4096 bytes"),

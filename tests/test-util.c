@@ -1,7 +1,12 @@
-/* test-util.c - time, endpoints, output, nested processes, recursion guard,
- * server text and URL userinfo in messages. */
+/* test-util.c - time, endpoints, output, nested processes, whole-file reads,
+ * recursion guard, server text and URL userinfo in messages. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "endpoint.h"
@@ -175,6 +180,18 @@ static void s_process(void)
 			       5000, &c, &err);
 	tap_ok(r == 0 && strcmp(c.access_key_id, "A") == 0, "nested process output read");
 	cp_creds_clear(&c);
+	/* Exited, but a grandchild left in the background holds its stdout:
+	 * what it printed counts, without waiting for the deadline. */
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r = cp_process_run("p", "(sleep 30 &); printf '{\"Version\":1,\"AccessKeyId\":\"G\",\"SecretAccessKey\":\"S\"}'",
+			   5000, &c, &err);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	long dt = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	tap_ok(r == 0 && c.access_key_id && strcmp(c.access_key_id, "G") == 0 && dt < 4000,
+	       "a grandchild holding stdout does not delay the output (%ld ms): %s", dt,
+	       r ? err.msg : "read");
+	cp_creds_clear(&c);
 	r = cp_process_run("p", "exit 7", 5000, &c, &err);
 	tap_ok(r == CP_ESOURCE && strstr(err.msg, "exit status 7"), "failing process: %s", err.msg);
 	r = cp_process_run("p", "sleep 10", 300, &c, &err);
@@ -183,6 +200,42 @@ static void s_process(void)
 	tap_ok(r == CP_ESOURCE && strstr(err.msg, "more than"), "output cap: %s", err.msg);
 	r = cp_process_run("p", "printf '6a person is needed\\n' >&$AWS_CREDPROC_STATUS_FD; exit 1", 5000, &c, &err);
 	tap_ok(r == 6 && strcmp(err.msg, "a person is needed") == 0, "nested status propagates (r=%d): %s", r, err.msg);
+}
+
+/* cp_read_file: only regular files, refused at once otherwise (a FIFO held
+ * open by a writer, a terminal, an endless device), never blocking. */
+static void s_read_file(void)
+{
+	char dir[] = "/tmp/cp-test-util-XXXXXX", path[64], fifo[64];
+	char *data = NULL;
+	size_t len = 0;
+	if (!mkdtemp(dir)) {
+		tap_ok(0, "mkdtemp");
+		return;
+	}
+	snprintf(path, sizeof path, "%s/regular", dir);
+	snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+	FILE *f = fopen(path, "w");
+	fputs("[default]\n", f);
+	fclose(f);
+	tap_ok(cp_read_file(path, 100, &data, &len) == 0 && len == 10 && strcmp(data, "[default]\n") == 0,
+	       "a regular file is read whole");
+	free(data);
+	data = NULL;
+	tap_ok(cp_read_file(path, 9, &data, &len) == EFBIG && !data, "over the cap: EFBIG");
+	tap_ok(cp_read_file(dir, 100, &data, &len) == EISDIR && !data, "a directory: EISDIR");
+	alarm(10); /* a failure must not hang the suite */
+	int held = mkfifo(fifo, 0600) == 0 ? open(fifo, O_RDWR | O_CLOEXEC) : -1;
+	tap_ok(held >= 0 && cp_read_file(fifo, 100, &data, &len) == EINVAL && !data,
+	       "a FIFO held open by a writer: EINVAL at once");
+	tap_ok(cp_read_file("/dev/zero", 100, &data, &len) == EINVAL && !data,
+	       "a character device: EINVAL");
+	alarm(0);
+	if (held >= 0)
+		close(held);
+	unlink(fifo);
+	unlink(path);
+	rmdir(dir);
 }
 
 static void s_guard(void)
@@ -325,6 +378,7 @@ int main(void)
 	s_endpoints();
 	s_output();
 	s_process();
+	s_read_file();
 	s_guard();
 	s_safe_text();
 	s_userinfo();

@@ -11,6 +11,7 @@ A test is a function `test_xxx(t)` where `t` is a Ctx:
   t.imds(...)/t.fake_sts(...) start loopback servers stopped after the test
   t.spawn_many(n, args)      start n copies at once (Popen), then collect
   t.on_cleanup(fn)           run fn after the test (unmounts, temp dirs)
+  t.special_files()          a held FIFO, an idle terminal, /dev/zero: [(label, path)]
   t.ok(res) / t.fail(res, code, *needles)   contract assertions
 """
 
@@ -250,6 +251,35 @@ class Ctx:
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(text)
         return p
+
+    def special_files(self, fifo=None):
+        """Files that are not regular and that a reader can wait on forever:
+        [(label, path)] for a FIFO held open by a writer that never writes
+        (created at `fifo`, default in the test's directory), the slave of a
+        pseudo-terminal whose master the test holds (nobody types), and
+        /dev/zero (endless). The writer and the terminal end with the test."""
+        fifo = Path(fifo) if fifo else self.tmp / f"held-fifo-{len(self._cleanups)}"
+        fifo.parent.mkdir(parents=True, exist_ok=True)
+        os.mkfifo(fifo, 0o600)
+        # the writer's open(2) waits for a reader, then holds the FIFO open
+        writer = subprocess.Popen(["/bin/sh", "-c", 'exec sleep 1000 >"$0"', str(fifo)],
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, start_new_session=True)
+
+        def stop_writer():
+            _killpg(writer.pid)
+            writer.wait()
+        self.on_cleanup(stop_writer)
+        master, slave = os.openpty()
+        tty = os.ttyname(slave)
+
+        def close_pty():
+            os.close(slave)
+            os.close(master)
+        self.on_cleanup(close_pty)
+        return [("a FIFO held open by a writer", str(fifo)),
+                ("a terminal nobody types on", tty),
+                ("/dev/zero", "/dev/zero")]
 
     def base_env(self):
         return {

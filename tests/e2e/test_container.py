@@ -1,5 +1,7 @@
 """credential_source = EcsContainer against a loopback container endpoint."""
 
+import servers
+
 
 def test_ecs_container_source(t):
     m = t.moto
@@ -22,3 +24,23 @@ def test_ecs_container_source_missing(t):
              f"credential_source = EcsContainer\n")
     res = t.run(["--profile", "task"], AWS_ENDPOINT_URL_STS=m.endpoint)
     t.fail(res, 3, any_of=["AWS_CONTAINER_CREDENTIALS", "container", "ECS"])
+
+
+def test_ecs_authorization_token_file_not_regular(t):
+    """AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE that is a FIFO held open by a
+    writer, an idle terminal or an endless device: refused at once, exit 3
+    naming the file, the endpoint not called."""
+    ecs = t.ecs(credentials={"AccessKeyId": "ASIAE2EUNUSED0000001",
+                             "SecretAccessKey": "e2e-unused-secret-0001",
+                             "Token": "e2e-unused-token", "Expiration": "2099-01-01T00:00:00Z"},
+                token="Bearer-e2e-token-123")
+    t.config("[profile task]\nrole_arn = arn:aws:iam::222222222222:role/x\n"
+             "credential_source = EcsContainer\n")
+    for label, path in t.special_files():
+        res = t.run(["--profile", "task", "--timeout", "5"], timeout=30,
+                    AWS_ENDPOINT_URL_STS=servers.closed_port_url(),
+                    AWS_CONTAINER_CREDENTIALS_FULL_URI=ecs.full_uri,
+                    AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=path)
+        t.fail(res, 3, path, "not a regular file")
+        assert res.elapsed < t.within(5), f"{label}: took {res.elapsed:.1f}s"
+    assert not ecs.since(), "the container endpoint was called"

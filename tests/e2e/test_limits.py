@@ -58,23 +58,23 @@ def test_limits_config_file_size(t):
 
 
 def test_limits_config_not_a_regular_file(t):
-    """An endless character device is refused quickly; a pipe (a shell's
-    process substitution, AWS_CONFIG_FILE=<(...)) is read, under the same cap.
-    (A FIFO that nobody ever opens for writing blocks open(2), as it does for
-    any reader; it is not tested.)"""
-    res = t.run(["--profile", "static"], timeout=10, AWS_CONFIG_FILE="/dev/zero")
-    _not_crashed(res)
-    t.fail(res, 2, "/dev/zero")
-    assert res.elapsed < t.within(5), f"/dev/zero: took {res.elapsed:.1f}s"
+    """The config and credentials files must be regular files: a FIFO held
+    open by a writer, a terminal nobody types on, an endless character
+    device, a pipe (a shell's process substitution, AWS_CONFIG_FILE=<(...))
+    are refused at once, exit 2 naming the file, instead of being read until
+    the writer closes (never, or past any --timeout)."""
     t.secret("limits-static-secret-0001")
-    sh = ['/bin/sh', '-c', 'AWS_CONFIG_FILE=/dev/fd/3 exec "$0" "$@" 3<&0 </dev/null', t.bin]
-    for data, ok in ((STATIC, True), (_padded_file(STATIC, MIB + 1).decode(), False)):
-        res = t.run([], cmd=sh + ["--profile", "static"], timeout=10, input=data)
-        if ok:
-            t.ok(res, static=True)
-        else:
+    for label, path in t.special_files():
+        for env_name in ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+            res = t.run(["--profile", "static", "--timeout", "5"], timeout=30,
+                        **{env_name: path})
             _not_crashed(res)
-            t.fail(res, 2, "/dev/fd/3", any_of=["larger than", "1048576"])
+            t.fail(res, 2, path, "not a regular file")
+            assert res.elapsed < t.within(5), f"{env_name}={label}: took {res.elapsed:.1f}s"
+    sh = ['/bin/sh', '-c', 'AWS_CONFIG_FILE=/dev/fd/3 exec "$0" "$@" 3<&0 </dev/null', t.bin]
+    res = t.run([], cmd=sh + ["--profile", "static"], timeout=10, input=STATIC)
+    _not_crashed(res)
+    t.fail(res, 2, "/dev/fd/3", "not a regular file")
 
 
 def test_limits_config_line_length(t):
@@ -192,6 +192,23 @@ def test_limits_nested_process_deadline(t):
     _not_crashed(res)
     t.fail(res, 3, "np", any_of=["did not finish", "timed out", "within", "2 s"])
     assert 1.5 <= res.elapsed <= t.within(4), f"--timeout 2 ended after {res.elapsed:.1f}s"
+
+
+def test_limits_nested_process_grandchild_holds_output(t):
+    """The helper prints its document and exits, but leaves a background
+    process holding its stdout: what it printed is read without waiting
+    for that process (nor for the deadline)."""
+    doc = {"Version": 1, "AccessKeyId": "AKIANESTED0000000002",
+           "SecretAccessKey": "nested-secret-0002"}
+    t.secret("nested-secret-0002")
+    out = t.tmp / "out.json"
+    out.write_text(json.dumps(doc))
+    _process_profile(t, f"(sleep 100 &)\ncat {out}\n")
+    res = t.run(["--profile", "np", "--timeout", "5"], timeout=30)
+    _not_crashed(res)
+    got = t.ok(res, static=True)
+    assert got["AccessKeyId"] == "AKIANESTED0000000002"
+    assert res.elapsed < t.within(5), f"--timeout 5 ended after {res.elapsed:.1f}s"
 
 
 # ------------------------------------------------------------------ cache entry

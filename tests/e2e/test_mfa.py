@@ -252,6 +252,27 @@ def test_mfa_process_failing_exit_3(t):
     assert not sts.since()
 
 
+def test_mfa_process_dies_with_the_caller(t):
+    """A credproc_mfa_process still running when aws-credproc gets SIGTERM
+    gets it too (its whole process group), and aws-credproc dies of it;
+    when aws-credproc is SIGKILLed, the direct child gets its parent-death
+    signal. Nothing reaches STS."""
+    import signal
+
+    from test_nested_process import helper_command, signal_while_helper_runs
+
+    sts = _sts(t)
+    for sig, exec_ in ((signal.SIGTERM, False), (signal.SIGKILL, True)):
+        command, pids = helper_command(t, f"mfa-{sig.name}", exec_=exec_)
+        _config(t, process=False, extra=f"credproc_mfa_process = {command}\n")
+        res, left = signal_while_helper_runs(t, ["--profile", "mfa"], pids, sig,
+                                             AWS_ENDPOINT_URL_STS=sts.url)
+        assert res.rc == -sig, f"{sig.name}: aws-credproc ended with {res.rc}, not -{int(sig)}"
+        assert res.stdout == "", f"{sig.name}: something on stdout"
+        assert not left, f"{sig.name}: credproc_mfa_process {left} outlived aws-credproc by 2 s"
+    assert not sts.since(), "STS was called"
+
+
 # --------------------------------------------------------------------------
 # a session as the source: the code goes to AssumeRole
 

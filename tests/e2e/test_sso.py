@@ -337,3 +337,20 @@ def test_sso_global_endpoint_url(t):
     _write_token(t, s, SESSION, 8 * 3600)
     t.ok(t.run(["--profile", "dev"], AWS_ENDPOINT_URL=s.url))
     assert len(s.portal_requests()) == 1
+
+
+def test_sso_token_file_not_regular(t):
+    """The token cache file is a FIFO held open by a writer, or a link to an
+    idle terminal or an endless device: refused at once, exit 3 naming the
+    file, neither the portal nor OIDC called."""
+    s = _server(t)
+    _config(t)
+    path = _token_path(t, SESSION)
+    for label, special in t.special_files(fifo=path):
+        if special != str(path):
+            path.unlink()
+            os.symlink(special, path)
+        res = t.run(["--profile", "dev", "--timeout", "5"], timeout=30, **_env(s))
+        t.fail(res, 3, str(path), "not a regular file")
+        assert res.elapsed < t.within(5), f"{label}: took {res.elapsed:.1f}s"
+    assert not s.since(), "the portal or OIDC was called"

@@ -153,3 +153,17 @@ def test_web_identity_invalid_token_refused(t):
     t.fail(res, 4, any_of=["InvalidIdentityToken"])
     assert "not-a-known-token" not in res.stderr, "the token reached stderr"
     assert len(sts.web_requests) == 1, "a refusal was retried"
+
+
+def test_web_identity_token_file_not_regular(t):
+    """A token file that is a FIFO held open by a writer, an idle terminal or
+    an endless device: refused at once, exit 3 naming the file, STS not
+    called (and the cache lock not held for ever)."""
+    sts = _sts(t)
+    for label, path in t.special_files():
+        t.config(f"[profile pod]\nrole_arn = {ROLE_WI}\nweb_identity_token_file = {path}\n")
+        res = t.run(["--profile", "pod", "--timeout", "5"], timeout=30,
+                    AWS_ENDPOINT_URL_STS=sts.url)
+        t.fail(res, 3, path, "not a regular file")
+        assert res.elapsed < t.within(5), f"{label}: took {res.elapsed:.1f}s"
+    assert not sts.web_requests
