@@ -394,6 +394,12 @@ int cp_sts_endpoint_resolve(const cp_config *cfg, const cp_section *profile, con
 			const char *svc = cp_section_get(profile, "services");
 			const cp_section *s = svc && *svc ? cp_config_services(cfg, svc) : NULL;
 			const char *sts = s ? cp_section_get(s, "sts") : NULL;
+			/* botocore refuses a profile whose services section is missing
+			 * or empty rather than fall back to the default endpoint. */
+			if (svc && *svc && (!s || !s->nprops))
+				return cp_error_set(err, CP_ECONFIG,
+						    "services section '%.64s' of profile '%.64s' %s", svc,
+						    profile->name, s ? "is empty" : "does not exist");
 			if (sts) {
 				if (cp_subprop_get(sts, "endpoint_url", &sub))
 					return cp_error_set(err, CP_EINTERNAL, "out of memory");

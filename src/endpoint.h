@@ -8,7 +8,9 @@
  * (conformance/sts/botocore/endpoints); with no region, the global
  * https://sts.amazonaws.com signed for us-east-1. Configured endpoints are
  * skipped when AWS_IGNORE_CONFIGURED_ENDPOINT_URLS / the profile's
- * ignore_configured_endpoint_urls is true.
+ * ignore_configured_endpoint_urls is true. A profile's `services = X` with
+ * no [services X] section, or an empty one, is CP_ECONFIG when the lookup
+ * reaches it (botocore refuses such a profile).
  * Returns 0, CP_ECONFIG (malformed region or URL), CP_EINTERNAL.
  */
 #ifndef CP_ENDPOINT_H

@@ -208,6 +208,48 @@ static void s_sts_settings(void)
 	cp_config_free(&cfg);
 }
 
+/* services = NAME: the [services NAME] section must exist and hold something
+ * (botocore refuses the profile otherwise), but only when the endpoint is
+ * looked up there (no AWS_ENDPOINT_URL_STS / AWS_ENDPOINT_URL, not ignored). */
+static void s_sts_services(void)
+{
+	static const char text[] =
+		"[profile missing]\nservices = nosuch\n"
+		"[profile empty]\nservices = empty\n"
+		"[profile other]\nservices = other\n"
+		"[profile good]\nservices = good\n"
+		"[services empty]\n"
+		"[services other]\ns3 =\n  endpoint_url = https://s3.example\n"
+		"[services good]\nsts =\n  endpoint_url = https://sts.example/\n";
+	cp_config cfg;
+	cp_error err = {0};
+	cp_config_init(&cfg);
+	s_clear_env();
+	int r = cp_config_parse(&cfg, text, sizeof text - 1, CP_FILE_CONFIG, "(test)", &err);
+	tap_ok(r == 0, "services: config parsed (%s)", err.msg);
+	const cp_section *missing = cp_config_profile(&cfg, "missing");
+	const cp_section *empty = cp_config_profile(&cfg, "empty");
+	tap_ok(s_resolve_err(&cfg, missing, "us-east-1", &err) == CP_ECONFIG && strstr(err.msg, "nosuch"),
+	       "services: a missing [services] section refused: %s", err.msg);
+	tap_ok(s_resolve_err(&cfg, empty, "us-east-1", &err) == CP_ECONFIG && strstr(err.msg, "empty"),
+	       "services: an empty [services] section refused: %s", err.msg);
+	tap_ok(s_resolve_is(&cfg, cp_config_profile(&cfg, "other"), "us-east-1",
+			    "https://sts.us-east-1.amazonaws.com", "us-east-1"),
+	       "services: a section without sts: the regional endpoint");
+	tap_ok(s_resolve_is(&cfg, cp_config_profile(&cfg, "good"), "us-east-1", "https://sts.example",
+			    "us-east-1"),
+	       "services: the section's sts endpoint_url");
+	setenv("AWS_ENDPOINT_URL_STS", "https://env.example", 1);
+	tap_ok(s_resolve_is(&cfg, missing, "us-east-1", "https://env.example", "us-east-1"),
+	       "services: not looked up (so not refused) under AWS_ENDPOINT_URL_STS");
+	unsetenv("AWS_ENDPOINT_URL_STS");
+	setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true", 1);
+	tap_ok(s_resolve_is(&cfg, missing, "us-east-1", "https://sts.us-east-1.amazonaws.com", "us-east-1"),
+	       "services: not looked up (so not refused) when configured endpoints are ignored");
+	unsetenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
+	cp_config_free(&cfg);
+}
+
 /* Writes `text` to dir/name; returns 0 on success. */
 static int s_write(const char *dir, const char *name, const char *text)
 {
@@ -317,6 +359,7 @@ int main(void)
 	s_clear_env();
 	s_sts_rules();
 	s_sts_settings();
+	s_sts_services();
 	s_imds_suite();
 	return tap_done();
 }
