@@ -273,6 +273,28 @@ def test_credential_source_environment_with_session_token(t):
     assert r.headers.get("x-amz-security-token") == inst["Token"]
 
 
+def test_credential_source_environment_security_token(t):
+    """AWS_SECURITY_TOKEN, the old name of AWS_SESSION_TOKEN, is the session
+    token of credential_source = Environment when AWS_SESSION_TOKEN is unset
+    (botocore reads both)."""
+    akid, secret, token = "ASIAENVOLDNAME000001", "env-old-name-secret", "env-old-name-token"
+    sts = t.fake_sts(keys={akid: (secret, token)})
+    t.config("[profile envrole]\nrole_arn = arn:aws:iam::123456789012:role/x\n"
+             "credential_source = Environment\nregion = us-east-1\n")
+    t.ok(t.run(["--profile", "envrole", "--no-cache"], AWS_ENDPOINT_URL_STS=sts.url,
+               AWS_ACCESS_KEY_ID=akid, AWS_SECRET_ACCESS_KEY=secret, AWS_SECURITY_TOKEN=token))
+    ar = sts.assume_role_requests()
+    assert [r.status for r in ar] == [200], [(r.status, r.note) for r in ar]
+    assert ar[0].header("x-amz-security-token") == token
+    # both set: AWS_SESSION_TOKEN, the current name, wins
+    sts.clear()
+    res = t.run(["--profile", "envrole", "--no-cache"], AWS_ENDPOINT_URL_STS=sts.url,
+                AWS_ACCESS_KEY_ID=akid, AWS_SECRET_ACCESS_KEY=secret,
+                AWS_SECURITY_TOKEN="stale-token", AWS_SESSION_TOKEN=token)
+    t.ok(res)
+    assert sts.assume_role_requests()[0].header("x-amz-security-token") == token
+
+
 def test_credential_source_environment_missing(t):
     m = t.moto
     t.config(f"[profile envrole]\nrole_arn = {m.roles['reader']}\n"
