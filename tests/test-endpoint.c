@@ -143,15 +143,25 @@ static void s_sts_settings(void)
 	       "settings: FIPS dual-stack in aws-cn");
 	tap_ok(s_resolve_err(&cfg, NULL, NULL, &err) == CP_ECONFIG,
 	       "settings: FIPS without a region refused: %s", err.msg);
+	/* region aws-global: signed for us-east-1 with FIPS or dual-stack too */
+	tap_ok(s_resolve_is(&cfg, NULL, "aws-global", "https://sts-fips.aws-global.api.aws", "us-east-1"),
+	       "settings: FIPS dual-stack, region aws-global: signed for us-east-1");
+	unsetenv("AWS_USE_DUALSTACK_ENDPOINT");
+	tap_ok(s_resolve_is(&cfg, NULL, "aws-global", "https://sts-fips.aws-global.amazonaws.com", "us-east-1"),
+	       "settings: FIPS, region aws-global: signed for us-east-1");
+	/* A configured endpoint wins over FIPS and dual-stack (botocore uses it;
+	 * the rule set's error is for the endpoint parameter of a client). */
 	setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:9", 1);
-	tap_ok(s_resolve_err(&cfg, NULL, "us-east-1", &err) == CP_ECONFIG &&
-	       strstr(err.msg, "FIPS and custom endpoint are not supported") &&
-	       strstr(err.msg, "AWS_ENDPOINT_URL_STS"),
-	       "settings: FIPS with a configured endpoint refused: %s", err.msg);
+	tap_ok(s_resolve_is(&cfg, NULL, "us-west-2", "http://127.0.0.1:9", "us-west-2"),
+	       "settings: FIPS with a configured endpoint: the endpoint");
 	unsetenv("AWS_USE_FIPS_ENDPOINT");
-	tap_ok(s_resolve_err(&cfg, NULL, "us-east-1", &err) == CP_ECONFIG &&
-	       strstr(err.msg, "Dualstack and custom endpoint are not supported"),
-	       "settings: dual-stack with a configured endpoint refused: %s", err.msg);
+	setenv("AWS_USE_DUALSTACK_ENDPOINT", "true", 1);
+	tap_ok(s_resolve_is(&cfg, NULL, "us-west-2", "http://127.0.0.1:9", "us-west-2"),
+	       "settings: dual-stack with a configured endpoint: the endpoint");
+	setenv("AWS_STS_REGIONAL_ENDPOINTS", "legacy", 1);
+	tap_ok(s_resolve_is(&cfg, NULL, "us-east-1", "http://127.0.0.1:9", "us-east-1"),
+	       "settings: dual-stack and legacy with a configured endpoint: the endpoint");
+	unsetenv("AWS_STS_REGIONAL_ENDPOINTS");
 	setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true", 1);
 	tap_ok(s_resolve_is(&cfg, NULL, "us-east-1", "https://sts.us-east-1.api.aws", "us-east-1"),
 	       "settings: ignored configured endpoint does not conflict with dual-stack");
