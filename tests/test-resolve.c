@@ -186,6 +186,21 @@ static void s_web_identity_wins(void)
 		       other[i][0], other[i][1], r, cp_base_kind_name(c.base), c.nsteps, err.msg);
 		cp_chain_free(&c);
 	}
+	/* ... and over static keys of its own, even in a source profile (where
+	 * static keys otherwise win over role_arn) */
+	cp_config_set(&cfg, "w", "source_profile", "w");
+	cp_config_set(&cfg, "w", "aws_access_key_id", "AKIDW");
+	cp_config_set(&cfg, "w", "aws_secret_access_key", "SECRETW");
+	int r = cp_resolve(&cfg, "top", NULL, &c, &err);
+	tap_ok(r == 0 && c.base == CP_BASE_WEB_IDENTITY && c.nsteps == 1,
+	       "web identity beats static keys in a source profile (r=%d base=%s roles=%zu %s)", r,
+	       cp_base_kind_name(c.base), c.nsteps, err.msg);
+	cp_chain_free(&c);
+	r = cp_resolve(&cfg, "w", NULL, &c, &err);
+	tap_ok(r == 0 && c.base == CP_BASE_WEB_IDENTITY && c.nsteps == 0,
+	       "web identity beats static keys in the target (r=%d base=%s roles=%zu %s)", r,
+	       cp_base_kind_name(c.base), c.nsteps, err.msg);
+	cp_chain_free(&c);
 	cp_config_free(&cfg);
 }
 
