@@ -825,9 +825,10 @@ def k_static_and_process(c, ours, boto):
     # botocore ran the process: its keys, or its failure
     ran = ((boto["ok"] and (boto["akid"] or "").startswith("AKIAPROC")) or
            (not boto["ok"] and "custom-process" in (boto["error"] or "")))
-    if ("target-static+process" in c.feat and ours["ok"] and ran
-            and not ours["calls"] and not boto["calls"]
-            and (ours["akid"] or "").startswith("AKIADIFF")):
+    keys = ((ours["ok"] and (ours["akid"] or "").startswith("AKIADIFF")) or
+            ("mistake-half-keys" in c.feat and ours["rc"] == 2))
+    if ("target-static+process" in c.feat and keys and ran
+            and not ours["calls"] and not boto["calls"]):
         return EXPLAINED
     return None
 
@@ -913,8 +914,8 @@ KNOWN = [
      "from the other; botocore wants both in the same file.",
      k_split_keys),
     ("static-keys-and-process",
-     "Static keys win over a `credential_process` in the same profile; botocore runs "
-     "the process when the keys are in the config file.",
+     "Static keys win over a `credential_process` in the same profile (half of them is "
+     "an error, exit 2); botocore runs the process when the keys are in the config file.",
      k_static_and_process),
     ("both-token-variables",
      "When `AWS_SESSION_TOKEN` and `AWS_SECURITY_TOKEN` are both set, "
