@@ -182,7 +182,9 @@ static int s_base_credentials(s_ctx *x, cp_creds *ret, cp_error *err)
 	case CP_BASE_ENVIRONMENT: {
 		const char *akid = s_env("AWS_ACCESS_KEY_ID");
 		const char *secret = s_env("AWS_SECRET_ACCESS_KEY");
-		const char *token = s_env("AWS_SESSION_TOKEN");
+		/* AWS_SECURITY_TOKEN: the old name, still read by botocore */
+		const char *token = s_env("AWS_SESSION_TOKEN") ? s_env("AWS_SESSION_TOKEN")
+							      : s_env("AWS_SECURITY_TOKEN");
 		cp_debug("base: environment variables");
 		if (!akid || !secret)
 			return cp_error_set(err, CP_ESOURCE,
@@ -815,7 +817,8 @@ static int s_explain_mfa(const s_ctx *x, cp_cache *cache, cp_buf *b)
 			w |= cp_buf_printf(b, "MFA device %s: code from a prompt on the terminal\n",
 					   s->mfa_serial);
 		bool long_term = i == 0 && ((c->base == CP_BASE_STATIC && !c->static_creds.session_token) ||
-					    (c->base == CP_BASE_ENVIRONMENT && !s_env("AWS_SESSION_TOKEN")) ||
+					    (c->base == CP_BASE_ENVIRONMENT && !s_env("AWS_SESSION_TOKEN") &&
+					     !s_env("AWS_SECURITY_TOKEN")) ||
 					    c->base == CP_BASE_PROCESS);
 		if (!long_term) {
 			w |= cp_buf_puts(b, "  the source is a session (GetSessionToken needs long-term keys): "

@@ -398,6 +398,12 @@ int cp_sts_endpoint_resolve(const cp_config *cfg, const cp_section *profile, con
 			const char *svc = cp_section_get(profile, "services");
 			const cp_section *s = svc && *svc ? cp_config_services(cfg, svc) : NULL;
 			const char *sts = s ? cp_section_get(s, "sts") : NULL;
+			/* botocore refuses a profile whose services section is missing
+			 * or empty rather than fall back to the default endpoint. */
+			if (svc && *svc && (!s || !s->nprops))
+				return cp_error_set(err, CP_ECONFIG,
+						    "services section '%.64s' of profile '%.64s' %s", svc,
+						    profile->name, s ? "is empty" : "does not exist");
 			if (sts) {
 				if (cp_subprop_get(sts, "endpoint_url", &sub))
 					return cp_error_set(err, CP_EINTERNAL, "out of memory");
@@ -417,6 +423,14 @@ int cp_sts_endpoint_resolve(const cp_config *cfg, const cp_section *profile, con
 	}
 	if (url && (r = s_check_url(url, src, err)))
 		goto out;
+	if (url && (set.fips || set.dualstack)) {
+		/* A configured endpoint is used as it is, as botocore does (the rule
+		 * set's error is for a client given both; cp_sts_endpoint_for keeps it). */
+		cp_debug("%s%s%s not applied: the STS endpoint comes from %s",
+			 set.fips ? "use_fips_endpoint" : "", set.fips && set.dualstack ? " and " : "",
+			 set.dualstack ? "use_dualstack_endpoint" : "", src);
+		set.fips = set.dualstack = false;
+	}
 	if (!url && !region) {
 		/* DESIGN.md: no region at all means the global endpoint. FIPS and
 		 * dual-stack endpoints are regional only: refuse rather than
@@ -438,15 +452,22 @@ int cp_sts_endpoint_resolve(const cp_config *cfg, const cp_section *profile, con
 	} else {
 		r = s_sts_endpoint(region, set.fips, set.dualstack, set.global_legacy, url, &t.url,
 				   &t.signing_region, &t.url_source, err);
-		if (r) {
-			if (url && (set.fips || set.dualstack) && r == CP_ECONFIG)
-				cp_error_prefix(err, "%s is true and an STS endpoint is configured (%s)",
-						set.fips ? "use_fips_endpoint" : "use_dualstack_endpoint", src);
+		if (r)
 			goto out;
-		}
 		if (url) {
 			t.custom = true;
 			t.url_source = src;
+		} else if (strcmp(region, "aws-global") == 0 && strcmp(t.signing_region, "us-east-1") != 0) {
+			/* The pseudo-region's credential scope is us-east-1 (botocore's
+			 * endpoint data), also for its FIPS and dual-stack hosts. */
+			char *us = cp_strdup("us-east-1");
+			if (!us) {
+				cp_sts_target_free(&t);
+				r = cp_error_set(err, CP_EINTERNAL, "out of memory");
+				goto out;
+			}
+			free(t.signing_region);
+			t.signing_region = us;
 		}
 	}
 	*ret = t;

@@ -8,7 +8,9 @@
  * (conformance/sts/botocore/endpoints); with no region, the global
  * https://sts.amazonaws.com signed for us-east-1. Configured endpoints are
  * skipped when AWS_IGNORE_CONFIGURED_ENDPOINT_URLS / the profile's
- * ignore_configured_endpoint_urls is true.
+ * ignore_configured_endpoint_urls is true. A profile's `services = X` with
+ * no [services X] section, or an empty one, is CP_ECONFIG when the lookup
+ * reaches it (botocore refuses such a profile).
  * Returns 0, CP_ECONFIG (malformed region or URL), CP_EINTERNAL.
  */
 #ifndef CP_ENDPOINT_H
@@ -66,7 +68,10 @@ typedef struct cp_sts_target {
 	const char *url_source;/* where url came from (static string, for explain/debug) */
 } cp_sts_target;
 
-/* region may be NULL (global endpoint). */
+/* region may be NULL (global endpoint). Unlike cp_sts_endpoint_for, a
+ * configured endpoint with FIPS or dual-stack on is used as it is (as
+ * botocore does; a cp_debug note says so), and region aws-global is signed
+ * for us-east-1 on its FIPS and dual-stack hosts too. */
 int cp_sts_endpoint_resolve(const cp_config *cfg, const cp_section *profile, const char *region,
 			    cp_sts_target *ret, cp_error *err);
 void cp_sts_target_free(cp_sts_target *t);

@@ -343,8 +343,13 @@ static int s_walk(const cp_config *cfg, const char *start, cp_chain *c, cp_error
 		if ((r = s_push_profile(c, name)))
 			return cp_error_set(err, r, "out of memory");
 
+		const char *role = s_get(p, "role_arn");
+		const char *srcp = s_get(p, "source_profile");
+		const char *csrc = s_get(p, "credential_source");
+		const char *wif = s_get(p, "web_identity_token_file");
+
 		/* A source profile's own static keys win over its role. */
-		if (from) {
+		if (from && !(role && wif)) {
 			r = s_static_keys(c, name, p, err);
 			if (r < 0)
 				return -r;
@@ -352,10 +357,19 @@ static int s_walk(const cp_config *cfg, const char *start, cp_chain *c, cp_error
 				return s_set_base_profile(c, name, err);
 		}
 
-		const char *role = s_get(p, "role_arn");
-		const char *srcp = s_get(p, "source_profile");
-		const char *csrc = s_get(p, "credential_source");
-		const char *wif = s_get(p, "web_identity_token_file");
+		/* role_arn with web_identity_token_file is a web identity, whatever
+		 * source_profile, credential_source or static keys the profile also
+		 * has: botocore's web identity provider comes first. */
+		if (role && wif) {
+			const char *v;
+			c->base = CP_BASE_WEB_IDENTITY;
+			if (!(c->web_identity_token_file = cp_strdup(wif)) ||
+			    !(c->web_identity_role_arn = cp_strdup(role)) ||
+			    ((v = s_get(p, "role_session_name")) &&
+			     !(c->web_identity_session_name = cp_strdup(v))))
+				return cp_error_set(err, CP_EINTERNAL, "out of memory");
+			return s_set_base_profile(c, name, err);
+		}
 		if (role) {
 			if (srcp && csrc)
 				return cp_error_set(err, CP_ECONFIG,
@@ -382,16 +396,6 @@ static int s_walk(const cp_config *cfg, const char *start, cp_chain *c, cp_error
 				if ((r = s_push_role(c, name, p, err)))
 					return r;
 				return s_named_source(c, name, csrc, err);
-			}
-			if (wif) {
-				const char *v;
-				c->base = CP_BASE_WEB_IDENTITY;
-				if (!(c->web_identity_token_file = cp_strdup(wif)) ||
-				    !(c->web_identity_role_arn = cp_strdup(role)) ||
-				    ((v = s_get(p, "role_session_name")) &&
-				     !(c->web_identity_session_name = cp_strdup(v))))
-					return cp_error_set(err, CP_EINTERNAL, "out of memory");
-				return s_set_base_profile(c, name, err);
 			}
 			return cp_error_set(err, CP_ECONFIG,
 					    "profile '%s' has role_arn but neither source_profile nor credential_source",

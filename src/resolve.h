@@ -9,6 +9,9 @@
  *  - a profile may name itself as source_profile only with static keys;
  *  - any other revisit is a cycle; at most CP_MAX_SOURCE_HOPS hops;
  *  - source_profile with credential_source is an error;
+ *  - role_arn with web_identity_token_file is a web identity, whatever
+ *    source_profile, credential_source or static keys the profile also has
+ *    (botocore's web identity provider comes first);
  *  - SSO (sso_session / legacy sso_* keys) follows the suite's Sso cases:
  *    with sso_session, sso_start_url and sso_region belong in the
  *    [sso-session] section; sso_account_id and sso_role_name go together.

@@ -143,15 +143,25 @@ static void s_sts_settings(void)
 	       "settings: FIPS dual-stack in aws-cn");
 	tap_ok(s_resolve_err(&cfg, NULL, NULL, &err) == CP_ECONFIG,
 	       "settings: FIPS without a region refused: %s", err.msg);
+	/* region aws-global: signed for us-east-1 with FIPS or dual-stack too */
+	tap_ok(s_resolve_is(&cfg, NULL, "aws-global", "https://sts-fips.aws-global.api.aws", "us-east-1"),
+	       "settings: FIPS dual-stack, region aws-global: signed for us-east-1");
+	unsetenv("AWS_USE_DUALSTACK_ENDPOINT");
+	tap_ok(s_resolve_is(&cfg, NULL, "aws-global", "https://sts-fips.aws-global.amazonaws.com", "us-east-1"),
+	       "settings: FIPS, region aws-global: signed for us-east-1");
+	/* A configured endpoint wins over FIPS and dual-stack (botocore uses it;
+	 * the rule set's error is for the endpoint parameter of a client). */
 	setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:9", 1);
-	tap_ok(s_resolve_err(&cfg, NULL, "us-east-1", &err) == CP_ECONFIG &&
-	       strstr(err.msg, "FIPS and custom endpoint are not supported") &&
-	       strstr(err.msg, "AWS_ENDPOINT_URL_STS"),
-	       "settings: FIPS with a configured endpoint refused: %s", err.msg);
+	tap_ok(s_resolve_is(&cfg, NULL, "us-west-2", "http://127.0.0.1:9", "us-west-2"),
+	       "settings: FIPS with a configured endpoint: the endpoint");
 	unsetenv("AWS_USE_FIPS_ENDPOINT");
-	tap_ok(s_resolve_err(&cfg, NULL, "us-east-1", &err) == CP_ECONFIG &&
-	       strstr(err.msg, "Dualstack and custom endpoint are not supported"),
-	       "settings: dual-stack with a configured endpoint refused: %s", err.msg);
+	setenv("AWS_USE_DUALSTACK_ENDPOINT", "true", 1);
+	tap_ok(s_resolve_is(&cfg, NULL, "us-west-2", "http://127.0.0.1:9", "us-west-2"),
+	       "settings: dual-stack with a configured endpoint: the endpoint");
+	setenv("AWS_STS_REGIONAL_ENDPOINTS", "legacy", 1);
+	tap_ok(s_resolve_is(&cfg, NULL, "us-east-1", "http://127.0.0.1:9", "us-east-1"),
+	       "settings: dual-stack and legacy with a configured endpoint: the endpoint");
+	unsetenv("AWS_STS_REGIONAL_ENDPOINTS");
 	setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true", 1);
 	tap_ok(s_resolve_is(&cfg, NULL, "us-east-1", "https://sts.us-east-1.api.aws", "us-east-1"),
 	       "settings: ignored configured endpoint does not conflict with dual-stack");
@@ -205,6 +215,48 @@ static void s_sts_settings(void)
 	tap_ok(s_resolve_is(&cfg, NULL, "us-east-1", "http://[::1]:8080", "us-east-1"),
 	       "settings: IPv6 literal endpoint");
 	unsetenv("AWS_ENDPOINT_URL_STS");
+	cp_config_free(&cfg);
+}
+
+/* services = NAME: the [services NAME] section must exist and hold something
+ * (botocore refuses the profile otherwise), but only when the endpoint is
+ * looked up there (no AWS_ENDPOINT_URL_STS / AWS_ENDPOINT_URL, not ignored). */
+static void s_sts_services(void)
+{
+	static const char text[] =
+		"[profile missing]\nservices = nosuch\n"
+		"[profile empty]\nservices = empty\n"
+		"[profile other]\nservices = other\n"
+		"[profile good]\nservices = good\n"
+		"[services empty]\n"
+		"[services other]\ns3 =\n  endpoint_url = https://s3.example\n"
+		"[services good]\nsts =\n  endpoint_url = https://sts.example/\n";
+	cp_config cfg;
+	cp_error err = {0};
+	cp_config_init(&cfg);
+	s_clear_env();
+	int r = cp_config_parse(&cfg, text, sizeof text - 1, CP_FILE_CONFIG, "(test)", &err);
+	tap_ok(r == 0, "services: config parsed (%s)", err.msg);
+	const cp_section *missing = cp_config_profile(&cfg, "missing");
+	const cp_section *empty = cp_config_profile(&cfg, "empty");
+	tap_ok(s_resolve_err(&cfg, missing, "us-east-1", &err) == CP_ECONFIG && strstr(err.msg, "nosuch"),
+	       "services: a missing [services] section refused: %s", err.msg);
+	tap_ok(s_resolve_err(&cfg, empty, "us-east-1", &err) == CP_ECONFIG && strstr(err.msg, "empty"),
+	       "services: an empty [services] section refused: %s", err.msg);
+	tap_ok(s_resolve_is(&cfg, cp_config_profile(&cfg, "other"), "us-east-1",
+			    "https://sts.us-east-1.amazonaws.com", "us-east-1"),
+	       "services: a section without sts: the regional endpoint");
+	tap_ok(s_resolve_is(&cfg, cp_config_profile(&cfg, "good"), "us-east-1", "https://sts.example",
+			    "us-east-1"),
+	       "services: the section's sts endpoint_url");
+	setenv("AWS_ENDPOINT_URL_STS", "https://env.example", 1);
+	tap_ok(s_resolve_is(&cfg, missing, "us-east-1", "https://env.example", "us-east-1"),
+	       "services: not looked up (so not refused) under AWS_ENDPOINT_URL_STS");
+	unsetenv("AWS_ENDPOINT_URL_STS");
+	setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true", 1);
+	tap_ok(s_resolve_is(&cfg, missing, "us-east-1", "https://sts.us-east-1.amazonaws.com", "us-east-1"),
+	       "services: not looked up (so not refused) when configured endpoints are ignored");
+	unsetenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
 	cp_config_free(&cfg);
 }
 
@@ -317,6 +369,7 @@ int main(void)
 	s_clear_env();
 	s_sts_rules();
 	s_sts_settings();
+	s_sts_services();
 	s_imds_suite();
 	return tap_done();
 }

@@ -145,6 +145,65 @@ static void s_suite(void)
 	cJSON_Delete(suite);
 }
 
+/* A profile with role_arn and web_identity_token_file is a web identity,
+ * whatever source_profile or credential_source it also names (botocore's
+ * assume-role provider leaves such a profile to the web identity provider),
+ * as the target and as a source. */
+static void s_web_identity_wins(void)
+{
+	static const char *const other[][2] = {
+		{"source_profile", "keys"},
+		{"credential_source", "Environment"},
+		{"credential_source", "NotASource"},
+		{"source_profile", "w"},
+	};
+	cp_config cfg;
+	cp_error err = {0};
+	cp_chain c = {0};
+	cp_config_init(&cfg);
+	cp_config_set(&cfg, "keys", "aws_access_key_id", "AKID");
+	cp_config_set(&cfg, "keys", "aws_secret_access_key", "SECRET");
+	cp_config_set(&cfg, "w", "role_arn", "arn:aws:iam::123456789012:role/web");
+	cp_config_set(&cfg, "w", "web_identity_token_file", "/token");
+	cp_config_set(&cfg, "w", "role_session_name", "sess");
+	cp_config_set(&cfg, "top", "role_arn", "arn:aws:iam::123456789012:role/top");
+	cp_config_set(&cfg, "top", "source_profile", "w");
+	for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
+		cp_config_set(&cfg, "w", "source_profile", "");
+		cp_config_set(&cfg, "w", "credential_source", "");
+		cp_config_set(&cfg, "w", other[i][0], other[i][1]);
+		int r = cp_resolve(&cfg, "w", NULL, &c, &err);
+		tap_ok(r == 0 && c.base == CP_BASE_WEB_IDENTITY && c.nsteps == 0 &&
+			       s_streq(c.web_identity_role_arn, "arn:aws:iam::123456789012:role/web") &&
+			       s_streq(c.web_identity_session_name, "sess"),
+		       "web identity beats %s = %s in the target (r=%d base=%s roles=%zu %s)",
+		       other[i][0], other[i][1], r, cp_base_kind_name(c.base), c.nsteps, err.msg);
+		cp_chain_free(&c);
+		r = cp_resolve(&cfg, "top", NULL, &c, &err);
+		tap_ok(r == 0 && c.base == CP_BASE_WEB_IDENTITY && c.nsteps == 1 &&
+			       s_streq(c.steps[0].role_arn, "arn:aws:iam::123456789012:role/top"),
+		       "web identity beats %s = %s in a source profile (r=%d base=%s roles=%zu %s)",
+		       other[i][0], other[i][1], r, cp_base_kind_name(c.base), c.nsteps, err.msg);
+		cp_chain_free(&c);
+	}
+	/* ... and over static keys of its own, even in a source profile (where
+	 * static keys otherwise win over role_arn) */
+	cp_config_set(&cfg, "w", "source_profile", "w");
+	cp_config_set(&cfg, "w", "aws_access_key_id", "AKIDW");
+	cp_config_set(&cfg, "w", "aws_secret_access_key", "SECRETW");
+	int r = cp_resolve(&cfg, "top", NULL, &c, &err);
+	tap_ok(r == 0 && c.base == CP_BASE_WEB_IDENTITY && c.nsteps == 1,
+	       "web identity beats static keys in a source profile (r=%d base=%s roles=%zu %s)", r,
+	       cp_base_kind_name(c.base), c.nsteps, err.msg);
+	cp_chain_free(&c);
+	r = cp_resolve(&cfg, "w", NULL, &c, &err);
+	tap_ok(r == 0 && c.base == CP_BASE_WEB_IDENTITY && c.nsteps == 0,
+	       "web identity beats static keys in the target (r=%d base=%s roles=%zu %s)", r,
+	       cp_base_kind_name(c.base), c.nsteps, err.msg);
+	cp_chain_free(&c);
+	cp_config_free(&cfg);
+}
+
 static void s_own(void)
 {
 	cp_config cfg;
@@ -203,6 +262,8 @@ static void s_own(void)
 	r = cp_resolve(&cfg, "d", &f4, &c, &err);
 	tap_ok(r == CP_ECONFIG, "invalid role_session_name refused: %s", err.msg);
 	cp_config_free(&cfg);
+
+	s_web_identity_wins();
 
 	char *n = cp_default_session_name();
 	int okname = n && strncmp(n, "aws-credproc-", 13) == 0 && strlen(n) <= 64;

@@ -61,7 +61,6 @@ static void s_endpoints(void)
 
 	cp_config_set(&cfg, "p", "region", "us-west-2");
 	cp_config_set(&cfg, "p", "endpoint_url", "http://127.0.0.1:1/");
-	cp_config_set(&cfg, "p", "services", "s");
 	const cp_section *p = cp_config_profile(&cfg, "p");
 	tap_ok(cp_region_configured(p, &region, &err) == 0 && region && strcmp(region, "us-west-2") == 0,
 	       "region from the profile");
@@ -84,6 +83,8 @@ static void s_endpoints(void)
 	/* [services s] sts = endpoint_url beats the profile's endpoint_url. */
 	const char *svc = "[services s]\nsts =\n  endpoint_url = http://127.0.0.1:2\n";
 	cp_config_parse(&cfg, svc, strlen(svc), CP_FILE_CONFIG, "test", &err);
+	cp_config_set(&cfg, "p", "services", "s");
+	p = cp_config_profile(&cfg, "p");
 	int r = cp_sts_endpoint_resolve(&cfg, p, "us-west-2", &t, &err);
 	tap_ok(r == 0 && strcmp(t.url, "http://127.0.0.1:2") == 0, "[services] sts endpoint_url (%s)",
 	       r ? err.msg : t.url);

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import ssl
-import subprocess
 import sys
 import threading
 import time
@@ -37,6 +36,7 @@ sys.path.insert(0, str(HERE))
 sys.dont_write_bytecode = True
 
 import harness  # noqa: E402
+import netns  # noqa: E402
 import servers  # noqa: E402
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -167,25 +167,6 @@ class Listener:
         self.httpd.server_close()
 
 
-def sh(*cmd):
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if p.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)}: exit {p.returncode}: {p.stdout.strip()}")
-
-
-def setup_namespace(plan, work: Path):
-    ip = plan["ip_command"]
-    sh(ip, "link", "set", "lo", "up")
-    for addr in plan["addresses"]:
-        sh(ip, "addr", "add", f"{addr}/32", "dev", "lo")
-    hosts = work / "hosts"
-    lines = ["127.0.0.1 localhost", "::1 localhost"]
-    lines += [f"{addr} {name}" for name, addr in sorted(plan["hosts"].items())]
-    hosts.write_text("\n".join(lines) + "\n")
-    # private to this mount namespace (unshare --propagation private)
-    sh("mount", "--bind", str(hosts), "/etc/hosts")
-
-
 def main():
     plan_path, result_path = sys.argv[1], sys.argv[2]
     plan = json.loads(Path(plan_path).read_text())
@@ -197,7 +178,7 @@ def main():
     replay = Replay(plan["exchanges"], plan["check_headers"])
     try:
         try:
-            setup_namespace(plan, work)
+            netns.setup_namespace(plan["ip_command"], plan["addresses"], plan["hosts"], work)
             for spec in plan["listeners"]:
                 listeners.append(Listener(replay, spec, plan["tls"]))
             for lst in listeners:

@@ -116,6 +116,22 @@ def test_unknown_credential_source(t):
     t.fail(t.run(["--profile", "r"]), 2, "Ec2Instance")
 
 
+def test_services_section_missing_or_empty(t):
+    """services = NAME with no (or an empty) [services NAME] section: refused
+    as botocore refuses it, before the source keys go anywhere (not to the
+    profile's endpoint_url, not to the default endpoint)."""
+    sts = t.fake_sts(keys={"AKIASTATIC0000000009": ("static-secret-0009", None)})
+    t.config(STATIC + "[profile r]\nrole_arn = arn:aws:iam::123456789012:role/x\n"
+             f"source_profile = static\nregion = us-east-1\nendpoint_url = {sts.url}\n"
+             "services = mine\n")
+    t.fail(t.run(["--profile", "r", "--no-cache"]), 2, "'mine'", "does not exist")
+    t.config(STATIC + "[profile r]\nrole_arn = arn:aws:iam::123456789012:role/x\n"
+             f"source_profile = static\nregion = us-east-1\nendpoint_url = {sts.url}\n"
+             "services = mine\n[services mine]\n")
+    t.fail(t.run(["--profile", "r", "--no-cache"]), 2, "'mine'", "empty")
+    assert not sts.requests, f"STS was called: {sts.requests}"
+
+
 def test_static_profile_missing_secret(t):
     t.config("[profile half]\naws_access_key_id = AKIAHALF000000000001\n")
     t.fail(t.run(["--profile", "half"]), 2, "aws_secret_access_key")

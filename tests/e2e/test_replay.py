@@ -74,11 +74,11 @@ import json
 import os
 import re
 import shutil
-import sys
 import urllib.parse
 from pathlib import Path
 
 import harness
+import netns
 from harness import Skip, run_clean
 
 HERE = Path(__file__).resolve().parent
@@ -229,18 +229,9 @@ EXIT = {
 }
 
 # --------------------------------------------------------------------------
-# prerequisites
+# prerequisites (netns.py: tools, namespaces, the test CA)
 
-
-def _ci():
-    return os.environ.get("CI") == "true"
-
-
-def _unavailable(reason):
-    """Something the replay needs is missing: a failure under CI=true, else a skip."""
-    if _ci():
-        raise AssertionError(f"{reason} (CI=true: required)")
-    raise Skip(reason)
+_unavailable = netns.unavailable
 
 
 def _data_dir():
@@ -256,57 +247,6 @@ def _need_data():
         _unavailable("conformance data not found (set AWS_CREDPROC_CONFORMANCE_DIR); "
                      f"needs {SUITE}/")
     return d
-
-
-_tools = {}
-
-
-def _install(pkg):
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        return False
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    cmd = ["apt-get", "install", "-y", "-q", pkg]
-    rc, *_ = run_clean(cmd, env, timeout=600)
-    if rc != 0:  # maybe stale package lists
-        run_clean(["apt-get", "update", "-q"], env, timeout=600)
-        rc, *_ = run_clean(cmd, env, timeout=600)
-    return rc == 0
-
-
-def _tool(name, pkg, paths=()):
-    found = shutil.which(name) or next((p for p in paths if os.path.exists(p)), None)
-    if not found and _install(pkg):
-        found = shutil.which(name) or next((p for p in paths if os.path.exists(p)), None)
-    return found
-
-
-def _prereqs():
-    """unshare (user+net+mount namespaces), ip, mount, faketime, cryptography."""
-    if "ok" in _tools:
-        return _tools
-    why = []
-    _tools["unshare"] = _tool("unshare", "util-linux")
-    _tools["mount"] = _tool("mount", "mount")
-    _tools["ip"] = _tool("ip", "iproute2", ("/usr/sbin/ip", "/sbin/ip", "/bin/ip"))
-    _tools["faketime"] = _tool("faketime", "faketime")
-    for k in ("unshare", "mount", "ip", "faketime"):
-        if not _tools[k]:
-            why.append(f"{k} not found (apt-get install "
-                       f"{ {'ip': 'iproute2', 'unshare': 'util-linux'}.get(k, k)})")
-    try:
-        import cryptography  # noqa: F401
-    except ImportError:
-        why.append("python3 cryptography missing (for the test CA)")
-    if not why:
-        cmd = [_tools["unshare"], "--map-root-user", "--net", "--mount",
-               "--propagation", "private", _tools["ip"], "link", "set", "lo", "up"]
-        rc, out, err, _, _ = run_clean(cmd, {"PATH": harness.BASE_PATH}, timeout=30)
-        if rc != 0:
-            why.append("cannot create a user+net+mount namespace "
-                       f"({' '.join(cmd[:6])}): exit {rc}: {err.strip()[:200]}")
-    _tools["ok"] = not why
-    _tools["why"] = "; ".join(why)
-    return _tools
 
 
 # --------------------------------------------------------------------------
@@ -437,58 +377,7 @@ def _env(case_env, fs_root: Path, t, ca, notes):
 
 
 # --------------------------------------------------------------------------
-# the test CA
-
-
-def _pki(directory: Path, names, ips):
-    """A throw-away CA valid 2000-2099 (the binary's clock is faked back to the
-    recording) and one server certificate for every name and address."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    nb = _dt.datetime(2000, 1, 1, tzinfo=_dt.timezone.utc)
-    na = _dt.datetime(2099, 12, 31, tzinfo=_dt.timezone.utc)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "aws-credproc replay CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(nb).not_valid_after(na)
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True,
-                                       crl_sign=True, content_commitment=False,
-                                       key_encipherment=False, data_encipherment=False,
-                                       key_agreement=False, encipher_only=False,
-                                       decipher_only=False), critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()),
-                         critical=False)
-          .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    sans = [x509.DNSName(n) for n in sorted(names)]
-    sans += [x509.IPAddress(ipaddress.ip_address(i)) for i in sorted(ips)]
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME,
-                                                        sorted(names)[0])]))
-            .issuer_name(ca_name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(nb).not_valid_after(na)
-            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
-                           critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = {"ca": directory / "ca.pem", "cert": directory / "server.pem",
-             "key": directory / "server.key"}
-    paths["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    paths["cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths["key"].write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                               serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
-    return {k: str(v) for k, v in paths.items()}
+# the network
 
 
 def _network(exchanges):
@@ -537,7 +426,7 @@ def _replay(t, group, name):
     d = data / group / name
     assert d.is_dir(), f"case folder {d} is missing"
     kind = SCOPE[(group, name)]
-    tools = _prereqs()
+    tools = netns.prereqs(faketime=True)
     if not tools["ok"]:
         _unavailable(tools["why"])
 
@@ -551,7 +440,7 @@ def _replay(t, group, name):
     notes = []
     _rewrite_files(fs_root, notes)
     addresses, hosts, listeners = _network(exchanges)
-    pki = _pki(t.tmp / "pki", list(hosts), [HOST_ADDR] + addresses)
+    pki = netns.make_pki(t.tmp / "pki", list(hosts), [HOST_ADDR] + addresses)
     env = _env(case_env, fs_root, t, pki["ca"], notes)
     if (group, name) in ADAPT:
         extra, why = ADAPT[(group, name)]
@@ -575,9 +464,7 @@ def _replay(t, group, name):
     }
     plan_path, result_path = t.tmp / "plan.json", t.tmp / "result.json"
     plan_path.write_text(json.dumps(plan, indent=1))
-    cmd = [tools["unshare"], "--map-root-user", "--net", "--mount", "--propagation",
-           "private", sys.executable, str(HERE / "replay_ns.py"), str(plan_path),
-           str(result_path)]
+    cmd = netns.unshare_cmd(tools, HERE / "replay_ns.py", plan_path, result_path)
     rc, out, err, note, el = run_clean(cmd, {"PATH": harness.BASE_PATH},
                                        timeout=RUN_TIMEOUT + 30)
     if not result_path.exists():

@@ -127,6 +127,25 @@ def test_role_via_AWS_ENDPOINT_URL(t):
         f"signed for {scope}; the profile's region is eu-central-1"
 
 
+def test_fips_and_dualstack_with_configured_endpoint(t):
+    """use_fips_endpoint / use_dualstack_endpoint with a configured endpoint:
+    the endpoint is used (as botocore does), signed for the region, and
+    --debug says that the FIPS and dual-stack settings were not applied."""
+    sts = t.fake_sts(keys={"AKIASTATIC0000000009": ("static-secret-0009", None)})
+    t.config("[profile static]\naws_access_key_id = AKIASTATIC0000000009\n"
+             "aws_secret_access_key = static-secret-0009\n"
+             "[profile r]\nrole_arn = arn:aws:iam::123456789012:role/x\n"
+             "source_profile = static\nregion = us-west-2\nuse_fips_endpoint = true\n"
+             f"use_dualstack_endpoint = true\nendpoint_url = {sts.url}\n")
+    res = t.run(["--profile", "r", "--no-cache", "--debug"])
+    t.ok(res)
+    ar = sts.assume_role_requests()
+    assert len(ar) == 1 and ar[0].sig.get("region") == "us-west-2", \
+        [(r.status, r.sig) for r in ar]
+    assert re.search(r"use_fips_endpoint.*use_dualstack_endpoint.*not applied", res.stderr), \
+        "no --debug note that FIPS and dual-stack are not applied to the configured endpoint"
+
+
 def test_region_env_overrides_profile_region(t):
     m = t.moto
     t.config(_base_profile(m) +
@@ -271,6 +290,28 @@ def test_credential_source_environment_with_session_token(t):
     assert ":assumed-role/chained/" in _who(m, doc)
     r = m.assume_role_requests(mark)[0]
     assert r.headers.get("x-amz-security-token") == inst["Token"]
+
+
+def test_credential_source_environment_security_token(t):
+    """AWS_SECURITY_TOKEN, the old name of AWS_SESSION_TOKEN, is the session
+    token of credential_source = Environment when AWS_SESSION_TOKEN is unset
+    (botocore reads both)."""
+    akid, secret, token = "ASIAENVOLDNAME000001", "env-old-name-secret", "env-old-name-token"
+    sts = t.fake_sts(keys={akid: (secret, token)})
+    t.config("[profile envrole]\nrole_arn = arn:aws:iam::123456789012:role/x\n"
+             "credential_source = Environment\nregion = us-east-1\n")
+    t.ok(t.run(["--profile", "envrole", "--no-cache"], AWS_ENDPOINT_URL_STS=sts.url,
+               AWS_ACCESS_KEY_ID=akid, AWS_SECRET_ACCESS_KEY=secret, AWS_SECURITY_TOKEN=token))
+    ar = sts.assume_role_requests()
+    assert [r.status for r in ar] == [200], [(r.status, r.note) for r in ar]
+    assert ar[0].header("x-amz-security-token") == token
+    # both set: AWS_SESSION_TOKEN, the current name, wins
+    sts.clear()
+    res = t.run(["--profile", "envrole", "--no-cache"], AWS_ENDPOINT_URL_STS=sts.url,
+                AWS_ACCESS_KEY_ID=akid, AWS_SECRET_ACCESS_KEY=secret,
+                AWS_SECURITY_TOKEN="stale-token", AWS_SESSION_TOKEN=token)
+    t.ok(res)
+    assert sts.assume_role_requests()[0].header("x-amz-security-token") == token
 
 
 def test_credential_source_environment_missing(t):
