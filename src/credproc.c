@@ -97,6 +97,14 @@ static const char *s_env(const char *name)
 	return v && *v ? v : NULL;
 }
 
+/* The session token of credential_source = Environment: AWS_SESSION_TOKEN,
+ * else its old name AWS_SECURITY_TOKEN (still read by botocore); NULL. */
+static const char *s_env_session_token(void)
+{
+	const char *t = s_env("AWS_SESSION_TOKEN");
+	return t ? t : s_env("AWS_SECURITY_TOKEN");
+}
+
 static int s_imds_options(s_ctx *x, cp_imds_options *o, char **ret_endpoint, cp_error *err)
 {
 	if (cp_truthy(s_env("AWS_EC2_METADATA_DISABLED")))
@@ -182,9 +190,7 @@ static int s_base_credentials(s_ctx *x, cp_creds *ret, cp_error *err)
 	case CP_BASE_ENVIRONMENT: {
 		const char *akid = s_env("AWS_ACCESS_KEY_ID");
 		const char *secret = s_env("AWS_SECRET_ACCESS_KEY");
-		/* AWS_SECURITY_TOKEN: the old name, still read by botocore */
-		const char *token = s_env("AWS_SESSION_TOKEN") ? s_env("AWS_SESSION_TOKEN")
-							      : s_env("AWS_SECURITY_TOKEN");
+		const char *token = s_env_session_token();
 		cp_debug("base: environment variables");
 		if (!akid || !secret)
 			return cp_error_set(err, CP_ESOURCE,
@@ -817,8 +823,7 @@ static int s_explain_mfa(const s_ctx *x, cp_cache *cache, cp_buf *b)
 			w |= cp_buf_printf(b, "MFA device %s: code from a prompt on the terminal\n",
 					   s->mfa_serial);
 		bool long_term = i == 0 && ((c->base == CP_BASE_STATIC && !c->static_creds.session_token) ||
-					    (c->base == CP_BASE_ENVIRONMENT && !s_env("AWS_SESSION_TOKEN") &&
-					     !s_env("AWS_SECURITY_TOKEN")) ||
+					    (c->base == CP_BASE_ENVIRONMENT && !s_env_session_token()) ||
 					    c->base == CP_BASE_PROCESS);
 		if (!long_term) {
 			w |= cp_buf_puts(b, "  the source is a session (GetSessionToken needs long-term keys): "
@@ -1112,21 +1117,21 @@ static bool s_reusable(const s_ctx *x, const cp_cache_entry *e, int64_t now)
 
 /* Stale-if-error (DESIGN.md "The cache"): after a transport failure (the
  * exit-5 class, which includes a lock wait that timed out) the cached
- * credentials in hand are printed with a warning when at least
- * CP_STALE_MIN_LEFT remains. A refusal (exit 4) or any other failure is
- * never hidden. *ret_r becomes 0 when stale credentials were moved to ret. */
-static void s_serve_stale(cp_cache_entry *stale, int r, cp_error *err, cp_creds *ret, int *ret_r)
+ * credentials in hand are moved to ret and printed with a warning when at
+ * least CP_STALE_MIN_LEFT remains: returns 0. A refusal (exit 4) or any
+ * other failure is never hidden: returns r. */
+static int s_serve_stale(cp_cache_entry *stale, int r, cp_error *err, cp_creds *ret)
 {
 	int64_t left = stale->creds.expiration - cp_now();
 	if (r != CP_ETRANSPORT || !stale->creds.access_key_id || left < CP_STALE_MIN_LEFT)
-		return;
+		return r;
 	char t[21];
 	cp_format_iso8601(stale->creds.expiration, t);
 	cp_warn("%s; printing the cached credentials, valid until %s (%lld min left)", err->msg, t,
 		(long long)(left / 60));
 	cp_error_clear(err);
 	cp_creds_move(ret, &stale->creds);
-	*ret_r = 0;
+	return 0;
 }
 
 int cp_get_credentials(const cp_request *req, cp_creds *ret, cp_error *err)
@@ -1152,7 +1157,8 @@ int cp_get_credentials(const cp_request *req, cp_creds *ret, cp_error *err)
 	if ((r = cp_cache_open(&cache, req->cache_dir, err)))
 		goto out;
 	x.cache = &cache;
-	cache.wait_may_be_for_a_person = s_chain_has_mfa(&x);
+	bool mfa = s_chain_has_mfa(&x);
+	cache.wait_may_be_for_a_person = mfa;
 	if (cache.usable) {
 		int64_t now = cp_now();
 		r = cp_cache_read(&cache, key, &e, err);
@@ -1172,14 +1178,13 @@ int cp_get_credentials(const cp_request *req, cp_creds *ret, cp_error *err)
 		/* The wait is bounded by --timeout. With MFA the holder may be
 		 * waiting for a person: wait long enough for them, and do not count
 		 * that wait against the network deadline. */
-		bool mfa = s_chain_has_mfa(&x);
 		int64_t t0 = s_mono_ms();
 		long wait = mfa ? s_mfa_lock_wait_ms(&x) : (long)(x.deadline_ms - t0);
 		r = cp_cache_lock(&cache, key, wait > 0 ? wait : 1, &lock, err);
 		if (mfa)
 			x.deadline_ms += s_mono_ms() - t0;
 		if (r) {
-			s_serve_stale(&stale, r, err, ret, &r);
+			r = s_serve_stale(&stale, r, err, ret);
 			goto out;
 		}
 		/* Someone may have refreshed it while we waited. */
@@ -1205,7 +1210,7 @@ int cp_get_credentials(const cp_request *req, cp_creds *ret, cp_error *err)
 	int64_t issued = cp_now();
 	r = s_fetch(&x, &fresh, err);
 	if (r) {
-		s_serve_stale(&stale, r, err, ret, &r);
+		r = s_serve_stale(&stale, r, err, ret);
 		goto out;
 	}
 	if (cache.usable && fresh.expiration > issued) {
@@ -1277,15 +1282,16 @@ static int s_explain_source(const s_ctx *x, cp_buf *b)
  * endpoint of that region. */
 static int s_explain_imds_region(const s_ctx *x, cp_buf *b)
 {
-	cp_sts_target t = {0};
+	char *url = NULL;
+	const char *src = NULL;
 	cp_error e = {0};
 	int w = cp_buf_puts(b, "region: none configured; the instance's region from IMDS on a refresh\n");
-	if (cp_sts_endpoint_resolve(&x->cfg, x->settings, "us-east-1", &t, &e) == 0 && t.custom)
+	if (cp_sts_configured_endpoint(&x->cfg, x->settings, &url, &src, &e) == 0 && url)
 		w |= cp_buf_printf(b, "STS endpoint: %s (from %s), signed for the instance's region\n",
-				   t.url, t.url_source);
+				   url, src);
 	else
 		w |= cp_buf_puts(b, "STS endpoint: the regional endpoint of the instance's region\n");
-	cp_sts_target_free(&t);
+	free(url);
 	return w;
 }
 

@@ -376,53 +376,69 @@ int cp_sts_flags_get(const cp_section *profile, cp_sts_flags *ret, cp_error *err
 	return 0;
 }
 
+int cp_sts_configured_endpoint(const cp_config *cfg, const cp_section *profile, char **ret_url,
+			       const char **ret_src, cp_error *err)
+{
+	const char *url = NULL, *src = NULL;
+	char *sub = NULL;
+	int r = 0;
+	bool ignore = cp_truthy(s_env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")) ||
+		      (profile && cp_truthy(cp_section_get(profile, "ignore_configured_endpoint_urls")));
+
+	*ret_url = NULL;
+	*ret_src = NULL;
+	if (ignore)
+		return 0;
+	if ((url = s_env("AWS_ENDPOINT_URL_STS")))
+		src = "AWS_ENDPOINT_URL_STS";
+	else if ((url = s_env("AWS_ENDPOINT_URL")))
+		src = "AWS_ENDPOINT_URL";
+	if (!url && profile) {
+		const char *svc = cp_section_get(profile, "services");
+		const cp_section *s = svc && *svc ? cp_config_services(cfg, svc) : NULL;
+		const char *sts = s ? cp_section_get(s, "sts") : NULL;
+		/* botocore refuses a profile whose services section is missing
+		 * or empty rather than fall back to the default endpoint. */
+		if (svc && *svc && (!s || !s->nprops))
+			return cp_error_set(err, CP_ECONFIG, "services section '%.64s' of profile '%.64s' %s",
+					    svc, profile->name, s ? "is empty" : "does not exist");
+		if (sts && cp_subprop_get(sts, "endpoint_url", &sub))
+			return cp_error_set(err, CP_EINTERNAL, "out of memory");
+		if (sub && *sub) {
+			url = sub;
+			src = "the [services] section";
+		}
+		if (!url) {
+			const char *v = cp_section_get(profile, "endpoint_url");
+			if (v && *v) {
+				url = v;
+				src = "the profile's endpoint_url";
+			}
+		}
+	}
+	if (url && !(r = s_check_url(url, src, err))) {
+		if (!(*ret_url = cp_strdup(url)))
+			r = cp_error_set(err, CP_EINTERNAL, "out of memory");
+		else
+			*ret_src = src;
+	}
+	free(sub);
+	return r;
+}
+
 int cp_sts_endpoint_resolve(const cp_config *cfg, const cp_section *profile, const char *region,
 			    cp_sts_target *ret, cp_error *err)
 {
 	cp_sts_target t = {0};
 	cp_sts_flags set;
-	const char *url = NULL, *src = NULL;
-	char *sub = NULL;
+	const char *src = NULL;
+	char *url = NULL;
 	int r;
-	bool ignore = cp_truthy(s_env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")) ||
-		      (profile && cp_truthy(cp_section_get(profile, "ignore_configured_endpoint_urls")));
 
 	if ((r = cp_sts_flags_get(profile, &set, err)))
 		return r;
-	if (!ignore) {
-		if ((url = s_env("AWS_ENDPOINT_URL_STS")))
-			src = "AWS_ENDPOINT_URL_STS";
-		else if ((url = s_env("AWS_ENDPOINT_URL")))
-			src = "AWS_ENDPOINT_URL";
-		if (!url && profile) {
-			const char *svc = cp_section_get(profile, "services");
-			const cp_section *s = svc && *svc ? cp_config_services(cfg, svc) : NULL;
-			const char *sts = s ? cp_section_get(s, "sts") : NULL;
-			/* botocore refuses a profile whose services section is missing
-			 * or empty rather than fall back to the default endpoint. */
-			if (svc && *svc && (!s || !s->nprops))
-				return cp_error_set(err, CP_ECONFIG,
-						    "services section '%.64s' of profile '%.64s' %s", svc,
-						    profile->name, s ? "is empty" : "does not exist");
-			if (sts) {
-				if (cp_subprop_get(sts, "endpoint_url", &sub))
-					return cp_error_set(err, CP_EINTERNAL, "out of memory");
-				if (sub && *sub) {
-					url = sub;
-					src = "the [services] section";
-				}
-			}
-			if (!url) {
-				const char *v = cp_section_get(profile, "endpoint_url");
-				if (v && *v) {
-					url = v;
-					src = "the profile's endpoint_url";
-				}
-			}
-		}
-	}
-	if (url && (r = s_check_url(url, src, err)))
-		goto out;
+	if ((r = cp_sts_configured_endpoint(cfg, profile, &url, &src, err)))
+		return r;
 	if (url && (set.fips || set.dualstack)) {
 		/* A configured endpoint is used as it is, as botocore does (the rule
 		 * set's error is for a client given both; cp_sts_endpoint_for keeps it). */
@@ -472,7 +488,7 @@ int cp_sts_endpoint_resolve(const cp_config *cfg, const cp_section *profile, con
 	}
 	*ret = t;
 out:
-	free(sub);
+	free(url);
 	return r;
 }
 

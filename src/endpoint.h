@@ -76,6 +76,16 @@ int cp_sts_endpoint_resolve(const cp_config *cfg, const cp_section *profile, con
 			    cp_sts_target *ret, cp_error *err);
 void cp_sts_target_free(cp_sts_target *t);
 
+/* The configured STS endpoint, if any: AWS_ENDPOINT_URL_STS >
+ * AWS_ENDPOINT_URL > [services X] sts.endpoint_url > profile endpoint_url,
+ * none when AWS_IGNORE_CONFIGURED_ENDPOINT_URLS / the profile's
+ * ignore_configured_endpoint_urls is true (what cp_sts_endpoint_resolve
+ * uses before the region). *ret_url a checked heap copy or NULL, *ret_src
+ * where it came from (static string). 0; CP_ECONFIG for a malformed URL or a
+ * profile naming a missing or empty [services] section; CP_EINTERNAL. */
+int cp_sts_configured_endpoint(const cp_config *cfg, const cp_section *profile, char **ret_url,
+			       const char **ret_src, cp_error *err);
+
 /* Appends every input of cp_sts_endpoint_resolve except the region, raw as
  * configured (environment, the profile's keys, its [services] sts block,
  * the CA bundle), one escaped "name=value" line each, to b: the endpoint
