@@ -16,7 +16,6 @@ the hosts file over /etc/hosts (private to the namespace).
 from __future__ import annotations
 
 import datetime as _dt
-import ipaddress
 import os
 import shutil
 import subprocess
@@ -107,52 +106,11 @@ def make_pki(directory: Path, names, ips):
     """A throw-away CA valid 2000-2099 (a faked clock may run far back) and
     one server certificate for every name and address. Returns the paths
     {"ca", "cert", "key"} as strings."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    nb = _dt.datetime(2000, 1, 1, tzinfo=_dt.timezone.utc)
-    na = _dt.datetime(2099, 12, 31, tzinfo=_dt.timezone.utc)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "aws-credproc replay CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(nb).not_valid_after(na)
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True,
-                                       crl_sign=True, content_commitment=False,
-                                       key_encipherment=False, data_encipherment=False,
-                                       key_agreement=False, encipher_only=False,
-                                       decipher_only=False), critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()),
-                         critical=False)
-          .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    sans = [x509.DNSName(n) for n in sorted(names)]
-    sans += [x509.IPAddress(ipaddress.ip_address(i)) for i in sorted(ips)]
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME,
-                                                        sorted(names)[0])]))
-            .issuer_name(ca_name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(nb).not_valid_after(na)
-            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
-                           critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = {"ca": directory / "ca.pem", "cert": directory / "server.pem",
-             "key": directory / "server.key"}
-    paths["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    paths["cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths["key"].write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                               serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
-    return {k: str(v) for k, v in paths.items()}
+    import servers
+    return servers.make_test_pki(
+        directory, names, ips, ca_name="aws-credproc replay CA",
+        valid=(_dt.datetime(2000, 1, 1, tzinfo=_dt.timezone.utc),
+               _dt.datetime(2099, 12, 31, tzinfo=_dt.timezone.utc)))
 
 
 # --------------------------------------------------------------------------

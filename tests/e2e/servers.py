@@ -1178,43 +1178,51 @@ class ForwardProxy:
             return list(self.log)
 
 
-def make_test_pki(directory) -> dict:
-    """A throw-away CA and a server certificate for 127.0.0.1/localhost.
-    Returns {"ca": path, "cert": path, "key": path}."""
+def make_test_pki(directory, names=("localhost",), ips=("127.0.0.1",), valid=None,
+                  ca_name="aws-credproc e2e CA") -> dict:
+    """A throw-away CA and one server certificate for every name and address
+    (default: localhost and 127.0.0.1), valid from valid[0] to valid[1]
+    (default: from a day ago for 30 days). Returns {"ca", "cert", "key"}
+    paths as strings."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
     import ipaddress
 
     now = utcnow()
+    nb, na = valid or (now - _dt.timedelta(days=1), now + _dt.timedelta(days=30))
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "aws-credproc e2e CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+    ca_subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ca_name)])
+    ca = (x509.CertificateBuilder().subject_name(ca_subject).issuer_name(ca_subject)
           .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - _dt.timedelta(days=1))
-          .not_valid_after(now + _dt.timedelta(days=30))
+          .not_valid_before(nb).not_valid_after(na)
           .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
           .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True,
                                        crl_sign=True, content_commitment=False,
                                        key_encipherment=False, data_encipherment=False,
                                        key_agreement=False, encipher_only=False,
                                        decipher_only=False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()),
+                         critical=False)
           .sign(ca_key, hashes.SHA256()))
     key = ec.generate_private_key(ec.SECP256R1())
+    sans = [x509.DNSName(n) for n in sorted(names)]
+    sans += [x509.IPAddress(ipaddress.ip_address(i)) for i in sorted(ips)]
+    cn = sorted(ips)[0] if ips else sorted(names)[0]
     cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-            .issuer_name(ca_name).public_key(key.public_key())
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+            .issuer_name(ca_subject).public_key(key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - _dt.timedelta(days=1))
-            .not_valid_after(now + _dt.timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName([
-                x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                x509.DNSName("localhost")]), critical=False)
+            .not_valid_before(nb).not_valid_after(na)
+            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]),
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
                            critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                ca_key.public_key()), critical=False)
             .sign(ca_key, hashes.SHA256()))
+    os.makedirs(directory, exist_ok=True)
     d = str(directory)
     paths = {"ca": os.path.join(d, "ca.pem"), "cert": os.path.join(d, "server.pem"),
              "key": os.path.join(d, "server.key")}
