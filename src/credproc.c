@@ -66,22 +66,12 @@ static void s_sleep_ms(long ms)
 		;
 }
 
-/* Worth another attempt: throttling, 5xx, or no HTTP answer at all. */
-static bool s_retryable(const cp_error *e)
-{
-	if (e->status != CP_ETRANSPORT || strcmp(e->code, "TlsFailure") == 0 ||
-	    strcmp(e->code, "ResponseTooLarge") == 0)
-		return false;
-	return e->http_status == 0 || e->http_status == 429 || e->http_status >= 500 ||
-	       cp_sts_error_retryable(e->code);
-}
-
 /* After attempt number `attempt` ended with r: false when it succeeded or is
  * not worth repeating (or the deadline allows no more); otherwise waits the
  * backoff and returns true. */
 static bool s_retry_wait(const s_ctx *x, int attempt, int r, const cp_error *err)
 {
-	if (!r || !s_retryable(err) || attempt >= CP_MAX_ATTEMPTS)
+	if (!r || !cp_error_retryable(err) || attempt >= CP_MAX_ATTEMPTS)
 		return false;
 	long delay = s_backoff_ms(attempt);
 	if (s_mono_ms() + delay >= x->deadline_ms)

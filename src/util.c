@@ -1,6 +1,8 @@
 /* util.c - errors, buffers, secret-safe memory, time helpers. */
 #include "util.h"
 
+#include "sts.h" /* cp_sts_error_retryable, until every failure carries its cause */
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -170,6 +172,26 @@ void cp_error_clear(cp_error *err)
 {
 	if (err)
 		memset(err, 0, sizeof *err);
+}
+
+bool cp_error_retryable(const cp_error *e)
+{
+	if (e->status != CP_ETRANSPORT)
+		return false;
+	switch (e->cause) {
+	case CP_CAUSE_NO_ANSWER:
+	case CP_CAUSE_SERVER:
+	case CP_CAUSE_THROTTLED:
+		return true;
+	case CP_CAUSE_NONE: /* not classified yet: by the HTTP answer */
+		break;
+	default:
+		return false;
+	}
+	if (strcmp(e->code, "TlsFailure") == 0 || strcmp(e->code, "ResponseTooLarge") == 0)
+		return false;
+	return e->http_status == 0 || e->http_status == 429 || e->http_status >= 500 ||
+	       cp_sts_error_retryable(e->code);
 }
 
 void cp_set_warn_handler(cp_warn_fn fn, void *userdata)

@@ -28,8 +28,27 @@ enum {
 	CP_EINTERACTIVE = 6 /* a person is needed and none can be asked */
 };
 
+/* Why a remote call failed, in general terms: what the retry and recovery
+ * rules of the chain decide on (never message or code strings). Set by the
+ * side that understands the protocol (sts.c, http.c, ...); CP_CAUSE_NONE
+ * when no class applies. */
+typedef enum cp_cause {
+	CP_CAUSE_NONE = 0,
+	CP_CAUSE_NO_ANSWER,       /* no HTTP answer: refused, reset, timed out, DNS */
+	CP_CAUSE_SERVER,          /* HTTP 5xx */
+	CP_CAUSE_THROTTLED,       /* HTTP 429 or a throttling error code */
+	CP_CAUSE_TLS,             /* certificate or handshake failure: never retried */
+	CP_CAUSE_TOO_LARGE,       /* the reply is over its size cap */
+	CP_CAUSE_MALFORMED,       /* the reply cannot be parsed */
+	CP_CAUSE_CLOCK_SKEW,      /* refused for the request's time (a Date came back) */
+	CP_CAUSE_CHAINED_ROLE_CAP,/* DurationSeconds over the 1-hour cap of role chaining */
+	CP_CAUSE_EXPIRED_SESSION, /* the signing credentials are expired or unknown */
+	CP_CAUSE_REFUSED,         /* any other refusal */
+} cp_cause;
+
 typedef struct cp_error {
 	int status;          /* CP_E*, 0 when no error */
+	cp_cause cause;      /* CP_CAUSE_*, for remote failures */
 	long http_status;    /* HTTP status of the failing reply, 0 if none */
 	int64_t server_date; /* the failing reply's Date header (Unix seconds), 0 if none */
 	char code[96];       /* remote error code (e.g. STS "AccessDenied"), "" if none */
@@ -46,6 +65,8 @@ int cp_error_set(cp_error *err, int status, const char *fmt, ...)
 void cp_error_prefix(cp_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void cp_error_clear(cp_error *err);
+/* Worth another attempt: no answer, a 5xx or throttling (CP_ETRANSPORT). */
+bool cp_error_retryable(const cp_error *e);
 
 /* Text from outside (server replies above all: error codes and messages,
  * anything parsed from a response) is data, never terminal control. Copies
