@@ -345,11 +345,11 @@ int cp_cli_main(int argc, char **argv)
 	if (cmd == CMD_EXPLAIN || cmd == CMD_CACHE_CLEAR) {
 		cp_buf out = {0};
 		if (cmd == CMD_EXPLAIN) {
-			r = cp_explain(&req, &out, &err);
+			r = cp_explain(&req, &cp_effects_system, &out, &err);
 		} else {
 			int removed = 0;
 			bool all = !req.profile && !req.flags.role_arn;
-			r = cp_cache_clear_cmd(&req, all, &removed, &err);
+			r = cp_cache_clear_cmd(&req, &cp_effects_system, all, &removed, &err);
 			if (!r && cp_buf_printf(&out, "removed %d cache entr%s\n", removed,
 						removed == 1 ? "y" : "ies"))
 				r = cp_error_set(&err, CP_EINTERNAL, "out of memory");
@@ -369,7 +369,7 @@ int cp_cli_main(int argc, char **argv)
 
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	r = cp_get_credentials(&req, &creds, &err);
+	r = cp_get_credentials(&req, &cp_effects_system, &creds, &err);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	cp_debug("resolved in %ld ms", (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
 	if (r)

@@ -11,6 +11,8 @@
 #include <stdbool.h>
 
 #include "creds.h"
+#include "net.h"
+#include "retry.h"
 #include "resolve.h"
 #include "util.h"
 
@@ -30,17 +32,29 @@ typedef struct cp_request {
 	int refresh_margin;    /* --refresh-margin; -1: from config or the default */
 } cp_request;
 
+/* The effects of a call, injected (the tests fake both). */
+typedef struct cp_effects {
+	/* The network table, loaded on first use (cp_net); NULL with err set
+	 * when it cannot be loaded. */
+	const cp_net_ops *(*net)(cp_error *err);
+	const cp_clock *clock; /* NULL: cp_clock_system */
+} cp_effects;
+
+/* The real ones: cp_net() and the system's clocks. */
+extern const cp_effects cp_effects_system;
+
 /* Cached credentials are reused while at least min(margin, lifetime / 2)
  * remains; otherwise they are refreshed under the key's lock. When the
  * refresh fails and the cached ones have CP_STALE_MIN_LEFT or more, those are
  * returned with a warning. */
-int cp_get_credentials(const cp_request *req, cp_creds *ret, cp_error *err);
+int cp_get_credentials(const cp_request *req, const cp_effects *fx, cp_creds *ret, cp_error *err);
 
 /* Writes the resolution chain, endpoint, cache file and remaining lifetime
  * to *ret (never a secret). */
-int cp_explain(const cp_request *req, cp_buf *ret, cp_error *err);
+int cp_explain(const cp_request *req, const cp_effects *fx, cp_buf *ret, cp_error *err);
 
 /* Removes the cache entry of req's profile, or (all) every entry. */
-int cp_cache_clear_cmd(const cp_request *req, bool all, int *ret_removed, cp_error *err);
+int cp_cache_clear_cmd(const cp_request *req, const cp_effects *fx, bool all, int *ret_removed,
+		       cp_error *err);
 
 #endif

@@ -14,12 +14,7 @@ void cp_chain_free(cp_chain *c)
 {
 	if (!c)
 		return;
-	free(c->base_profile);
-	cp_creds_clear(&c->static_creds);
-	free(c->process_command);
-	free(c->web_identity_token_file);
-	free(c->web_identity_role_arn);
-	free(c->web_identity_session_name);
+	cp_source_free(c->base);
 	for (size_t i = 0; i < c->nsteps; i++) {
 		free(c->steps[i].profile);
 		free(c->steps[i].role_arn);
@@ -36,40 +31,7 @@ void cp_chain_free(cp_chain *c)
 	for (size_t i = 0; i < c->nprofiles; i++)
 		free(c->profiles[i]);
 	free(c->profiles);
-	free(c->sso_session);
-	free(c->sso_start_url);
-	free(c->sso_region);
-	free(c->sso_account_id);
-	free(c->sso_role_name);
-	free(c->sso_registration_scopes);
 	memset(c, 0, sizeof *c);
-}
-
-int cp_base_kind_from_source(const char *s)
-{
-	if (!s)
-		return -1;
-	if (strcmp(s, "Environment") == 0)
-		return CP_BASE_ENVIRONMENT;
-	if (strcmp(s, "Ec2InstanceMetadata") == 0)
-		return CP_BASE_IMDS;
-	if (strcmp(s, "EcsContainer") == 0)
-		return CP_BASE_ECS;
-	return -1;
-}
-
-const char *cp_base_kind_name(cp_base_kind k)
-{
-	switch (k) {
-	case CP_BASE_STATIC: return "static keys";
-	case CP_BASE_ENVIRONMENT: return "Environment";
-	case CP_BASE_IMDS: return "Ec2InstanceMetadata";
-	case CP_BASE_ECS: return "EcsContainer";
-	case CP_BASE_PROCESS: return "credential_process";
-	case CP_BASE_WEB_IDENTITY: return "web identity";
-	case CP_BASE_SSO: return "SSO";
-	}
-	return "unknown";
 }
 
 int cp_parse_duration(const char *s, const char *what, int *ret, cp_error *err)
@@ -191,50 +153,42 @@ static int s_push_role(cp_chain *c, const char *profile, const cp_section *p, cp
 	return 0;
 }
 
-/* Static keys of profile p: 1 if present and complete, 0 if absent, or a
- * CP_ECONFIG status if only one half is there. */
-static int s_static_keys(cp_chain *c, const char *name, const cp_section *p, cp_error *err)
+/* The base found: c->base is set (replacing an earlier one). */
+static int s_set_base(cp_chain *c, cp_source *src)
 {
-	const char *akid = s_get(p, "aws_access_key_id");
-	const char *secret = s_get(p, "aws_secret_access_key");
-	const char *token = s_get(p, "aws_session_token");
-	if (!akid && !secret)
-		return 0;
-	if (!akid)
-		return -cp_error_set(err, CP_ECONFIG,
-				     "profile '%s' has aws_secret_access_key but is missing aws_access_key_id",
-				     name);
-	if (!secret)
-		return -cp_error_set(err, CP_ECONFIG,
-				     "profile '%s' has aws_access_key_id but is missing aws_secret_access_key",
-				     name);
-	cp_creds_clear(&c->static_creds);
-	if (!(c->static_creds.access_key_id = cp_strdup(akid)) ||
-	    !(c->static_creds.secret_access_key = cp_strdup(secret)) ||
-	    (token && !(c->static_creds.session_token = cp_strdup(token))))
-		return -cp_error_set(err, CP_EINTERNAL, "out of memory");
-	c->base = CP_BASE_STATIC;
-	return 1;
-}
-
-static int s_set_base_profile(cp_chain *c, const char *name, cp_error *err)
-{
-	free(c->base_profile);
-	if (!(c->base_profile = cp_strdup(name)))
-		return cp_error_set(err, CP_EINTERNAL, "out of memory");
+	cp_source_free(c->base);
+	c->base = src;
 	return 0;
 }
 
-static int s_named_source(cp_chain *c, const char *name, const char *src, cp_error *err)
+/* Static keys of profile p: sets the base and *ret_found when they are
+ * present and complete; 0 (not found), or CP_ECONFIG if only one half is
+ * there. */
+static int s_static_keys(cp_chain *c, const char *name, const cp_section *p, bool *ret_found,
+			 cp_error *err)
 {
-	int k = cp_base_kind_from_source(src);
-	if (k < 0)
-		return cp_error_set(err, CP_ECONFIG,
-				    "profile '%s' has an unsupported credential_source '%s' "
-				    "(expected Environment, Ec2InstanceMetadata or EcsContainer)",
-				    name, src);
-	c->base = (cp_base_kind)k;
-	return s_set_base_profile(c, name, err);
+	const char *akid = s_get(p, "aws_access_key_id");
+	const char *secret = s_get(p, "aws_secret_access_key");
+	cp_source *src;
+	*ret_found = false;
+	if (!akid && !secret)
+		return 0;
+	if (!akid || !secret)
+		return cp_error_set(err, CP_ECONFIG, "profile '%s' has %s but is missing %s", name,
+				    akid ? "aws_access_key_id" : "aws_secret_access_key",
+				    akid ? "aws_secret_access_key" : "aws_access_key_id");
+	int r = cp_source_static(name, akid, secret, s_get(p, "aws_session_token"), &src, err);
+	if (r)
+		return r;
+	*ret_found = true;
+	return s_set_base(c, src);
+}
+
+static int s_named_source(cp_chain *c, const char *name, const char *value, cp_error *err)
+{
+	cp_source *src;
+	int r = cp_source_named(name, value, &src, err);
+	return r ? r : s_set_base(c, src);
 }
 
 static int s_reverse_steps(cp_chain *c)
@@ -244,71 +198,6 @@ static int s_reverse_steps(cp_chain *c)
 		c->steps[i] = c->steps[c->nsteps - 1 - i];
 		c->steps[c->nsteps - 1 - i] = t;
 	}
-	return 0;
-}
-
-/* The SSO settings of profile `name` (see resolve.h). Messages follow the
- * suite's (smithy-rs) wording. */
-static int s_sso(const cp_config *cfg, cp_chain *c, const char *name, const cp_section *p,
-		 cp_error *err)
-{
-	const char *session = s_get(p, "sso_session");
-	const char *url = s_get(p, "sso_start_url");
-	const char *region = s_get(p, "sso_region");
-	const char *account = s_get(p, "sso_account_id");
-	const char *role = s_get(p, "sso_role_name");
-	const char *scopes = NULL;
-	if (session) {
-		const cp_section *s = cp_config_sso_session(cfg, session);
-		if (!s)
-			return cp_error_set(err, CP_ECONFIG,
-					    "sso-session named `%s` (referenced by profile `%s`) was not found",
-					    session, name);
-		const char *surl = s_get(s, "sso_start_url");
-		const char *sregion = s_get(s, "sso_region");
-		/* A copy of the session's own value is harmless (botocore accepts
-		 * it); anything else is ambiguous. */
-		const char *dup = url && !(surl && strcmp(url, surl) == 0) ? "sso_start_url"
-				  : region && !(sregion && strcmp(region, sregion) == 0) ? "sso_region"
-											   : NULL;
-		if (dup)
-			return cp_error_set(err, CP_ECONFIG,
-					    "profile `%s`: `%s` can only be specified in the [sso-session] "
-					    "config when a session name is given (sso_session = %s)",
-					    name, dup, session);
-		if (!surl || !sregion)
-			return cp_error_set(err, CP_ECONFIG,
-					    "[sso-session %s] (referenced by profile `%s`) is missing `%s`",
-					    session, name, !surl ? "sso_start_url" : "sso_region");
-		url = surl;
-		region = sregion;
-		scopes = s_get(s, "sso_registration_scopes");
-	}
-	if (role && !account)
-		return cp_error_set(err, CP_ECONFIG,
-				    "profile `%s`: if `sso_role_name` is set, then `sso_account_id` must also be set",
-				    name);
-	if (account && !role)
-		return cp_error_set(err, CP_ECONFIG,
-				    "profile `%s`: if `sso_account_id` is set, then `sso_role_name` must also be set",
-				    name);
-	if (!session) {
-		const char *missing = !url ? "sso_start_url" : !region ? "sso_region"
-						 : !account ? "sso_account_id and sso_role_name" : NULL;
-		if (missing)
-			return cp_error_set(err, CP_ECONFIG,
-					    "profile `%s` has SSO settings but no %s (or use sso_session)",
-					    name, missing);
-	}
-	if (!cp_region_valid(region))
-		return cp_error_set(err, CP_ECONFIG, "profile `%s`: invalid sso_region '%.64s'", name,
-				    region);
-	if ((session && !(c->sso_session = cp_strdup(session))) ||
-	    !(c->sso_start_url = cp_strdup(url)) || !(c->sso_region = cp_strdup(region)) ||
-	    (account && !(c->sso_account_id = cp_strdup(account))) ||
-	    (role && !(c->sso_role_name = cp_strdup(role))) ||
-	    (scopes && !(c->sso_registration_scopes = cp_strdup(scopes))))
-		return cp_error_set(err, CP_EINTERNAL, "out of memory");
 	return 0;
 }
 
@@ -349,26 +238,21 @@ static int s_walk(const cp_config *cfg, const char *start, cp_chain *c, cp_error
 		const char *wif = s_get(p, "web_identity_token_file");
 
 		/* A source profile's own static keys win over its role. */
+		bool found;
 		if (from && !(role && wif)) {
-			r = s_static_keys(c, name, p, err);
-			if (r < 0)
-				return -r;
-			if (r > 0)
-				return s_set_base_profile(c, name, err);
+			if ((r = s_static_keys(c, name, p, &found, err)) || found)
+				return r;
 		}
 
 		/* role_arn with web_identity_token_file is a web identity, whatever
 		 * source_profile, credential_source or static keys the profile also
 		 * has: botocore's web identity provider comes first. */
 		if (role && wif) {
-			const char *v;
-			c->base = CP_BASE_WEB_IDENTITY;
-			if (!(c->web_identity_token_file = cp_strdup(wif)) ||
-			    !(c->web_identity_role_arn = cp_strdup(role)) ||
-			    ((v = s_get(p, "role_session_name")) &&
-			     !(c->web_identity_session_name = cp_strdup(v))))
-				return cp_error_set(err, CP_EINTERNAL, "out of memory");
-			return s_set_base_profile(c, name, err);
+			cp_source *src;
+			if ((r = cp_source_web_identity(name, wif, role, s_get(p, "role_session_name"),
+							&src, err)))
+				return r;
+			return s_set_base(c, src);
 		}
 		if (role) {
 			if (srcp && csrc)
@@ -379,14 +263,11 @@ static int s_walk(const cp_config *cfg, const char *start, cp_chain *c, cp_error
 				if ((r = s_push_role(c, name, p, err)))
 					return r;
 				if (strcmp(srcp, name) == 0) {
-					r = s_static_keys(c, name, p, err);
-					if (r < 0)
-						return -r;
-					if (r == 0)
-						return cp_error_set(err, CP_ECONFIG,
-								    "profile '%s' names itself as source_profile but has no static keys",
-								    name);
-					return s_set_base_profile(c, name, err);
+					if ((r = s_static_keys(c, name, p, &found, err)) || found)
+						return r;
+					return cp_error_set(err, CP_ECONFIG,
+							    "profile '%s' names itself as source_profile but has no static keys",
+							    name);
 				}
 				from = name;
 				name = srcp;
@@ -403,27 +284,22 @@ static int s_walk(const cp_config *cfg, const char *start, cp_chain *c, cp_error
 		}
 		/* Without role_arn, source_profile and credential_source mean
 		 * nothing (as in the SDKs): the profile's own credentials count. */
-		r = s_static_keys(c, name, p, err);
-		if (r < 0)
-			return -r;
-		if (r > 0)
-			return s_set_base_profile(c, name, err);
+		if ((r = s_static_keys(c, name, p, &found, err)) || found)
+			return r;
 		const char *proc = s_get(p, "credential_process");
+		cp_source *src;
 		if (proc) {
-			c->base = CP_BASE_PROCESS;
-			if (!(c->process_command = cp_strdup(proc)))
-				return cp_error_set(err, CP_EINTERNAL, "out of memory");
-			return s_set_base_profile(c, name, err);
+			if ((r = cp_source_process(name, proc, &src, err)))
+				return r;
+			return s_set_base(c, src);
 		}
 		if (wif)
 			return cp_error_set(err, CP_ECONFIG,
 					    "profile '%s' has web_identity_token_file but no role_arn", name);
-		if (s_get(p, "sso_session") || s_get(p, "sso_start_url") || s_get(p, "sso_account_id") ||
-		    s_get(p, "sso_role_name") || s_get(p, "sso_region")) {
-			if ((r = s_sso(cfg, c, name, p, err)))
+		if (cp_profile_has_sso(p)) {
+			if ((r = cp_source_sso(cfg, name, p, &src, err)))
 				return r;
-			c->base = CP_BASE_SSO;
-			return s_set_base_profile(c, name, err);
+			return s_set_base(c, src);
 		}
 		if (srcp || csrc)
 			return cp_error_set(err, CP_ECONFIG, "profile '%s' has %s but no role_arn", name,
@@ -473,15 +349,14 @@ int cp_resolve(const cp_config *cfg, const char *profile, const cp_role_flags *f
 						 flags->source_profile);
 				goto out;
 			}
-			r = s_static_keys(&c, flags->source_profile, p, err);
-			if (r < 0) {
-				r = -r;
+			bool found;
+			if ((r = s_static_keys(&c, flags->source_profile, p, &found, err)))
 				goto out;
-			}
-			if (r > 0) {
-				if ((r = s_set_base_profile(&c, flags->source_profile, err)) ||
-				    (r = s_push_profile(&c, flags->source_profile)))
+			if (found) {
+				if ((r = s_push_profile(&c, flags->source_profile))) {
+					r = cp_error_set(err, r, "out of memory");
 					goto out;
+				}
 			} else if ((r = s_walk(cfg, flags->source_profile, &c, err))) {
 				goto out;
 			}

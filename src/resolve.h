@@ -25,19 +25,10 @@
 
 #include "config.h"
 #include "creds.h"
+#include "source.h"
 #include "util.h"
 
 #define CP_MAX_SOURCE_HOPS 16
-
-typedef enum cp_base_kind {
-	CP_BASE_STATIC,       /* aws_access_key_id / aws_secret_access_key [/ aws_session_token] */
-	CP_BASE_ENVIRONMENT,  /* credential_source = Environment */
-	CP_BASE_IMDS,         /* credential_source = Ec2InstanceMetadata */
-	CP_BASE_ECS,          /* credential_source = EcsContainer */
-	CP_BASE_PROCESS,      /* credential_process */
-	CP_BASE_WEB_IDENTITY, /* web_identity_token_file + role_arn */
-	CP_BASE_SSO,          /* sso_* keys */
-} cp_base_kind;
 
 typedef struct cp_role_step {
 	char *profile;            /* profile that names the role, NULL for --role-arn */
@@ -55,27 +46,11 @@ typedef struct cp_role_step {
 } cp_role_step;
 
 typedef struct cp_chain {
-	cp_base_kind base;
-	char *base_profile;        /* the profile that holds the base */
-	cp_creds static_creds;     /* CP_BASE_STATIC */
-	char *process_command;     /* CP_BASE_PROCESS */
-	char *web_identity_token_file;   /* CP_BASE_WEB_IDENTITY */
-	char *web_identity_role_arn;
-	char *web_identity_session_name;
+	cp_source *base;           /* where the first credentials come from */
 	cp_role_step *steps;       /* assumed in order: steps[0] with the base */
 	size_t nsteps;
 	char **profiles;           /* every profile visited, target first */
 	size_t nprofiles;
-	/* CP_BASE_SSO (IAM Identity Center). With sso_session, start URL and
-	 * region come from its [sso-session] section; without, from the
-	 * profile (legacy). Account and role are both set, or (sso_session
-	 * only) both NULL: a token-only profile, which yields no credentials. */
-	char *sso_session;         /* NULL: legacy sso_start_url profile */
-	char *sso_start_url;
-	char *sso_region;
-	char *sso_account_id;
-	char *sso_role_name;
-	char *sso_registration_scopes; /* [sso-session] sso_registration_scopes, raw; NULL: none */
 } cp_chain;
 
 /* Overrides from the command line (all optional). */
@@ -99,10 +74,6 @@ typedef struct cp_role_flags {
 int cp_resolve(const cp_config *cfg, const char *profile, const cp_role_flags *flags,
 	       cp_chain *ret, cp_error *err);
 void cp_chain_free(cp_chain *c);
-
-/* Parses a credential_source value; -1 if unknown. */
-int cp_base_kind_from_source(const char *credential_source);
-const char *cp_base_kind_name(cp_base_kind k);
 
 /* Parses duration_seconds-style integers: [900, 43200]. 0 or CP_ECONFIG. */
 int cp_parse_duration(const char *s, const char *what, int *ret, cp_error *err);

@@ -27,35 +27,35 @@ static int s_chain_matches(const cp_chain *c, const cJSON *expect, char *why, si
 	const cJSON *v;
 	size_t first_role = 1;
 	if ((v = cJSON_GetObjectItemCaseSensitive(base, "AccessKey"))) {
-		if (c->base != CP_BASE_STATIC ||
-		    !s_streq(c->static_creds.access_key_id, s_jstr(v, "access_key_id")) ||
-		    !s_streq(c->static_creds.secret_access_key, s_jstr(v, "secret_access_key"))) {
+		const cp_creds *sc = cp_source_as_static(c->base);
+		if (!sc || !s_streq(sc->access_key_id, s_jstr(v, "access_key_id")) ||
+		    !s_streq(sc->secret_access_key, s_jstr(v, "secret_access_key"))) {
 			snprintf(why, whylen, "base is not the expected static keys");
 			return 0;
 		}
 	} else if ((v = cJSON_GetObjectItemCaseSensitive(base, "NamedSource"))) {
-		if ((int)c->base != cp_base_kind_from_source(v->valuestring)) {
-			snprintf(why, whylen, "base is %s, expected %s", cp_base_kind_name(c->base),
+		if (!cp_source_named_ops(v->valuestring) || c->base->ops != cp_source_named_ops(v->valuestring)) {
+			snprintf(why, whylen, "base is %s, expected %s", c->base->ops->kind,
 				 v->valuestring);
 			return 0;
 		}
 	} else if ((v = cJSON_GetObjectItemCaseSensitive(base, "WebIdentityToken"))) {
-		if (c->base != CP_BASE_WEB_IDENTITY ||
-		    !s_streq(c->web_identity_role_arn, s_jstr(v, "role_arn")) ||
-		    !s_streq(c->web_identity_token_file, s_jstr(v, "web_identity_token_file")) ||
-		    !s_streq(c->web_identity_session_name, s_jstr(v, "role_session_name"))) {
+		const cp_web_identity_source *w = cp_source_as_web_identity(c->base);
+		if (!w || !s_streq(w->role_arn, s_jstr(v, "role_arn")) ||
+		    !s_streq(w->token_file, s_jstr(v, "web_identity_token_file")) ||
+		    !s_streq(w->session_name, s_jstr(v, "role_session_name"))) {
 			snprintf(why, whylen, "base is not the expected web identity");
 			return 0;
 		}
 	} else if ((v = cJSON_GetObjectItemCaseSensitive(base, "Sso"))) {
 		static const char *const keys[] = {"sso_session", "sso_start_url", "sso_region",
 						   "sso_account_id", "sso_role_name"};
-		const char *got[] = {c->sso_session, c->sso_start_url, c->sso_region,
-				     c->sso_account_id, c->sso_role_name};
-		if (c->base != CP_BASE_SSO) {
-			snprintf(why, whylen, "base is %s, expected Sso", cp_base_kind_name(c->base));
+		const cp_sso_source *o = cp_source_as_sso(c->base);
+		if (!o) {
+			snprintf(why, whylen, "base is %s, expected Sso", c->base->ops->kind);
 			return 0;
 		}
+		const char *got[] = {o->session, o->start_url, o->region, o->account_id, o->role_name};
 		for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
 			if (!s_streq(got[i], s_jstr(v, keys[i]))) {
 				snprintf(why, whylen, "Sso %s is '%s', expected '%s'", keys[i],
@@ -173,17 +173,17 @@ static void s_web_identity_wins(void)
 		cp_config_set(&cfg, "w", "credential_source", "");
 		cp_config_set(&cfg, "w", other[i][0], other[i][1]);
 		int r = cp_resolve(&cfg, "w", NULL, &c, &err);
-		tap_ok(r == 0 && c.base == CP_BASE_WEB_IDENTITY && c.nsteps == 0 &&
-			       s_streq(c.web_identity_role_arn, "arn:aws:iam::123456789012:role/web") &&
-			       s_streq(c.web_identity_session_name, "sess"),
+		tap_ok(r == 0 && cp_source_as_web_identity(c.base) && c.nsteps == 0 &&
+			       s_streq(cp_source_as_web_identity(c.base)->role_arn, "arn:aws:iam::123456789012:role/web") &&
+			       s_streq(cp_source_as_web_identity(c.base)->session_name, "sess"),
 		       "web identity beats %s = %s in the target (r=%d base=%s roles=%zu %s)",
-		       other[i][0], other[i][1], r, cp_base_kind_name(c.base), c.nsteps, err.msg);
+		       other[i][0], other[i][1], r, c.base ? c.base->ops->kind : "(none)", c.nsteps, err.msg);
 		cp_chain_free(&c);
 		r = cp_resolve(&cfg, "top", NULL, &c, &err);
-		tap_ok(r == 0 && c.base == CP_BASE_WEB_IDENTITY && c.nsteps == 1 &&
+		tap_ok(r == 0 && cp_source_as_web_identity(c.base) && c.nsteps == 1 &&
 			       s_streq(c.steps[0].role_arn, "arn:aws:iam::123456789012:role/top"),
 		       "web identity beats %s = %s in a source profile (r=%d base=%s roles=%zu %s)",
-		       other[i][0], other[i][1], r, cp_base_kind_name(c.base), c.nsteps, err.msg);
+		       other[i][0], other[i][1], r, c.base ? c.base->ops->kind : "(none)", c.nsteps, err.msg);
 		cp_chain_free(&c);
 	}
 	/* ... and over static keys of its own, even in a source profile (where
@@ -192,14 +192,14 @@ static void s_web_identity_wins(void)
 	cp_config_set(&cfg, "w", "aws_access_key_id", "AKIDW");
 	cp_config_set(&cfg, "w", "aws_secret_access_key", "SECRETW");
 	int r = cp_resolve(&cfg, "top", NULL, &c, &err);
-	tap_ok(r == 0 && c.base == CP_BASE_WEB_IDENTITY && c.nsteps == 1,
+	tap_ok(r == 0 && cp_source_as_web_identity(c.base) && c.nsteps == 1,
 	       "web identity beats static keys in a source profile (r=%d base=%s roles=%zu %s)", r,
-	       cp_base_kind_name(c.base), c.nsteps, err.msg);
+	       c.base ? c.base->ops->kind : "(none)", c.nsteps, err.msg);
 	cp_chain_free(&c);
 	r = cp_resolve(&cfg, "w", NULL, &c, &err);
-	tap_ok(r == 0 && c.base == CP_BASE_WEB_IDENTITY && c.nsteps == 0,
+	tap_ok(r == 0 && cp_source_as_web_identity(c.base) && c.nsteps == 0,
 	       "web identity beats static keys in the target (r=%d base=%s roles=%zu %s)", r,
-	       cp_base_kind_name(c.base), c.nsteps, err.msg);
+	       c.base ? c.base->ops->kind : "(none)", c.nsteps, err.msg);
 	cp_chain_free(&c);
 	cp_config_free(&cfg);
 }

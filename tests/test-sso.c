@@ -925,7 +925,7 @@ static void s_replay_token_profile(void)
 	cp_request req = {.cache_dir = cache, .refresh_margin = -1};
 	cp_creds c = {0};
 	cp_error err = {0};
-	int r = cp_get_credentials(&req, &c, &err);
+	int r = cp_get_credentials(&req, &cp_effects_system, &c, &err);
 	tap_ok(r == CP_ECONFIG && strstr(err.msg, want), "recorded sso_token: error contains '%s': %s", want,
 	       err.msg);
 	tap_skip("recorded sso_credentials through the whole pipeline: its credentials expired in 2022 "
@@ -964,16 +964,17 @@ static void s_resolution(void)
 		 "sso_role_name = Admin\n[profile r]\nrole_arn = arn:aws:iam::222233334444:role/w\n"
 		 "source_profile = p\n", sess);
 	r = s_resolve_text(ini, "r", &c, &err);
-	tap_ok(r == 0 && c.base == CP_BASE_SSO && c.nsteps == 1 && strcmp(c.base_profile, "p") == 0 &&
-	       strcmp(c.sso_region, "eu-west-1") == 0 && strcmp(c.sso_account_id, "111122223333") == 0 &&
-	       strcmp(c.sso_registration_scopes, "sso:account:access") == 0,
+	const cp_sso_source *o = cp_source_as_sso(c.base);
+	tap_ok(r == 0 && o && c.nsteps == 1 && strcmp(c.base->profile, "p") == 0 &&
+	       strcmp(o->region, "eu-west-1") == 0 && strcmp(o->account_id, "111122223333") == 0 &&
+	       strcmp(o->registration_scopes, "sso:account:access") == 0,
 	       "SSO as the source of an assume-role chain (r=%d %s)", r, err.msg);
 	cp_chain_free(&c);
 
 	snprintf(ini, sizeof ini, "%s[profile p]\nsso_session = dev\nsso_region = eu-west-1\n"
 		 "sso_account_id = 111122223333\nsso_role_name = Admin\n", sess);
 	r = s_resolve_text(ini, "p", &c, &err);
-	tap_ok(r == 0 && c.base == CP_BASE_SSO, "sso_region repeating the session's own value is accepted");
+	tap_ok(r == 0 && cp_source_as_sso(c.base), "sso_region repeating the session's own value is accepted");
 	cp_chain_free(&c);
 
 	snprintf(ini, sizeof ini, "%s[profile p]\nsso_session = dev\nsso_start_url = https://other\n", sess);
@@ -998,7 +999,8 @@ static void s_resolution(void)
 
 	r = s_resolve_text("[profile p]\nsso_start_url = https://x\nsso_region = us-east-1\n"
 			   "sso_account_id = 111122223333\nsso_role_name = Admin\n", "p", &c, &err);
-	tap_ok(r == 0 && c.base == CP_BASE_SSO && !c.sso_session && strcmp(c.sso_start_url, "https://x") == 0,
+	o = cp_source_as_sso(c.base);
+	tap_ok(r == 0 && o && !o->session && strcmp(o->start_url, "https://x") == 0,
 	       "legacy profile resolves (r=%d %s)", r, err.msg);
 	cp_chain_free(&c);
 }

@@ -1,0 +1,46 @@
+/* container.c - credential_source = EcsContainer: the container credential
+ * endpoint of ECS tasks and EKS Pod Identity. */
+#include <stdlib.h>
+
+#include "identity.h"
+#include "run.h"
+#include "source.h"
+
+static int s_identity(const cp_source *s, const cp_run *run, cp_buf *k)
+{
+	(void)s;
+	(void)run;
+	int e = cp_key_line(k, "container-relative-uri", getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"));
+	return e ? e : cp_key_url_line(k, "container-full-uri", getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI"));
+}
+
+static int s_explain(const cp_source *s, const cp_run *run, cp_buf *b)
+{
+	(void)run;
+	return cp_buf_printf(b, "the container credential endpoint (credential_source of profile '%s')\n",
+			     s->profile);
+}
+
+static int s_fetch(const cp_source *s, cp_run *run, cp_creds *ret, cp_error *err)
+{
+	(void)s;
+	cp_ecs_options o = {
+		.relative_uri = cp_env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"),
+		.full_uri = cp_env("AWS_CONTAINER_CREDENTIALS_FULL_URI"),
+		.auth_token = cp_env("AWS_CONTAINER_AUTHORIZATION_TOKEN"),
+		.auth_token_file = cp_env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"),
+		.attempts = 3,
+		.deadline_ms = run->deadline_ms,
+	};
+	const cp_net_ops *net = cp_run_net(run, err);
+	cp_debug("base: container credential endpoint");
+	return net ? net->ecs_credentials(&o, ret, err) : err->status;
+}
+
+const cp_source_ops cp_source_container_ops = {
+	.kind = "EcsContainer",
+	.credential_source = "EcsContainer",
+	.identity = s_identity,
+	.explain = s_explain,
+	.fetch = s_fetch,
+};

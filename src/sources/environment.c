@@ -1,0 +1,58 @@
+/* environment.c - credential_source = Environment: AWS_ACCESS_KEY_ID,
+ * AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN (or AWS_SECURITY_TOKEN). */
+#include <stdlib.h>
+
+#include "identity.h"
+#include "run.h"
+#include "source.h"
+
+static int s_identity(const cp_source *s, const cp_run *run, cp_buf *k)
+{
+	(void)s;
+	(void)run;
+	return cp_key_line(k, "source-key-id", getenv("AWS_ACCESS_KEY_ID"));
+}
+
+static int s_explain(const cp_source *s, const cp_run *run, cp_buf *b)
+{
+	(void)run;
+	return cp_buf_printf(b, "the environment (AWS_ACCESS_KEY_ID, ...; credential_source of profile '%s')\n",
+			     s->profile);
+}
+
+static int s_fetch(const cp_source *s, cp_run *run, cp_creds *ret, cp_error *err)
+{
+	(void)s;
+	(void)run;
+	const char *akid = cp_env("AWS_ACCESS_KEY_ID");
+	const char *secret = cp_env("AWS_SECRET_ACCESS_KEY");
+	const char *token = cp_env_session_token();
+	cp_debug("base: environment variables");
+	if (!akid || !secret)
+		return cp_error_set(err, CP_ESOURCE,
+				    "credential_source = Environment, but AWS_ACCESS_KEY_ID and "
+				    "AWS_SECRET_ACCESS_KEY are not both set");
+	cp_creds t = {0};
+	if (!(t.access_key_id = cp_strdup(akid)) || !(t.secret_access_key = cp_strdup(secret)) ||
+	    (token && !(t.session_token = cp_strdup(token)))) {
+		cp_creds_clear(&t);
+		return cp_error_set(err, CP_EINTERNAL, "out of memory");
+	}
+	cp_creds_move(ret, &t);
+	return 0;
+}
+
+static bool s_long_term(const cp_source *s)
+{
+	(void)s;
+	return !cp_env_session_token();
+}
+
+const cp_source_ops cp_source_environment_ops = {
+	.kind = "Environment",
+	.credential_source = "Environment",
+	.identity = s_identity,
+	.explain = s_explain,
+	.fetch = s_fetch,
+	.long_term = s_long_term,
+};

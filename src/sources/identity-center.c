@@ -1,0 +1,177 @@
+/* identity-center.c - IAM Identity Center (sso_session / legacy sso_* keys):
+ * the token `aws sso login` cached, then GetRoleCredentials. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "endpoint.h"
+#include "identity.h"
+#include "run.h"
+#include "source.h"
+
+typedef cp_sso_source s_sso;
+
+static int s_identity(const cp_source *s, const cp_run *run, cp_buf *k)
+{
+	(void)run;
+	const s_sso *o = (const s_sso *)s;
+	return cp_key_line(k, "sso-session", o->session) || cp_key_line(k, "sso-start-url", o->start_url) ||
+			       cp_key_line(k, "sso-region", o->region) ||
+			       cp_key_line(k, "sso-account", o->account_id) ||
+			       cp_key_line(k, "sso-role", o->role_name)
+		       ? CP_EINTERNAL
+		       : 0;
+}
+
+static int s_explain(const cp_source *s, const cp_run *run, cp_buf *b)
+{
+	(void)run;
+	const s_sso *o = (const s_sso *)s;
+	return cp_buf_printf(b, "IAM Identity Center: account %s, role %s, %s%s (profile '%s')\n",
+			     o->account_id ? o->account_id : "?", o->role_name ? o->role_name : "?",
+			     o->session ? "sso-session " : "start URL ",
+			     o->session ? o->session : (o->start_url ? o->start_url : "?"), s->profile);
+}
+
+static int s_fetch(const cp_source *s, cp_run *run, cp_creds *ret, cp_error *err)
+{
+	const s_sso *o = (const s_sso *)s;
+	if (!o->account_id || !o->role_name)
+		return cp_error_set(err, CP_ECONFIG,
+				    "profile '%s' sets sso_session '%s' without sso_account_id and "
+				    "sso_role_name: the selected profile will resolve an access token "
+				    "instead of credentials", s->profile, o->session);
+	cp_sso_options opt = {
+		.profile = s->profile,
+		.session_name = o->session,
+		.start_url = o->start_url,
+		.region = o->region,
+		.account_id = o->account_id,
+		.role_name = o->role_name,
+		.cfg = &run->cfg,
+		.settings = run->settings,
+		.ca_bundle = cp_ca_bundle(run->settings),
+		.attempts = 3,
+		.deadline_ms = run->deadline_ms,
+		.now = cp_run_now(run),
+	};
+	const cp_net_ops *net = cp_run_net(run, err);
+	cp_debug("base: IAM Identity Center role '%s' in account %s (%s '%s' of profile '%s')",
+		 o->role_name, o->account_id, o->session ? "sso-session" : "start URL",
+		 o->session ? o->session : o->start_url, s->profile);
+	return net ? net->sso_credentials(&opt, ret, err) : err->status;
+}
+
+static void s_release(cp_source *s)
+{
+	s_sso *o = (s_sso *)s;
+	free(o->session);
+	free(o->start_url);
+	free(o->region);
+	free(o->account_id);
+	free(o->role_name);
+	free(o->registration_scopes);
+}
+
+const cp_source_ops cp_source_sso_ops = {
+	.kind = "SSO",
+	.temporary = true,
+	.identity = s_identity,
+	.explain = s_explain,
+	.fetch = s_fetch,
+	.release = s_release,
+};
+
+static const char *s_get(const cp_section *p, const char *key)
+{
+	const char *v = cp_section_get(p, key);
+	return v && *v ? v : NULL;
+}
+
+bool cp_profile_has_sso(const cp_section *p)
+{
+	return s_get(p, "sso_session") || s_get(p, "sso_start_url") || s_get(p, "sso_account_id") ||
+	       s_get(p, "sso_role_name") || s_get(p, "sso_region");
+}
+
+/* Messages follow the cross-SDK suite's (smithy-rs) wording. */
+static int s_check(const cp_config *cfg, const char *name, const cp_section *p, const char **url,
+		   const char **region, const char **scopes, cp_error *err)
+{
+	const char *session = s_get(p, "sso_session");
+	const char *account = s_get(p, "sso_account_id");
+	const char *role = s_get(p, "sso_role_name");
+	*url = s_get(p, "sso_start_url");
+	*region = s_get(p, "sso_region");
+	*scopes = NULL;
+	if (session) {
+		const cp_section *s = cp_config_sso_session(cfg, session);
+		if (!s)
+			return cp_error_set(err, CP_ECONFIG,
+					    "sso-session named `%s` (referenced by profile `%s`) was not found",
+					    session, name);
+		const char *surl = s_get(s, "sso_start_url");
+		const char *sregion = s_get(s, "sso_region");
+		/* A copy of the session's own value is harmless (botocore accepts
+		 * it); anything else is ambiguous. */
+		const char *dup = *url && !(surl && strcmp(*url, surl) == 0) ? "sso_start_url"
+				  : *region && !(sregion && strcmp(*region, sregion) == 0) ? "sso_region"
+											     : NULL;
+		if (dup)
+			return cp_error_set(err, CP_ECONFIG,
+					    "profile `%s`: `%s` can only be specified in the [sso-session] "
+					    "config when a session name is given (sso_session = %s)",
+					    name, dup, session);
+		if (!surl || !sregion)
+			return cp_error_set(err, CP_ECONFIG,
+					    "[sso-session %s] (referenced by profile `%s`) is missing `%s`",
+					    session, name, !surl ? "sso_start_url" : "sso_region");
+		*url = surl;
+		*region = sregion;
+		*scopes = s_get(s, "sso_registration_scopes");
+	}
+	if (role && !account)
+		return cp_error_set(err, CP_ECONFIG,
+				    "profile `%s`: if `sso_role_name` is set, then `sso_account_id` must also be set",
+				    name);
+	if (account && !role)
+		return cp_error_set(err, CP_ECONFIG,
+				    "profile `%s`: if `sso_account_id` is set, then `sso_role_name` must also be set",
+				    name);
+	if (!session) {
+		const char *missing = !*url ? "sso_start_url" : !*region ? "sso_region"
+						  : !account ? "sso_account_id and sso_role_name" : NULL;
+		if (missing)
+			return cp_error_set(err, CP_ECONFIG,
+					    "profile `%s` has SSO settings but no %s (or use sso_session)",
+					    name, missing);
+	}
+	if (!cp_region_valid(*region))
+		return cp_error_set(err, CP_ECONFIG, "profile `%s`: invalid sso_region '%.64s'", name,
+				    *region);
+	return 0;
+}
+
+int cp_source_sso(const cp_config *cfg, const char *name, const cp_section *p, cp_source **ret,
+		  cp_error *err)
+{
+	const char *url, *region, *scopes, *v;
+	int r = s_check(cfg, name, p, &url, &region, &scopes, err);
+	if (r)
+		return r;
+	s_sso *o = (s_sso *)cp_source_alloc(&cp_source_sso_ops, sizeof *o, name);
+	if (!o || ((v = s_get(p, "sso_session")) && !(o->session = cp_strdup(v))) ||
+	    !(o->start_url = cp_strdup(url)) || !(o->region = cp_strdup(region)) ||
+	    ((v = s_get(p, "sso_account_id")) && !(o->account_id = cp_strdup(v))) ||
+	    ((v = s_get(p, "sso_role_name")) && !(o->role_name = cp_strdup(v))) ||
+	    (scopes && !(o->registration_scopes = cp_strdup(scopes)))) {
+		cp_source_free(o ? &o->base : NULL);
+		return cp_error_set(err, CP_EINTERNAL, "out of memory");
+	}
+	*ret = &o->base;
+	return 0;
+}
+
+const cp_sso_source *cp_source_as_sso(const cp_source *s)
+{
+	return s && s->ops == &cp_source_sso_ops ? (const s_sso *)s : NULL;
+}
