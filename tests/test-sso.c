@@ -825,7 +825,55 @@ static char *s_conf_path(const char *rel)
 /* Replays sso_credentials / sso_override_global_env_url through the module:
  * the recorded token file, the recorded portal body from a loopback server
  * (pointed at with the standard variables), the recorded request checked. */
-static void s_replay(const char *name, const char *env_var)
+/* A clock pinned at s_pinned_now (the monotonic clock and sleep are the
+ * system's): the whole pipeline on recorded credentials of 2022. */
+static int64_t s_pinned_now;
+
+static int64_t s_pinned(const cp_clock *c)
+{
+	(void)c;
+	return s_pinned_now;
+}
+
+static int64_t s_sys_mono(const cp_clock *c)
+{
+	return cp_clock_system.mono_ms(c);
+}
+
+static void s_sys_sleep(const cp_clock *c, long ms)
+{
+	cp_clock_system.sleep_ms(c, ms);
+}
+
+static const cp_clock s_pinned_clock = {.now = s_pinned, .mono_ms = s_sys_mono, .sleep_ms = s_sys_sleep};
+
+/* The recorded home of case `name` under HOME=<tmp>/home-<name>: its config,
+ * its token cache file; the cache directory beside it. Returns the home. */
+static char *s_recorded_home(const char *name, const char *token)
+{
+	char *home = cp_asprintf("%s/home-%s", s_tmp, name);
+	char rel[256], dir[600];
+	snprintf(rel, sizeof rel, "%s/fs/home/.aws/config", name);
+	char *p = s_conf_path(rel);
+	char *cfg = p ? tap_slurp(p, NULL) : NULL;
+	free(p);
+	snprintf(dir, sizeof dir, "%s/.aws/sso/cache", home);
+	char *cmd = cp_asprintf("mkdir -p '%s'", dir);
+	if (system(cmd) != 0)
+		tap_diag("mkdir failed");
+	free(cmd);
+	snprintf(dir, sizeof dir, "%s/.aws/config", home);
+	s_write(dir, cfg ? cfg : "");
+	snprintf(dir, sizeof dir, "%s/.aws/sso/cache/34c6fceca75e456f25e7e99531e2425c6c1de443.json", home);
+	s_write(dir, token);
+	free(cfg);
+	return home;
+}
+
+/* pipeline false: the module alone (cp_sso_get_credentials with its clock
+ * pinned); true: the whole pipeline (cp_get_credentials: config, chain,
+ * cache) on a pinned clock, then a second call answered by the cache. */
+static void s_replay(const char *name, const char *env_var, bool pipeline)
 {
 	char rel[256];
 	snprintf(rel, sizeof rel, "%s/http-traffic.json", name);
@@ -875,7 +923,23 @@ static void s_replay(const char *name, const char *env_var)
 	o.now = expiry - 600;
 	cp_creds c = {0};
 	cp_error err = {0};
-	int r = cp_sso_get_credentials(&o, &c, &err);
+	int r;
+	char *home = NULL, *cache = NULL, *saved_home = NULL;
+	cp_request rq = {.refresh_margin = -1};
+	cp_effects fx = {.net = cp_net, .clock = &s_pinned_clock};
+	if (pipeline) {
+		saved_home = cp_strdup(getenv("HOME"));
+		home = s_recorded_home(name, token);
+		cache = cp_asprintf("%s/credproc-cache", home);
+		setenv("HOME", home, 1);
+		unsetenv("AWS_CONFIG_FILE");
+		unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+		rq.cache_dir = cache;
+		s_pinned_now = expiry - 3000;
+		r = cp_get_credentials(&rq, &fx, &c, &err);
+	} else {
+		r = cp_sso_get_credentials(&o, &c, &err);
+	}
 	char *log = srv_stop(&s);
 	unsetenv(env_var);
 	char line[1200], hdr[600];
@@ -886,9 +950,28 @@ static void s_replay(const char *name, const char *env_var)
 	       strcmp(c.secret_access_key, cJSON_GetObjectItemCaseSensitive(ok, "secret_access_key")->valuestring) == 0 &&
 	       strcmp(c.session_token, cJSON_GetObjectItemCaseSensitive(ok, "session_token")->valuestring) == 0 &&
 	       c.expiration == expiry && strstr(log, line) && strstr(log, hdr),
-	       "recorded %s: the recorded request (%s with the bearer header), the expected credentials "
-	       "(clock pinned before their 2022 expiry) (r=%d %s)", name, path ? path : "?", r, err.msg);
+	       "recorded %s%s: the recorded request (%s with the bearer header), the expected credentials "
+	       "(clock pinned before their 2022 expiry) (r=%d %s)", name,
+	       pipeline ? " through the whole pipeline" : "", path ? path : "?", r, err.msg);
 	free(log);
+	if (pipeline) {
+		/* The server is gone: 1800 s later the cache answers. */
+		char first[64];
+		snprintf(first, sizeof first, "%s", c.access_key_id ? c.access_key_id : "");
+		cp_creds_clear(&c);
+		s_pinned_now += 1800;
+		r = cp_get_credentials(&rq, &fx, &c, &err);
+		tap_ok(r == 0 && strcmp(c.access_key_id, first) == 0,
+		       "recorded %s through the whole pipeline: 1200 s left, answered from the cache "
+		       "(r=%d %s)", name, r, err.msg);
+		if (saved_home)
+			setenv("HOME", saved_home, 1);
+		else
+			unsetenv("HOME");
+		free(saved_home);
+		free(home);
+		free(cache);
+	}
 	cp_creds_clear(&c);
 	cJSON_Delete(tj);
 	cJSON_Delete(cj);
@@ -928,9 +1011,6 @@ static void s_replay_token_profile(void)
 	int r = cp_get_credentials(&req, &cp_effects_system, &c, &err);
 	tap_ok(r == CP_ECONFIG && strstr(err.msg, want), "recorded sso_token: error contains '%s': %s", want,
 	       err.msg);
-	tap_skip("recorded sso_credentials through the whole pipeline: its credentials expired in 2022 "
-		 "(1651516560) and the pipeline refuses expired credentials; replayed through the module "
-		 "with a pinned clock above");
 	unsetenv("AWS_CONFIG_FILE");
 	unsetenv("AWS_SHARED_CREDENTIALS_FILE");
 	cJSON_Delete(cj);
@@ -1030,8 +1110,9 @@ int main(void)
 	s_module();
 	s_resolution();
 	if (tap_conformance_dir()) {
-		s_replay("sso_credentials", "AWS_ENDPOINT_URL_SSO");
-		s_replay("sso_override_global_env_url", "AWS_ENDPOINT_URL");
+		s_replay("sso_credentials", "AWS_ENDPOINT_URL_SSO", false);
+		s_replay("sso_override_global_env_url", "AWS_ENDPOINT_URL", false);
+		s_replay("sso_credentials", "AWS_ENDPOINT_URL_SSO", true);
 		s_replay_token_profile();
 	}
 	nftw(s_tmp, s_rm, 16, FTW_DEPTH | FTW_PHYS);
