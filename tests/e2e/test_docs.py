@@ -1,6 +1,7 @@
 """One list of options and sources: --help, the man page, the README options
 table and the bash, zsh and fish completions name the same options and the
-same credential_source values, and those are exactly what the binary accepts.
+same credential_source values, and those are exactly what the binary accepts;
+the commands of cmd/cli.c are those of all these places too.
 
 The options come from the binary itself (its --help) and from the option
 table of cmd/cli.c, which must agree; every other place is checked against
@@ -534,3 +535,65 @@ def test_source_kinds_documented(t):
     for v in accepted:
         assert f"`credential_source = {v}`" in sources, \
             f"README list of sources has no `credential_source = {v}` item"
+
+
+def _cli_commands():
+    """The commands cmd/cli.c dispatches on: {"env", "explain", "cache clear", ...}."""
+    text = CLI_C.read_text()
+    cmds = set(re.findall(r'strcmp\(command, "([a-z-]+)"\) == 0', text))
+    assert cmds, "cmd/cli.c: no strcmp(command, ...) found"
+    for parent, sub in re.findall(r'strcmp\(command, "([a-z-]+)"\) == 0\) \{\n'
+                                  r'.*?strcmp\(argv\[optind\], "([a-z-]+)"\)', text, re.S):
+        cmds.discard(parent)
+        cmds.add(f"{parent} {sub}")
+    return cmds
+
+
+def test_commands_everywhere(t):
+    """The commands of cmd/cli.c are those of --help, the man page's
+    COMMANDS (an entry each) and SYNOPSIS, the README usage block and the
+    three completions; an unknown command is refused."""
+    cmds = _cli_commands()
+    firsts = {c.split()[0] for c in cmds}
+    r = t.run(["no-such-command"])
+    assert r.rc == 2 and "unknown command" in r.last_err, r.last_err
+
+    help_text = _help(t)
+    m = re.search(r"^Commands:\n(.*?)(?:\n\n|\Z)", help_text, re.S | re.M)
+    assert m, "--help has no 'Commands:' block"
+    helped = {re.split(r"\s{2,}", l.strip())[0] for l in m.group(1).splitlines()
+              if re.match(r"^  \S", l)} - {"(none)"}
+    assert helped == cmds, f"--help lists commands {sorted(helped)}, cmd/cli.c has {sorted(cmds)}"
+
+    lines = _render_man(t)
+    man = {h for s, ind, h, b in _man_entries(lines) if s == "COMMANDS"} - {"(none)"}
+    assert man == cmds, f"man page COMMANDS entries {sorted(man)}, cmd/cli.c has {sorted(cmds)}"
+    synopsis = " ".join(l[2] for l in lines if l and l[0] == "SYNOPSIS")
+    for c in cmds:
+        assert f"aws-credproc {c} " in synopsis, f"man page SYNOPSIS lacks '{c}'"
+
+    readme = README.read_text()
+    m = re.search(r"^## Usage\n\n```\n(.*?)```", readme, re.S | re.M)
+    assert m, "README.md: no usage block under '## Usage'"
+    used = set()
+    for l in m.group(1).splitlines():
+        w = re.match(r"aws-credproc ((?:[a-z][a-z-]* ?)+)", l)
+        if w:
+            used.add(w.group(1).strip())
+    assert used == cmds, f"README usage names {sorted(used)}, cmd/cli.c has {sorted(cmds)}"
+
+    bash = _bash_run(t, [[""]] + [[c, ""] for c in sorted(firsts)])
+    assert set(bash[0]) == firsts, f"bash completion offers commands {bash[0]}, want {sorted(firsts)}"
+    for c, got in zip(sorted(firsts), bash[1:]):
+        subs = {x.split()[1] for x in cmds if x.startswith(c + " ")}
+        assert subs == set(got), f"bash: '{c} <TAB>' offers {got}, want {sorted(subs)}"
+    fish = _fish_run(t, ["aws-credproc "] + [f"aws-credproc {c} " for c in sorted(firsts)])
+    assert set(fish[0]) == firsts, f"fish completion offers commands {fish[0]}, want {sorted(firsts)}"
+    for c, got in zip(sorted(firsts), fish[1:]):
+        subs = {x.split()[1] for x in cmds if x.startswith(c + " ")}
+        assert subs <= set(got), f"fish: '{c} <TAB>' offers {got}, want {sorted(subs)}"
+    zsh = ZSH_COMP.read_text()
+    m = re.search(r"\bcmds=\(\n(.*?)\n\s*\)", zsh, re.S)
+    assert m, "zsh completion: no cmds=( ... ) list"
+    zc = set(re.findall(r"^\s*'([a-z][a-z-]*):", m.group(1), re.M))
+    assert zc == firsts, f"zsh completion offers commands {sorted(zc)}, want {sorted(firsts)}"
