@@ -1,5 +1,6 @@
 /* table.c - the sources that `credential_source = X` names, and the
  * plumbing every source shares. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,7 +23,15 @@ const cp_source_ops *cp_source_named_ops(const char *value)
 
 const char *cp_named_sources_text(void)
 {
-	return "Environment, Ec2InstanceMetadata or EcsContainer";
+	static char text[256];
+	if (!text[0]) {
+		size_t n = 0;
+		for (size_t i = 0; cp_named_sources[i]; i++)
+			n += (size_t)snprintf(text + n, sizeof text - n, "%s%s",
+					      i == 0 ? "" : cp_named_sources[i + 1] ? ", " : " or ",
+					      cp_named_sources[i]->credential_source);
+	}
+	return text;
 }
 
 cp_source *cp_source_alloc(const cp_source_ops *ops, size_t size, const char *profile)
