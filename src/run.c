@@ -340,7 +340,8 @@ static int s_cache_key(const cp_run *x, cp_buf *k)
 	for (size_t i = 0; i < x->chain.nsteps; i++) {
 		if (s_step_key(&x->chain.steps[i], k))
 			return CP_EINTERNAL;
-		default_session |= !x->chain.steps[i].role_session_name;
+		if (!x->chain.steps[i].role_session_name)
+			default_session = true;
 	}
 	if (default_session) {
 		char *n = cp_default_session_name();
