@@ -21,6 +21,9 @@ static int s_fetch(cp_run *x, cp_creds *ret, cp_error *err)
 	int r = base->ops->fetch(base, x, &cur, err);
 	if (!r && x->chain.nsteps)
 		r = cp_run_sts_endpoint(x, err);
+	if (!r && x->sts.url)
+		cp_debug("STS endpoint %s (from %s), signing region %s", x->sts.url, x->sts.url_source,
+			 x->sts.signing_region);
 	for (size_t i = 0; !r && i < x->chain.nsteps; i++) {
 		if (!(r = cp_role_assume_step(x, &x->chain.steps[i], &cur, &next, err)))
 			cp_creds_move(&cur, &next);

@@ -74,11 +74,7 @@ int cp_run_sts_endpoint(cp_run *x, cp_error *err)
 			cp_debug("no region from instance metadata (%s): using the global endpoint", e2.msg);
 		free(ep);
 	}
-	int r = cp_sts_endpoint_resolve(&x->cfg, x->settings, x->region, &x->sts, err);
-	if (!r)
-		cp_debug("STS endpoint %s (from %s), signing region %s", x->sts.url, x->sts.url_source,
-			 x->sts.signing_region);
-	return r;
+	return cp_sts_endpoint_resolve(&x->cfg, x->settings, x->region, &x->sts, err);
 }
 
 cp_sts_endpoint cp_run_sts_ep(const cp_run *x)
