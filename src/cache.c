@@ -24,6 +24,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "retry.h"
+
 #define S_STALE_SECONDS 3600      /* lock/temp files older than this may be pruned */
 #define S_PRUNE_MAX_FILES 4096    /* directory entries a prune looks at, at most */
 #define S_LOCK_POLL_MIN_MS 20     /* lock polling interval: 20..49 ms, jittered */
@@ -76,20 +78,6 @@ static const char *s_env(const char *name)
 {
 	const char *v = getenv(name);
 	return v && *v ? v : NULL;
-}
-
-static int64_t s_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void s_sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
 }
 
 /* Not for secrets: temp file names and lock-poll jitter. */
@@ -614,7 +602,7 @@ int cp_cache_lock(cp_cache *c, const char *key, long wait_ms, cp_cache_lockfile 
 		return 0;
 	cp_cache_name(key, stem);
 	snprintf(name, sizeof name, "%s.lock", stem);
-	int64_t start = s_mono_ms();
+	int64_t start = cp_mono_ms();
 	bool warned = false;
 	deadline = start + (wait_ms > 0 ? wait_ms : 0);
 
@@ -648,7 +636,7 @@ int cp_cache_lock(cp_cache *c, const char *key, long wait_ms, cp_cache_lockfile 
 				close(fd);
 				return 0;
 			}
-			int64_t now = s_mono_ms();
+			int64_t now = cp_mono_ms();
 			if (!warned && now - start > S_LOCK_WARN_AFTER_MS && now < deadline) {
 				long pid = s_lock_pid(fd);
 				char who[48] = "another aws-credproc";
@@ -672,7 +660,7 @@ int cp_cache_lock(cp_cache *c, const char *key, long wait_ms, cp_cache_lockfile 
 			long nap = S_LOCK_POLL_MIN_MS + (long)(s_random64() % S_LOCK_POLL_JITTER_MS);
 			if (nap > deadline - now)
 				nap = (long)(deadline - now);
-			s_sleep_ms(nap);
+			cp_sleep_ms(nap);
 		}
 		/* A prune or clear may have unlinked the file between our open and
 		 * our flock: then we hold a lock nobody else will see. Retry. */

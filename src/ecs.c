@@ -35,6 +35,7 @@
 
 #include "http.h"
 #include "imds.h"
+#include "retry.h"
 
 #define S_BASE "http://" CP_ECS_HOST
 #define S_DEFAULT_TIMEOUT_MS 2000L
@@ -262,13 +263,6 @@ static int s_auth_token(const cp_ecs_options *o, char **ret, cp_error *err)
 	return 0;
 }
 
-static int64_t s_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static bool s_unreachable(cp_http_failure f)
 {
 	return f == CP_HTTP_FAIL_RESOLVE || f == CP_HTTP_FAIL_CONNECT || f == CP_HTTP_FAIL_TIMEOUT ||
@@ -383,7 +377,7 @@ static int s_fetch(const cp_ecs_options *o, const char *url, const char *shown,
 	int r = 0;
 	for (int attempt = 1; attempt <= attempts; attempt++) {
 		if (o->deadline_ms) {
-			long left = (long)(o->deadline_ms - s_mono_ms());
+			long left = (long)(o->deadline_ms - cp_mono_ms());
 			if (left <= 0) {
 				/* Later attempts keep the previous attempt's result. */
 				if (attempt == 1) {
@@ -412,7 +406,7 @@ static int s_fetch(const cp_ecs_options *o, const char *url, const char *shown,
 				rnd = (unsigned int)attempt * 7919u;
 			long delay = (long)(rnd % (unsigned long)ceiling);
 			if (o->deadline_ms) {
-				long left = (long)(o->deadline_ms - s_mono_ms());
+				long left = (long)(o->deadline_ms - cp_mono_ms());
 				if (delay > left)
 					delay = left > 0 ? left : 0;
 			}

@@ -18,6 +18,7 @@
 #include <cjson/cJSON.h>
 
 #include "http.h"
+#include "retry.h"
 
 #define S_TOKEN_PATH "/latest/api/token"
 #define S_CREDS_PATH "/latest/meta-data/iam/security-credentials/"
@@ -58,13 +59,6 @@ static int s_init(s_imds *im, const cp_imds_options *o, cp_error *err)
 		im->attempts = S_MAX_ATTEMPTS;
 	im->deadline_ms = o ? o->deadline_ms : 0;
 	return 0;
-}
-
-static int64_t s_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void s_fini(s_imds *im)
@@ -109,7 +103,7 @@ static int s_request(s_imds *im, const char *method, const char *path, bool with
 	for (int attempt = 1; attempt <= im->attempts; attempt++) {
 		cp_http_response_free(resp);
 		if (im->deadline_ms) {
-			long left = (long)(im->deadline_ms - s_mono_ms());
+			long left = (long)(im->deadline_ms - cp_mono_ms());
 			if (left <= 0) {
 				*ret_failure = CP_HTTP_FAIL_TIMEOUT;
 				r = cp_error_set(err, CP_ETRANSPORT, "no answer within the overall deadline");

@@ -18,13 +18,7 @@
 #include <unistd.h>
 
 #include "spawn.h"
-
-static int64_t s_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "retry.h"
 
 static bool s_blank(char c)
 {
@@ -178,7 +172,7 @@ int cp_mfa_from_tty(const char *serial, long timeout_ms, char ret[static CP_MFA_
 	}
 	s_printable(serial, shown, sizeof shown);
 
-	int64_t deadline = s_mono_ms() + timeout_ms;
+	int64_t deadline = cp_mono_ms() + timeout_ms;
 	for (int attempt = 1;; attempt++) {
 		if (attempt > CP_MFA_MAX_PROMPTS) {
 			r = cp_error_set(err, CP_EINTERACTIVE,
@@ -197,7 +191,7 @@ int cp_mfa_from_tty(const char *serial, long timeout_ms, char ret[static CP_MFA_
 		size_t n = 0;
 		bool done = false, too_long = false;
 		while (!done) {
-			int64_t left = deadline - s_mono_ms();
+			int64_t left = deadline - cp_mono_ms();
 			if (left <= 0) {
 				s_write_str(fd, "\n");
 				r = cp_error_set(err, CP_EINTERACTIVE,

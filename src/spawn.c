@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "retry.h"
+
 /* How often a child that keeps its stdout open is checked for having
  * exited (a background grandchild may be what holds the pipe). */
 #define S_EXIT_CHECK_MS 50
@@ -31,13 +33,6 @@ typedef struct s_signals {
 	sigset_t oldmask; /* the mask before we blocked them */
 	int pdeath;       /* the child's parent-death signal */
 } s_signals;
-
-static int64_t s_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Forwards sig to the child's group, then dies of it. SIGTERM follows
  * (a shell's background job ignores SIGINT), then SIGCONT (a stopped
@@ -197,9 +192,9 @@ int cp_spawn_run(const cp_spawn_options *o, cp_spawn_result *ret, cp_error *err)
 	close(out[1]);
 	out[1] = -1;
 
-	int64_t deadline = s_mono_ms() + o->timeout_ms;
+	int64_t deadline = cp_mono_ms() + o->timeout_ms;
 	for (;;) {
-		int64_t left = deadline - s_mono_ms();
+		int64_t left = deadline - cp_mono_ms();
 		if (left <= 0) {
 			ret->timed_out = true;
 			break;

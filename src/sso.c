@@ -36,6 +36,7 @@
 
 #include "endpoint.h"
 #include "http.h"
+#include "retry.h"
 
 #define S_DEFAULT_TIMEOUT_MS 10000L
 #define S_MAX_ATTEMPTS 10
@@ -49,13 +50,6 @@ static const char *s_env(const char *name)
 {
 	const char *v = getenv(name);
 	return v && *v ? v : NULL;
-}
-
-static int64_t s_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int64_t s_now(const cp_sso_options *o)
@@ -438,7 +432,7 @@ static int s_write_atomic(const char *path, const char *text)
 	for (int attempt = 0; attempt < 3; attempt++) {
 		uint64_t rnd = 0;
 		if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd)
-			rnd = (uint64_t)s_mono_ms() * 2654435761u + (uint64_t)attempt;
+			rnd = (uint64_t)cp_mono_ms() * 2654435761u + (uint64_t)attempt;
 		free(tmp);
 		if (!(tmp = cp_asprintf("%s/.%s.%ld.%016" PRIx64 ".tmp", dir, slash ? slash + 1 : path,
 					(long)getpid(), rnd))) {
@@ -671,7 +665,7 @@ static int s_send(const cp_sso_options *o, cp_http_request *req, const char *wha
 	int r = 0;
 	for (int attempt = 1; attempt <= attempts; attempt++) {
 		if (o->deadline_ms) {
-			long left = (long)(o->deadline_ms - s_mono_ms());
+			long left = (long)(o->deadline_ms - cp_mono_ms());
 			if (left <= 0) {
 				if (attempt == 1)
 					r = cp_error_set(err, CP_ETRANSPORT, "%s: no answer within the overall deadline",
@@ -697,7 +691,7 @@ static int s_send(const cp_sso_options *o, cp_http_request *req, const char *wha
 				rnd = (unsigned int)attempt * 7919u;
 			long delay = (long)(rnd % (unsigned long)ceiling);
 			if (o->deadline_ms) {
-				long left = (long)(o->deadline_ms - s_mono_ms());
+				long left = (long)(o->deadline_ms - cp_mono_ms());
 				if (delay > left)
 					delay = left > 0 ? left : 0;
 			}

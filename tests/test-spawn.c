@@ -16,21 +16,9 @@
 #include "spawn.h"
 #include "tap.h"
 #include "util.h"
+#include "retry.h"
 
 static char s_dir[] = "/tmp/cp-test-spawn-XXXXXX";
-
-static int64_t s_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void s_sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
 
 /* pid runs (a zombie waiting for its reaper does not count). */
 static bool s_alive(pid_t pid)
@@ -50,16 +38,16 @@ static bool s_alive(pid_t pid)
 /* Whether none of pids[0..n) runs within 2 s. */
 static bool s_all_gone(const pid_t *pids, size_t n)
 {
-	int64_t end = s_mono_ms() + 2000;
+	int64_t end = cp_mono_ms() + 2000;
 	for (;;) {
 		bool any = false;
 		for (size_t i = 0; i < n; i++)
 			any |= pids[i] > 0 && s_alive(pids[i]);
 		if (!any)
 			return true;
-		if (s_mono_ms() > end)
+		if (cp_mono_ms() > end)
 			return false;
-		s_sleep_ms(20);
+		cp_sleep_ms(20);
 	}
 }
 
@@ -77,7 +65,7 @@ static size_t s_read_pids(const char *path, pid_t *pids, size_t n)
 			if (got == n)
 				return got;
 		}
-		s_sleep_ms(20);
+		cp_sleep_ms(20);
 	}
 	return 0;
 }
@@ -95,9 +83,9 @@ static int s_run(const char *command, long timeout_ms, size_t max, cp_spawn_resu
 	cp_error err = {0};
 	cp_spawn_options o = {.command = command, .timeout_ms = timeout_ms, .max_output = max,
 			      .inherit_fd = -1};
-	int64_t t0 = s_mono_ms();
+	int64_t t0 = cp_mono_ms();
 	int r = cp_spawn_run(&o, res, &err);
-	*ret_ms = s_mono_ms() - t0;
+	*ret_ms = cp_mono_ms() - t0;
 	return r;
 }
 
