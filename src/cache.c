@@ -24,6 +24,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "fileio.h"
 #include "retry.h"
 
 #define S_STALE_SECONDS 3600      /* lock/temp files older than this may be pruned */
@@ -78,22 +79,6 @@ static const char *s_env(const char *name)
 {
 	const char *v = getenv(name);
 	return v && *v ? v : NULL;
-}
-
-/* Not for secrets: temp file names and lock-poll jitter. */
-static uint64_t s_random64(void)
-{
-	static uint64_t counter;
-	uint64_t v;
-	if (getrandom(&v, sizeof v, GRND_NONBLOCK) == (ssize_t)sizeof v)
-		return v;
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	v = ((uint64_t)getpid() << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ ++counter;
-	/* splitmix64 finalizer */
-	v = (v ^ (v >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	v = (v ^ (v >> 27)) * 0x94d049bb133111ebULL;
-	return v ^ (v >> 31);
 }
 
 static bool s_same_file(const struct stat *a, const struct stat *b)
@@ -657,7 +642,7 @@ int cp_cache_lock(cp_cache *c, const char *key, long wait_ms, cp_cache_lockfile 
 						    "another aws-credproc", (double)(wait_ms > 0 ? wait_ms : 0) / 1000.0,
 						    c->dir, name);
 			}
-			long nap = S_LOCK_POLL_MIN_MS + (long)(s_random64() % S_LOCK_POLL_JITTER_MS);
+			long nap = S_LOCK_POLL_MIN_MS + (long)(cp_random64() % S_LOCK_POLL_JITTER_MS);
 			if (nap > deadline - now)
 				nap = (long)(deadline - now);
 			cp_sleep_ms(nap);
@@ -688,81 +673,13 @@ void cp_cache_unlock(cp_cache_lockfile *lock)
 	}
 }
 
-static int s_write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno;
-		}
-		if (w == 0)
-			return EIO;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* temp (O_EXCL, 0600) + full write + fsync + rename over name + fsync(dir).
- * 0 or an errno; the temp file never survives a failure. */
-static int s_write_atomic(int dirfd, const char *stem, const char *name, const char *text, size_t len)
-{
-	char tmp[64];
-	int fd = -1, cfd, e = 0;
-	bool created = false;
-
-	for (int attempt = 0; attempt < 3; attempt++) {
-		snprintf(tmp, sizeof tmp, ".%s.%ld.%016" PRIx64 ".tmp", stem, (long)getpid(), s_random64());
-		fd = openat(dirfd, tmp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
-		if (fd >= 0 || errno != EEXIST)
-			break;
-	}
-	if (fd < 0) {
-		e = errno;
-		goto out;
-	}
-	created = true;
-	/* Held until the rename: a prune removes a non-empty temp file that
-	 * nobody holds, which is then one whose writer died mid-write. */
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		e = errno;
-		goto out;
-	}
-	if ((e = s_write_all(fd, text, len)))
-		goto out;
-	if (fsync(fd) < 0) {
-		e = errno;
-		goto out;
-	}
-	if (renameat(dirfd, tmp, dirfd, name) < 0) {
-		e = errno;
-		goto out;
-	}
-	created = false;
-	cfd = fd;
-	fd = -1;
-	if (close(cfd) < 0 && errno != EINTR)
-		cp_debug("cache: closing the new entry: %s", strerror(errno));
-	/* The entry is in place; the directory fsync makes the rename durable. */
-	if (fsync(dirfd) < 0)
-		cp_debug("cache: fsync of the cache directory: %s", strerror(errno));
-out:
-	if (fd >= 0)
-		close(fd);
-	if (created)
-		unlinkat(dirfd, tmp, 0);
-	return e;
-}
-
 int cp_cache_write(cp_cache *c, const char *key, const cp_cache_entry *e, cp_error *err)
 {
 	const cp_creds *cr = &e->creds;
 	char stem[17], name[32];
 	char *text = NULL;
 	cJSON *j = NULL;
-	int r = 0, werr;
+	int r = 0;
 
 	if (!c || !c->usable || c->dirfd < 0)
 		return 0;
@@ -794,8 +711,13 @@ int cp_cache_write(cp_cache *c, const char *key, const cp_cache_entry *e, cp_err
 			CP_CACHE_MAX_ENTRY);
 		goto out;
 	}
-	if ((werr = s_write_atomic(c->dirfd, stem, name, text, strlen(text))))
-		cp_warn("cannot write the cache entry '%s/%s': %s", c->dir, name, strerror(werr));
+	/* The temp file ".<stem>.<pid>.<16 hex>.tmp" is locked until the rename:
+	 * a prune removes a non-empty temp file that nobody holds, which is then
+	 * one whose writer died mid-write. */
+	cp_atomic_write how = {.mode = 0600, .lock = true};
+	cp_error werr = {0};
+	if (cp_write_file_atomic(c->dirfd, name, text, strlen(text), &how, &werr))
+		cp_warn("cannot write the cache entry '%s/%s': %s", c->dir, name, werr.msg);
 out:
 	if (text)
 		cp_freezero(text, CP_CACHE_MAX_ENTRY);

@@ -35,6 +35,7 @@
 #include <openssl/evp.h>
 
 #include "endpoint.h"
+#include "fileio.h"
 #include "http.h"
 #include "retry.h"
 
@@ -401,86 +402,6 @@ char *cp_sso_token_serialize(const cp_sso_token *t)
 	return out;
 }
 
-static int s_write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno;
-		}
-		if (w == 0)
-			return EIO;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* temp file (O_EXCL, 0600) in the same directory + fsync + rename over path
- * + fsync of the directory. 0 or an errno; no temp file survives. */
-static int s_write_atomic(const char *path, const char *text)
-{
-	const char *slash = strrchr(path, '/');
-	char *dir = slash ? cp_strndup(path, slash == path ? 1 : (size_t)(slash - path)) : cp_strdup(".");
-	char *tmp = NULL;
-	int fd = -1, e = 0;
-	bool created = false;
-	if (!dir)
-		return ENOMEM;
-	for (int attempt = 0; attempt < 3; attempt++) {
-		uint64_t rnd = 0;
-		if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd)
-			rnd = (uint64_t)cp_mono_ms() * 2654435761u + (uint64_t)attempt;
-		free(tmp);
-		if (!(tmp = cp_asprintf("%s/.%s.%ld.%016" PRIx64 ".tmp", dir, slash ? slash + 1 : path,
-					(long)getpid(), rnd))) {
-			e = ENOMEM;
-			goto out;
-		}
-		fd = open(tmp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
-		if (fd >= 0 || errno != EEXIST)
-			break;
-	}
-	if (fd < 0) {
-		e = errno;
-		goto out;
-	}
-	created = true;
-	if ((e = s_write_all(fd, text, strlen(text))))
-		goto out;
-	if (fsync(fd) < 0) {
-		e = errno;
-		goto out;
-	}
-	int cfd = fd;
-	fd = -1;
-	if (close(cfd) < 0 && errno != EINTR) {
-		e = errno;
-		goto out;
-	}
-	if (rename(tmp, path) < 0) {
-		e = errno;
-		goto out;
-	}
-	created = false;
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		if (fsync(dfd) < 0)
-			cp_debug("sso: fsync of '%s': %s", dir, strerror(errno));
-		close(dfd);
-	}
-out:
-	if (fd >= 0)
-		close(fd);
-	if (created)
-		unlink(tmp);
-	free(tmp);
-	free(dir);
-	return e;
-}
-
 /* Reads and parses the token file. ENOENT and a malformed file are
  * CP_EINTERACTIVE (`aws sso login` writes a new one); other read errors
  * CP_ESOURCE. */
@@ -818,10 +739,11 @@ static int s_token(const cp_sso_options *o, cp_sso_token *ret, cp_error *err)
 		}
 		free(su);
 		free(rg);
-		int we = text ? s_write_atomic(path, text) : ENOMEM;
-		if (we)
+		cp_error we = {0};
+		if (text ? cp_write_file_atomic(AT_FDCWD, path, text, strlen(text), NULL, &we)
+			 : cp_error_set(&we, CP_EINTERNAL, "%s", strerror(ENOMEM)))
 			cp_warn("cannot update the SSO token file '%s': %s (the refreshed token is used "
-				"for this call only)", path, strerror(we));
+				"for this call only)", path, we.msg);
 		cp_free_secret(text);
 		cp_format_iso8601(t.expires_at, when);
 		cp_debug("sso: access token refreshed, valid until %s", when);
