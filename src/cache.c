@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -227,8 +226,8 @@ static int s_entry_from_json(const cJSON *j, const char *key, cp_cache_entry *re
 
 int cp_cache_default_dir(const char *dir_override, char **ret, cp_error *err)
 {
-	const char *v, *home;
-	char *p;
+	const char *v;
+	char *p = NULL;
 
 	if (dir_override && *dir_override)
 		p = cp_strdup(dir_override);
@@ -237,16 +236,13 @@ int cp_cache_default_dir(const char *dir_override, char **ret, cp_error *err)
 	else if ((v = s_env("XDG_CACHE_HOME")) && v[0] == '/') /* relative: ignored (XDG spec) */
 		p = cp_asprintf("%s/aws-credproc", v);
 	else {
-		home = s_env("HOME");
-		if (!home) {
-			struct passwd *pw = getpwuid(geteuid());
-			home = pw && pw->pw_dir && pw->pw_dir[0] ? pw->pw_dir : NULL;
-		}
-		if (!home)
+		cp_error e = {0};
+		int r = cp_home_dir(".cache/aws-credproc", &p, &e);
+		if (r == CP_EINTERNAL)
+			return cp_error_set(err, r, "out of memory");
+		if (r)
 			return cp_error_set(err, CP_ECONFIG,
-					    "cannot find a cache directory: neither HOME nor a home directory "
-					    "for uid %u (set AWS_CREDPROC_CACHE_DIR)", (unsigned)geteuid());
-		p = cp_asprintf("%s/.cache/aws-credproc", home);
+					    "cannot find a cache directory: %s (set AWS_CREDPROC_CACHE_DIR)", e.msg);
 	}
 	if (!p)
 		return cp_error_set(err, CP_EINTERNAL, "out of memory");

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,4 +118,43 @@ out:
 		unlinkat(dirfd, tmp, 0);
 	free(tmp);
 	return e ? s_fail(err, e) : 0;
+}
+
+/* The passwd entry's home directory of uid (heap, NULL if none or out of memory). */
+static char *s_passwd_home(uid_t uid)
+{
+	struct passwd pw, *res = NULL;
+	long sz = sysconf(_SC_GETPW_R_SIZE_MAX);
+	size_t bufsz = sz > 0 && sz < 1024 * 1024 ? (size_t)sz : 16384;
+	char *buf = malloc(bufsz), *out = NULL;
+	if (!buf)
+		return NULL;
+	if (getpwuid_r(uid, &pw, buf, bufsz, &res) == 0 && res && res->pw_dir && res->pw_dir[0] == '/')
+		out = cp_strdup(res->pw_dir);
+	free(buf);
+	return out;
+}
+
+int cp_home_dir(const char *sub, char **ret, cp_error *err)
+{
+	const char *h = getenv("HOME");
+	char *pw = NULL, *out;
+	if (!h || h[0] != '/') {
+		if (!(h = pw = s_passwd_home(geteuid())))
+			return cp_error_set(err, CP_ECONFIG,
+					    "HOME is not set to an absolute path and uid %u has no home directory",
+					    (unsigned)geteuid());
+	}
+	size_t n = strlen(h);
+	while (n > 1 && h[n - 1] == '/')
+		n--;
+	if (sub && *sub)
+		out = cp_asprintf("%.*s/%s", n > 1 ? (int)n : 0, h, sub);
+	else
+		out = cp_strndup(h, n);
+	free(pw);
+	if (!out)
+		return cp_error_set(err, CP_EINTERNAL, "out of memory");
+	*ret = out;
+	return 0;
 }

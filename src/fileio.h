@@ -44,4 +44,13 @@ typedef struct cp_atomic_write {
 int cp_write_file_atomic(int dirfd, const char *name, const void *data, size_t n,
 			 const cp_atomic_write *how, cp_error *err);
 
+/* The home directory, as botocore's os.path.expanduser("~") finds it but
+ * stricter: $HOME when it is an absolute path, else the directory of the
+ * passwd entry of geteuid() (whose files the cache's ownership checks
+ * expect); trailing '/' dropped ("/" stays "/"). With sub (a relative path
+ * such as ".aws/config"), the path of sub under it instead ("/.aws/config"
+ * for the root). Heap string in *ret; CP_ECONFIG when neither gives a
+ * directory (callers reword it), CP_EINTERNAL out of memory. */
+int cp_home_dir(const char *sub, char **ret, cp_error *err);
+
 #endif

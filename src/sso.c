@@ -22,7 +22,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,20 +206,14 @@ int cp_sso_token_path(const char *dir, const char *session_name, const char *sta
 	if (dir) {
 		path = cp_asprintf("%s/%s.json", dir, hex);
 	} else {
-		/* As botocore's os.path.expanduser("~"): HOME, else the passwd entry. */
-		const char *home = getenv("HOME");
-		if (!home || !*home) {
-			struct passwd *pw = getpwuid(geteuid());
-			home = pw && pw->pw_dir && *pw->pw_dir ? pw->pw_dir : NULL;
-		}
-		if (!home)
-			return cp_error_set(err, CP_ESOURCE,
-					    "cannot find the SSO token cache: HOME is not set and the "
-					    "user has no home directory");
-		size_t hn = strlen(home);
-		while (hn > 1 && home[hn - 1] == '/')
-			hn--;
-		path = cp_asprintf("%.*s/.aws/sso/cache/%s.json", (int)hn, home, hex);
+		char sub[64];
+		snprintf(sub, sizeof sub, ".aws/sso/cache/%s.json", hex);
+		cp_error e = {0};
+		int r = cp_home_dir(sub, &path, &e);
+		if (r == CP_EINTERNAL)
+			return cp_error_set(err, r, "out of memory");
+		if (r)
+			return cp_error_set(err, CP_ESOURCE, "cannot find the SSO token cache: %s", e.msg);
 	}
 	if (!path)
 		return cp_error_set(err, CP_EINTERNAL, "out of memory");

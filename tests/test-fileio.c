@@ -1,4 +1,5 @@
-/* test-fileio.c - the atomic file write and the home directory (fileio.h). */
+/* test-fileio.c - the atomic file write and the home directory (fileio.h),
+ * and the users of the home directory (cache, config, SSO). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +16,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cache.h"
+#include "config.h"
 #include "fileio.h"
+#include "sso.h"
 #include "tap.h"
 #include "util.h"
 
@@ -118,8 +122,8 @@ static void s_atomic(void)
 
 	/* A new file: content, mode, nothing else in the directory. */
 	const char *text = "{\"secret\":\"s3cr3t\"}";
-	tap_ok(cp_write_file_atomic(dirfd, "new.json", text, strlen(text), NULL, &err) == 0,
-	       "atomic write: a new file (%s)", err.msg);
+	int r = cp_write_file_atomic(dirfd, "new.json", text, strlen(text), NULL, &err);
+	tap_ok(r == 0, "atomic write: a new file (%s)", err.msg);
 	const char *got = s_slurp(dirfd, "new.json");
 	tap_ok(got && strcmp(got, text) == 0, "atomic write: the content is the data");
 	tap_ok(fstatat(dirfd, "new.json", &st, 0) == 0 && (st.st_mode & 07777) == 0600,
@@ -210,7 +214,7 @@ static void s_atomic(void)
 		static char big[65536];
 		memset(big, 'x', sizeof big);
 		cp_error e = {0};
-		int r = cp_write_file_atomic(dirfd, "keep.json", big, sizeof big, NULL, &e);
+		r = cp_write_file_atomic(dirfd, "keep.json", big, sizeof big, NULL, &e);
 		_exit(r == CP_ESOURCE && strcmp(e.msg, strerror(EFBIG)) == 0 ? 0 : 2);
 	}
 	int status = 0;
@@ -237,6 +241,128 @@ static void s_atomic(void)
 	close(dirfd);
 }
 
+/* cp_home_dir(sub) as a string, or "ERR <status>: <msg>". */
+static const char *s_home(const char *sub)
+{
+	static char out[1200];
+	char *p = NULL;
+	cp_error err = {0};
+	int r = cp_home_dir(sub, &p, &err);
+	if (r)
+		snprintf(out, sizeof out, "ERR %d: %s", r, err.msg);
+	else
+		snprintf(out, sizeof out, "%s", p);
+	free(p);
+	return out;
+}
+
+static void s_home_dir(void)
+{
+	char *saved = getenv("HOME") ? cp_strdup(getenv("HOME")) : NULL;
+	char want[1200], *p = NULL;
+	struct passwd *pw = getpwuid(geteuid());
+	const char *pwhome = pw && pw->pw_dir && pw->pw_dir[0] == '/' ? pw->pw_dir : NULL;
+	cp_error err = {0};
+
+	setenv("HOME", "/home/u", 1);
+	tap_ok(strcmp(s_home(NULL), "/home/u") == 0, "home: HOME");
+	tap_ok(strcmp(s_home(".aws/config"), "/home/u/.aws/config") == 0, "home: a path under HOME");
+	setenv("HOME", "/home/u//", 1);
+	tap_ok(strcmp(s_home(NULL), "/home/u") == 0 && strcmp(s_home(".cache/x"), "/home/u/.cache/x") == 0,
+	       "home: trailing slashes of HOME dropped");
+	setenv("HOME", "/", 1);
+	tap_ok(strcmp(s_home(NULL), "/") == 0 && strcmp(s_home(".aws/config"), "/.aws/config") == 0,
+	       "home: HOME=/: '/' and '/.aws/config'");
+	setenv("HOME", "///", 1);
+	tap_ok(strcmp(s_home(NULL), "/") == 0, "home: HOME=/// is '/'");
+	setenv("HOME", "/h", 1);
+	tap_ok(strcmp(s_home(""), "/h") == 0, "home: an empty sub is the directory itself");
+
+	if (pwhome) {
+		size_t n = strlen(pwhome);
+		while (n > 1 && pwhome[n - 1] == '/')
+			n--;
+		snprintf(want, sizeof want, "%.*s", (int)n, pwhome);
+		unsetenv("HOME");
+		tap_ok(strcmp(s_home(NULL), want) == 0, "home: no HOME: the passwd entry of the euid (%s)", want);
+		setenv("HOME", "", 1);
+		tap_ok(strcmp(s_home(NULL), want) == 0, "home: an empty HOME: the passwd entry");
+		setenv("HOME", "relative/home", 1);
+		tap_ok(strcmp(s_home(NULL), want) == 0, "home: a relative HOME is ignored: the passwd entry");
+
+		/* The same rule for the three users of ~. */
+		snprintf(want, sizeof want, "%.*s/.cache/aws-credproc", n > 1 ? (int)n : 0, pwhome);
+		unsetenv("AWS_CREDPROC_CACHE_DIR");
+		unsetenv("XDG_CACHE_HOME");
+		int r = cp_cache_default_dir(NULL, &p, &err);
+		tap_ok(r == 0 && strcmp(p, want) == 0,
+		       "home: the cache directory ignores a relative HOME (%s)", p ? p : err.msg);
+		free(p);
+		p = NULL;
+		char *k = NULL;
+		unsetenv("AWS_CONFIG_FILE");
+		unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+		snprintf(want, sizeof want, "%.*s/.aws/config", n > 1 ? (int)n : 0, pwhome);
+		r = cp_config_paths(&p, &k, &err);
+		tap_ok(r == 0 && strcmp(p, want) == 0,
+		       "home: the config path ignores a relative HOME (%s)", p ? p : err.msg);
+		free(p);
+		free(k);
+		p = NULL;
+		snprintf(want, sizeof want, "%.*s/.aws/sso/cache/34c6fceca75e456f25e7e99531e2425c6c1de443.json",
+			 n > 1 ? (int)n : 0, pwhome);
+		r = cp_sso_token_path(NULL, "dev", NULL, &p, &err);
+		tap_ok(r == 0 && strcmp(p, want) == 0,
+		       "home: the SSO token path ignores a relative HOME (%s)", p ? p : err.msg);
+		free(p);
+		p = NULL;
+	} else {
+		tap_diag("the euid has no passwd entry with a home directory: its cases are not run");
+	}
+
+	/* No HOME and no passwd entry (a uid nobody has, when we may take one):
+	 * CP_ECONFIG, reworded by each user. */
+	if (geteuid() == 0) {
+		fflush(stdout);
+		pid_t pid = fork();
+		if (pid == 0) {
+			unsetenv("HOME");
+			unsetenv("AWS_CREDPROC_CACHE_DIR");
+			unsetenv("XDG_CACHE_HOME");
+			unsetenv("AWS_CONFIG_FILE");
+			unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+			uid_t nobody = 54321;
+			while (getpwuid(nobody))
+				nobody++;
+			if (setuid(nobody) < 0)
+				_exit(9);
+			char *q = NULL, *k = NULL;
+			cp_error e = {0};
+			int bad = 0;
+			if (cp_home_dir(NULL, &q, &e) != CP_ECONFIG || !strstr(e.msg, "HOME"))
+				bad |= 1;
+			if (cp_cache_default_dir(NULL, &q, &e) != CP_ECONFIG ||
+			    !strstr(e.msg, "cannot find a cache directory") || !strstr(e.msg, "AWS_CREDPROC_CACHE_DIR"))
+				bad |= 2;
+			if (cp_config_paths(&q, &k, &e) != CP_ECONFIG || !strstr(e.msg, "cannot expand '~'"))
+				bad |= 4;
+			if (cp_sso_token_path(NULL, "dev", NULL, &q, &e) != CP_ESOURCE ||
+			    !strstr(e.msg, "cannot find the SSO token cache"))
+				bad |= 8;
+			_exit(bad);
+		}
+		int status = 0;
+		waitpid(pid, &status, 0);
+		tap_ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		       "home: none at all: CP_ECONFIG, reworded by the cache, the config and SSO (status %d)", status);
+	}
+	if (saved)
+		setenv("HOME", saved, 1);
+	else
+		unsetenv("HOME");
+	free(saved);
+}
+
 static int s_rm(const char *p, const struct stat *st, int flag, struct FTW *f)
 {
 	(void)st, (void)flag, (void)f;
@@ -250,6 +376,7 @@ int main(void)
 		return 1;
 	}
 	s_atomic();
+	s_home_dir();
 	nftw(s_dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
 	return tap_done();
 }
