@@ -24,6 +24,7 @@
 #include <cjson/cJSON.h>
 
 #include "fileio.h"
+#include "json.h"
 #include "retry.h"
 
 #define S_STALE_SECONDS 3600      /* lock/temp files older than this may be pruned */
@@ -125,25 +126,6 @@ out:
 	if (buf)
 		cp_freezero(buf, len);
 	return r;
-}
-
-/* Wipes every string of a parsed tree (secrets), then frees it. */
-static void s_json_wipe(cJSON *j)
-{
-	for (; j; j = j->next) {
-		if (j->valuestring && !(j->type & cJSON_IsReference))
-			cp_wipe(j->valuestring, strlen(j->valuestring));
-		if (j->child)
-			s_json_wipe(j->child);
-	}
-}
-
-static void s_json_free(cJSON *j)
-{
-	if (!j)
-		return;
-	s_json_wipe(j);
-	cJSON_Delete(j);
 }
 
 /* An integer-valued JSON number that a double holds exactly. */
@@ -425,7 +407,7 @@ static cJSON *s_parse_text(const char *text, size_t len, char *why, size_t whysz
 		while (end < text + len && (unsigned char)*end <= ' ')
 			end++;
 		if (end != text + len) {
-			s_json_free(j);
+			cp_json_free_secret(j);
 			j = NULL;
 		}
 	}
@@ -469,7 +451,7 @@ int cp_cache_parse_entry(const char *text, size_t len, const char *key, cp_cache
 	if (!(j = s_parse_text(text, len, why, sizeof why)))
 		return cp_error_set(err, CP_CACHE_MISS, "%s", why);
 	r = s_entry_from_json(j, key, ret, why, sizeof why);
-	s_json_free(j);
+	cp_json_free_secret(j);
 	if (r == CP_EINTERNAL)
 		return cp_error_set(err, r, "out of memory");
 	if (r == CP_CACHE_MISS)
@@ -675,7 +657,7 @@ int cp_cache_write(cp_cache *c, const char *key, const cp_cache_entry *e, cp_err
 	char stem[17], name[32];
 	char *text = NULL;
 	cJSON *j = NULL;
-	int r = 0;
+	int r = 0, pr = 0;
 
 	if (!c || !c->usable || c->dirfd < 0)
 		return 0;
@@ -697,12 +679,13 @@ int cp_cache_write(cp_cache *c, const char *key, const cp_cache_entry *e, cp_err
 	    (cr->account_id &&
 	     !cJSON_AddItemToObjectCS(j, "AccountId", cJSON_CreateStringReference(cr->account_id))) ||
 	    !cJSON_AddNumberToObject(j, "Expiration", (double)cr->expiration) ||
-	    !cJSON_AddNumberToObject(j, "Issued", (double)e->issued) || !(text = malloc(CP_CACHE_MAX_ENTRY))) {
+	    !cJSON_AddNumberToObject(j, "Issued", (double)e->issued) ||
+	    (pr = cp_json_print_secret(j, false, CP_CACHE_MAX_ENTRY, &text)) == ENOMEM) {
 		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
 		goto out;
 	}
 	/* Never write what a read would refuse as oversized. */
-	if (!cJSON_PrintPreallocated(j, text, CP_CACHE_MAX_ENTRY, 0)) {
+	if (pr) {
 		cp_warn("cannot write the cache entry '%s/%s': larger than %d bytes", c->dir, name,
 			CP_CACHE_MAX_ENTRY);
 		goto out;
@@ -715,8 +698,7 @@ int cp_cache_write(cp_cache *c, const char *key, const cp_cache_entry *e, cp_err
 	if (cp_write_file_atomic(c->dirfd, name, text, strlen(text), &how, &werr))
 		cp_warn("cannot write the cache entry '%s/%s': %s", c->dir, name, werr.msg);
 out:
-	if (text)
-		cp_freezero(text, CP_CACHE_MAX_ENTRY);
+	cp_free_secret(text);
 	cJSON_Delete(j); /* references only: nothing secret to wipe */
 	return r;
 }
@@ -805,7 +787,7 @@ static void s_prune_entry(const cp_cache *c, const char *name, int64_t now)
 	if (s_still_there(c->dirfd, name, fd) && unlinkat(c->dirfd, name, 0) == 0)
 		cp_debug("cache: pruned the expired entry '%s/%s'", c->dir, name);
 out:
-	s_json_free(j);
+	cp_json_free_secret(j);
 	if (lfd >= 0)
 		close(lfd);
 	close(fd);

@@ -35,6 +35,7 @@
 
 #include "http.h"
 #include "imds.h"
+#include "json.h"
 #include "retry.h"
 
 #define S_BASE "http://" CP_ECS_HOST
@@ -308,16 +309,6 @@ static const char *s_reason(long st)
 	}
 }
 
-static void s_json_wipe(cJSON *j)
-{
-	for (; j; j = j->next) {
-		if (j->valuestring)
-			cp_wipe(j->valuestring, strlen(j->valuestring));
-		if (j->child)
-			s_json_wipe(j->child);
-	}
-}
-
 /* s as server text may be quoted (cp_safe_text: no control character, cut
  * to outlen); "" if it would quote the token. */
 static void s_sanitize(const char *s, const char *token, char *out, size_t outlen)
@@ -346,8 +337,7 @@ static void s_error_body(const cp_buf *body, const char *token, char *code, size
 		if (cJSON_IsString(m))
 			s_sanitize(m->valuestring, token, msg, msglen);
 	}
-	s_json_wipe(j);
-	cJSON_Delete(j);
+	cp_json_free_secret(j);
 }
 
 /* Returns 0 when a 200 arrived, else CP_ESOURCE/CP_EINTERNAL with err set. */
@@ -469,8 +459,7 @@ static int s_check_code(const cp_buf *body, const char *shown, const char *token
 		if (err)
 			snprintf(err->code, sizeof err->code, "%s", code);
 	}
-	s_json_wipe(j);
-	cJSON_Delete(j);
+	cp_json_free_secret(j);
 	return r;
 }
 

@@ -18,6 +18,7 @@
 #include <cjson/cJSON.h>
 
 #include "http.h"
+#include "json.h"
 #include "retry.h"
 
 #define S_TOKEN_PATH "/latest/api/token"
@@ -345,17 +346,6 @@ out:
 	return r;
 }
 
-/* Wipes every string value in a cJSON tree before it is deleted. */
-static void s_json_wipe(cJSON *j)
-{
-	for (; j; j = j->next) {
-		if (j->valuestring)
-			cp_wipe(j->valuestring, strlen(j->valuestring));
-		if (j->child)
-			s_json_wipe(j->child);
-	}
-}
-
 static const char *s_json_str(const cJSON *obj, const char *name)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
@@ -418,7 +408,6 @@ int cp_imds_parse_credentials(const char *json, size_t len, cp_creds *ret, cp_er
 	r = 0;
 out:
 	cp_creds_clear(&c);
-	s_json_wipe(j);
-	cJSON_Delete(j);
+	cp_json_free_secret(j);
 	return r;
 }

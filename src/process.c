@@ -12,6 +12,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "json.h"
 #include "spawn.h"
 
 #define CP_CHAIN_ENV "AWS_CREDPROC_CHAIN"
@@ -159,7 +160,7 @@ int cp_process_parse(const char *json, size_t len, cp_creds *ret, cp_error *err)
 	r = 0;
 out:
 	cp_creds_clear(&c);
-	cJSON_Delete(doc);
+	cp_json_free_secret(doc);
 	return r;
 }
 

@@ -36,6 +36,7 @@
 #include "endpoint.h"
 #include "fileio.h"
 #include "http.h"
+#include "json.h"
 #include "retry.h"
 
 #define S_DEFAULT_TIMEOUT_MS 10000L
@@ -43,6 +44,9 @@
 #define S_MAX_REPLY (64 * 1024)
 #define S_MAX_URL 2048
 #define S_MAX_EXPIRES_IN (10LL * 365 * 86400)
+/* The printed size of a JSON object whose keys and values add up to n bytes,
+ * at most (every byte escaped as \u00XX, and room for the rest). */
+#define S_PRINT_MAX(n) ((n) * 6 + 512)
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -55,24 +59,6 @@ static const char *s_env(const char *name)
 static int64_t s_now(const cp_sso_options *o)
 {
 	return o && o->now ? o->now : cp_now();
-}
-
-static void s_json_wipe(cJSON *j)
-{
-	for (; j; j = j->next) {
-		if (j->valuestring)
-			cp_wipe(j->valuestring, strlen(j->valuestring));
-		if (j->child)
-			s_json_wipe(j->child);
-	}
-}
-
-static void s_json_free(cJSON *j)
-{
-	if (!j)
-		return;
-	s_json_wipe(j);
-	cJSON_Delete(j);
 }
 
 static const char *s_jstr(const cJSON *o, const char *k)
@@ -152,7 +138,7 @@ static void s_error_body(const cp_buf *body, const char *const *secrets, size_t 
 		s_sanitize(c, secrets, nsecrets, code, codelen);
 		s_sanitize(m, secrets, nsecrets, msg, msglen);
 	}
-	s_json_free(j);
+	cp_json_free_secret(j);
 }
 
 /* RFC 3339, plus the "YYYY-MM-DDTHH:MM:SSUTC" form older CLIs wrote. */
@@ -275,7 +261,7 @@ int cp_sso_token_parse(const char *json, size_t len, cp_sso_token *ret, cp_error
 	memset(&t, 0, sizeof t);
 out:
 	cp_sso_token_free(&t);
-	s_json_free(j);
+	cp_json_free_secret(j);
 	return r;
 }
 
@@ -283,23 +269,6 @@ bool cp_sso_token_refreshable(const cp_sso_token *t, int64_t now)
 {
 	return t->refresh_token && t->client_id && t->client_secret && t->registration_expires_at &&
 	       t->registration_expires > now;
-}
-
-/* Prints j into a buffer of our own (cJSON's growing buffer would leave
- * copies of the secrets behind). Heap secret, NULL on failure. */
-static char *s_print_secret(const cJSON *j, size_t estimate)
-{
-	size_t cap = estimate * 6 + 512;
-	char *buf = malloc(cap);
-	if (!buf)
-		return NULL;
-	if (!cJSON_PrintPreallocated((cJSON *)j, buf, (int)cap, 0)) {
-		cp_freezero(buf, cap);
-		return NULL;
-	}
-	size_t n = strlen(buf);
-	cp_wipe(buf + n, cap - n);
-	return buf;
 }
 
 static size_t s_len(const char *s)
@@ -318,8 +287,8 @@ char *cp_sso_refresh_body(const cp_sso_token *t)
 	    cJSON_AddItemToObjectCS(j, "clientId", cJSON_CreateStringReference(t->client_id)) &&
 	    cJSON_AddItemToObjectCS(j, "clientSecret", cJSON_CreateStringReference(t->client_secret)) &&
 	    cJSON_AddItemToObjectCS(j, "refreshToken", cJSON_CreateStringReference(t->refresh_token)))
-		out = s_print_secret(j, s_len(t->client_id) + s_len(t->client_secret) +
-					       s_len(t->refresh_token));
+		cp_json_print_secret(j, false, S_PRINT_MAX(s_len(t->client_id) + s_len(t->client_secret) +
+							   s_len(t->refresh_token)), &out);
 	cJSON_Delete(j);
 	return out;
 }
@@ -357,7 +326,7 @@ int cp_sso_apply_refresh(cp_sso_token *t, const char *json, size_t len, int64_t 
 out:
 	cp_free_secret(at);
 	cp_free_secret(rt);
-	s_json_free(j);
+	cp_json_free_secret(j);
 	return r;
 }
 
@@ -390,7 +359,7 @@ char *cp_sso_token_serialize(const cp_sso_token *t)
 		ok = cJSON_AddItemToObjectCS(j, f[i].k, cJSON_CreateStringReference(f[i].v));
 	}
 	if (ok)
-		out = s_print_secret(j, est);
+		cp_json_print_secret(j, false, S_PRINT_MAX(est), &out);
 	cJSON_Delete(j);
 	return out;
 }
@@ -818,7 +787,7 @@ int cp_sso_parse_role_credentials(const char *json, size_t len, cp_creds *ret, c
 	cp_creds_move(ret, &c);
 out:
 	cp_creds_clear(&c);
-	s_json_free(j);
+	cp_json_free_secret(j);
 	return r;
 }
 
