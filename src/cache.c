@@ -194,13 +194,8 @@ static int s_entry_from_json(const cJSON *j, const char *key, cp_cache_entry *re
 		snprintf(why, whysz, "missing or invalid \"Expiration\"/\"Issued\"");
 		return CP_CACHE_MISS;
 	}
-	if (!(e.creds.access_key_id = cp_strdup(id)) || !(e.creds.secret_access_key = cp_strdup(secret)) ||
-	    (token && !(e.creds.session_token = cp_strdup(token))) ||
-	    (account && !(e.creds.account_id = cp_strdup(account)))) {
-		cp_creds_clear(&e.creds);
+	if (cp_creds_set(&e.creds, id, secret, token, exp, account))
 		return CP_EINTERNAL;
-	}
-	e.creds.expiration = exp;
 	e.issued = issued;
 	*ret = e; /* transferred */
 	return 0;

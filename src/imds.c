@@ -362,7 +362,7 @@ int cp_imds_parse_credentials(const char *json, size_t len, cp_creds *ret, cp_er
 	cJSON *j = cJSON_ParseWithLength(json, len);
 	if (!j)
 		return cp_error_set(err, CP_ESOURCE, "credentials document is not valid JSON");
-	cp_creds c = {0};
+	int64_t expiration = 0;
 	int r;
 	if (!cJSON_IsObject(j)) {
 		r = cp_error_set(err, CP_ESOURCE, "credentials document is not a JSON object");
@@ -392,22 +392,16 @@ int cp_imds_parse_credentials(const char *json, size_t len, cp_creds *ret, cp_er
 		r = cp_error_set(err, CP_ESOURCE, "credentials document lacks '%s'", missing);
 		goto out;
 	}
-	if (cp_parse_iso8601(exp, &c.expiration) != 0 || c.expiration <= 0) {
+	if (cp_parse_iso8601(exp, &expiration) != 0 || expiration <= 0) {
 		r = cp_error_set(err, CP_ESOURCE, "credentials document has a malformed Expiration");
 		goto out;
 	}
 	const char *account = s_json_str(j, "AccountId");
-	if (!(c.access_key_id = cp_strdup(akid)) || !(c.secret_access_key = cp_strdup(secret)) ||
-	    !(c.session_token = cp_strdup(token)) ||
-	    (account && account[0] && strspn(account, "0123456789") == strlen(account) &&
-	     !(c.account_id = cp_strdup(account)))) {
-		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
-		goto out;
-	}
-	cp_creds_move(ret, &c);
-	r = 0;
+	if (!account || !account[0] || strspn(account, "0123456789") != strlen(account))
+		account = NULL;
+	if ((r = cp_creds_set(ret, akid, secret, token, expiration, account)))
+		r = cp_error_set(err, r, "out of memory");
 out:
-	cp_creds_clear(&c);
 	cp_json_free_secret(j);
 	return r;
 }

@@ -68,30 +68,11 @@ int cp_mfa_from_process(const char *profile, const char *command, const char *se
 		.max_output = CP_MFA_MAX_OUTPUT,
 		.inherit_fd = -1,
 	};
-	if ((r = cp_spawn_run(&o, &res, err)))
+	char what[600];
+	snprintf(what, sizeof what, "credproc_mfa_process of profile '%s'", who);
+	if ((r = cp_spawn_run(&o, &res, err)) || (r = cp_spawn_check(&o, &res, what, err)))
 		goto out;
-	int wst = res.status;
-	if (res.timed_out)
-		r = cp_error_set(err, CP_ESOURCE,
-				 "credproc_mfa_process of profile '%s' did not finish within %g s", who,
-				 (double)timeout_ms / 1000.0);
-	else if (res.too_big)
-		r = cp_error_set(err, CP_ESOURCE,
-				 "credproc_mfa_process of profile '%s' printed more than %d bytes", who,
-				 CP_MFA_MAX_OUTPUT);
-	else if (WIFSIGNALED(wst))
-		r = cp_error_set(err, CP_ESOURCE,
-				 "credproc_mfa_process of profile '%s' was killed by signal %d", who,
-				 WTERMSIG(wst));
-	else if (WEXITSTATUS(wst) == 127)
-		r = cp_error_set(err, CP_ESOURCE,
-				 "credproc_mfa_process of profile '%s' could not be run (exit status 127)",
-				 who);
-	else if (WEXITSTATUS(wst) != 0)
-		r = cp_error_set(err, CP_ESOURCE,
-				 "credproc_mfa_process of profile '%s' failed (exit status %d)", who,
-				 WEXITSTATUS(wst));
-	else if (!cp_mfa_parse_code(res.out.data, res.out.len, ret))
+	if (!cp_mfa_parse_code(res.out.data, res.out.len, ret))
 		r = cp_error_set(err, CP_ESOURCE,
 				 "credproc_mfa_process of profile '%s' did not print a %d-digit MFA code "
 				 "for '%s' on its first line", who, CP_MFA_CODE_DIGITS, serial);

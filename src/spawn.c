@@ -246,6 +246,24 @@ out:
 	return r;
 }
 
+int cp_spawn_check(const cp_spawn_options *o, const cp_spawn_result *res, const char *what,
+		   cp_error *err)
+{
+	int wst = res->status;
+	if (res->timed_out)
+		return cp_error_set(err, CP_ESOURCE, "%s did not finish within %g s", what,
+				    (double)o->timeout_ms / 1000.0);
+	if (res->too_big)
+		return cp_error_set(err, CP_ESOURCE, "%s printed more than %zu bytes", what, o->max_output);
+	if (WIFSIGNALED(wst))
+		return cp_error_set(err, CP_ESOURCE, "%s was killed by signal %d", what, WTERMSIG(wst));
+	if (WEXITSTATUS(wst) == 127)
+		return cp_error_set(err, CP_ESOURCE, "%s could not be run (exit status 127)", what);
+	if (WEXITSTATUS(wst) != 0)
+		return cp_error_set(err, CP_ESOURCE, "%s failed (exit status %d)", what, WEXITSTATUS(wst));
+	return 0;
+}
+
 void cp_spawn_result_free(cp_spawn_result *ret)
 {
 	cp_buf_free(&ret->out);

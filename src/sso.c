@@ -755,7 +755,6 @@ out:
 
 int cp_sso_parse_role_credentials(const char *json, size_t len, cp_creds *ret, cp_error *err)
 {
-	cp_creds c = {0};
 	int r = 0;
 	cJSON *j = cJSON_ParseWithLength(json, len);
 	const cJSON *rc = j ? cJSON_GetObjectItemCaseSensitive(j, "roleCredentials") : NULL;
@@ -778,15 +777,9 @@ int cp_sso_parse_role_credentials(const char *json, size_t len, cp_creds *ret, c
 				 "the reply's roleCredentials have no valid expiration (epoch milliseconds)");
 		goto out;
 	}
-	if (!(c.access_key_id = cp_strdup(akid)) || !(c.secret_access_key = cp_strdup(secret)) ||
-	    !(c.session_token = cp_strdup(token))) {
-		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
-		goto out;
-	}
-	c.expiration = (int64_t)(exp->valuedouble / 1000.0);
-	cp_creds_move(ret, &c);
+	if ((r = cp_creds_set(ret, akid, secret, token, (int64_t)(exp->valuedouble / 1000.0), NULL)))
+		r = cp_error_set(err, r, "out of memory");
 out:
-	cp_creds_clear(&c);
 	cp_json_free_secret(j);
 	return r;
 }

@@ -123,6 +123,36 @@ static void s_output(void)
 	cp_spawn_result_free(&res);
 }
 
+/* cp_spawn_check: one sentence per way a command ends. */
+static void s_check(void)
+{
+	static const struct {
+		const char *command;
+		long timeout_ms;
+		int status;
+		const char *msg;
+	} cases[] = {
+		{"exit 0", 5000, 0, NULL},
+		{"sleep 10", 300, CP_ESOURCE, "the helper did not finish within 0.3 s"},
+		{"head -c 101 /dev/zero", 5000, CP_ESOURCE, "the helper printed more than 100 bytes"},
+		{"kill -9 $$", 5000, CP_ESOURCE, "the helper was killed by signal 9"},
+		{"exec /nonexistent/command", 5000, CP_ESOURCE, "the helper could not be run (exit status 127)"},
+		{"echo out; exit 3", 5000, CP_ESOURCE, "the helper failed (exit status 3)"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		cp_spawn_options o = {.command = cases[i].command, .timeout_ms = cases[i].timeout_ms,
+				      .max_output = 100, .inherit_fd = -1};
+		cp_spawn_result res;
+		cp_error err = {0};
+		int r = cp_spawn_run(&o, &res, &err);
+		if (r == 0)
+			r = cp_spawn_check(&o, &res, "the helper", &err);
+		tap_ok(r == cases[i].status && (cases[i].msg ? strcmp(err.msg, cases[i].msg) == 0 : !err.msg[0]),
+		       "check '%s': %s", cases[i].command, r ? err.msg : "0");
+		cp_spawn_result_free(&res);
+	}
+}
+
 static void s_background_holder(void)
 {
 	char pidfile[128], cmd[512];
@@ -248,6 +278,7 @@ int main(void)
 	}
 	alarm(120);
 	s_output();
+	s_check();
 	s_background_holder();
 	s_inherit();
 	s_dispositions();
