@@ -204,6 +204,16 @@ fallback:
 	return 0;
 }
 
+/* A session: the endpoint of o, and its IMDSv2 token when there is one
+ * (s_fini() after a success). */
+static int s_open(s_imds *im, const cp_imds_options *o, cp_error *err)
+{
+	int r = s_init(im, o, err);
+	if (r == 0 && (r = s_get_token(im, err)) != 0)
+		s_fini(im);
+	return r;
+}
+
 /* GET path; 0 with a 200 reply in *resp. what names the item in messages.
  * Any other status is CP_ESOURCE with the status in *ret_status. */
 static int s_get(s_imds *im, const char *path, const char *what, cp_http_response *resp,
@@ -254,10 +264,8 @@ int cp_imds_get_credentials(const cp_imds_options *o, cp_creds *ret, cp_error *e
 	cp_http_response resp = {0};
 	char *path = NULL;
 	int r;
-	if ((r = s_init(&im, o, err)) != 0)
+	if ((r = s_open(&im, o, err)) != 0)
 		return r;
-	if ((r = s_get_token(&im, err)) != 0)
-		goto out;
 
 	long st;
 	r = s_get(&im, S_CREDS_PATH, "the role name", &resp, &st, err);
@@ -318,10 +326,8 @@ int cp_imds_get_region(const cp_imds_options *o, char **ret_region, cp_error *er
 	s_imds im;
 	cp_http_response resp = {0};
 	int r;
-	if ((r = s_init(&im, o, err)) != 0)
+	if ((r = s_open(&im, o, err)) != 0)
 		return r;
-	if ((r = s_get_token(&im, err)) != 0)
-		goto out;
 	long st;
 	if ((r = s_get(&im, S_REGION_PATH, "the region", &resp, &st, err)) != 0)
 		goto out;
