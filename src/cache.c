@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +22,10 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+
+#include "fileio.h"
+#include "json.h"
+#include "retry.h"
 
 #define S_STALE_SECONDS 3600      /* lock/temp files older than this may be pruned */
 #define S_PRUNE_MAX_FILES 4096    /* directory entries a prune looks at, at most */
@@ -78,36 +81,6 @@ static const char *s_env(const char *name)
 	return v && *v ? v : NULL;
 }
 
-static int64_t s_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void s_sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-/* Not for secrets: temp file names and lock-poll jitter. */
-static uint64_t s_random64(void)
-{
-	static uint64_t counter;
-	uint64_t v;
-	if (getrandom(&v, sizeof v, GRND_NONBLOCK) == (ssize_t)sizeof v)
-		return v;
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	v = ((uint64_t)getpid() << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ ++counter;
-	/* splitmix64 finalizer */
-	v = (v ^ (v >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	v = (v ^ (v >> 27)) * 0x94d049bb133111ebULL;
-	return v ^ (v >> 31);
-}
-
 static bool s_same_file(const struct stat *a, const struct stat *b)
 {
 	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
@@ -153,25 +126,6 @@ out:
 	if (buf)
 		cp_freezero(buf, len);
 	return r;
-}
-
-/* Wipes every string of a parsed tree (secrets), then frees it. */
-static void s_json_wipe(cJSON *j)
-{
-	for (; j; j = j->next) {
-		if (j->valuestring && !(j->type & cJSON_IsReference))
-			cp_wipe(j->valuestring, strlen(j->valuestring));
-		if (j->child)
-			s_json_wipe(j->child);
-	}
-}
-
-static void s_json_free(cJSON *j)
-{
-	if (!j)
-		return;
-	s_json_wipe(j);
-	cJSON_Delete(j);
 }
 
 /* An integer-valued JSON number that a double holds exactly. */
@@ -240,13 +194,8 @@ static int s_entry_from_json(const cJSON *j, const char *key, cp_cache_entry *re
 		snprintf(why, whysz, "missing or invalid \"Expiration\"/\"Issued\"");
 		return CP_CACHE_MISS;
 	}
-	if (!(e.creds.access_key_id = cp_strdup(id)) || !(e.creds.secret_access_key = cp_strdup(secret)) ||
-	    (token && !(e.creds.session_token = cp_strdup(token))) ||
-	    (account && !(e.creds.account_id = cp_strdup(account)))) {
-		cp_creds_clear(&e.creds);
+	if (cp_creds_set(&e.creds, id, secret, token, exp, account))
 		return CP_EINTERNAL;
-	}
-	e.creds.expiration = exp;
 	e.issued = issued;
 	*ret = e; /* transferred */
 	return 0;
@@ -254,8 +203,8 @@ static int s_entry_from_json(const cJSON *j, const char *key, cp_cache_entry *re
 
 int cp_cache_default_dir(const char *dir_override, char **ret, cp_error *err)
 {
-	const char *v, *home;
-	char *p;
+	const char *v;
+	char *p = NULL;
 
 	if (dir_override && *dir_override)
 		p = cp_strdup(dir_override);
@@ -264,16 +213,13 @@ int cp_cache_default_dir(const char *dir_override, char **ret, cp_error *err)
 	else if ((v = s_env("XDG_CACHE_HOME")) && v[0] == '/') /* relative: ignored (XDG spec) */
 		p = cp_asprintf("%s/aws-credproc", v);
 	else {
-		home = s_env("HOME");
-		if (!home) {
-			struct passwd *pw = getpwuid(geteuid());
-			home = pw && pw->pw_dir && pw->pw_dir[0] ? pw->pw_dir : NULL;
-		}
-		if (!home)
+		cp_error e = {0};
+		int r = cp_home_dir(".cache/aws-credproc", &p, &e);
+		if (r == CP_EINTERNAL)
+			return cp_error_set(err, r, "out of memory");
+		if (r)
 			return cp_error_set(err, CP_ECONFIG,
-					    "cannot find a cache directory: neither HOME nor a home directory "
-					    "for uid %u (set AWS_CREDPROC_CACHE_DIR)", (unsigned)geteuid());
-		p = cp_asprintf("%s/.cache/aws-credproc", home);
+					    "cannot find a cache directory: %s (set AWS_CREDPROC_CACHE_DIR)", e.msg);
 	}
 	if (!p)
 		return cp_error_set(err, CP_EINTERNAL, "out of memory");
@@ -456,7 +402,7 @@ static cJSON *s_parse_text(const char *text, size_t len, char *why, size_t whysz
 		while (end < text + len && (unsigned char)*end <= ' ')
 			end++;
 		if (end != text + len) {
-			s_json_free(j);
+			cp_json_free_secret(j);
 			j = NULL;
 		}
 	}
@@ -500,7 +446,7 @@ int cp_cache_parse_entry(const char *text, size_t len, const char *key, cp_cache
 	if (!(j = s_parse_text(text, len, why, sizeof why)))
 		return cp_error_set(err, CP_CACHE_MISS, "%s", why);
 	r = s_entry_from_json(j, key, ret, why, sizeof why);
-	s_json_free(j);
+	cp_json_free_secret(j);
 	if (r == CP_EINTERNAL)
 		return cp_error_set(err, r, "out of memory");
 	if (r == CP_CACHE_MISS)
@@ -614,7 +560,7 @@ int cp_cache_lock(cp_cache *c, const char *key, long wait_ms, cp_cache_lockfile 
 		return 0;
 	cp_cache_name(key, stem);
 	snprintf(name, sizeof name, "%s.lock", stem);
-	int64_t start = s_mono_ms();
+	int64_t start = cp_mono_ms();
 	bool warned = false;
 	deadline = start + (wait_ms > 0 ? wait_ms : 0);
 
@@ -648,7 +594,7 @@ int cp_cache_lock(cp_cache *c, const char *key, long wait_ms, cp_cache_lockfile 
 				close(fd);
 				return 0;
 			}
-			int64_t now = s_mono_ms();
+			int64_t now = cp_mono_ms();
 			if (!warned && now - start > S_LOCK_WARN_AFTER_MS && now < deadline) {
 				long pid = s_lock_pid(fd);
 				char who[48] = "another aws-credproc";
@@ -669,10 +615,10 @@ int cp_cache_lock(cp_cache *c, const char *key, long wait_ms, cp_cache_lockfile 
 						    "another aws-credproc", (double)(wait_ms > 0 ? wait_ms : 0) / 1000.0,
 						    c->dir, name);
 			}
-			long nap = S_LOCK_POLL_MIN_MS + (long)(s_random64() % S_LOCK_POLL_JITTER_MS);
+			long nap = S_LOCK_POLL_MIN_MS + (long)(cp_random64() % S_LOCK_POLL_JITTER_MS);
 			if (nap > deadline - now)
 				nap = (long)(deadline - now);
-			s_sleep_ms(nap);
+			cp_sleep_ms(nap);
 		}
 		/* A prune or clear may have unlinked the file between our open and
 		 * our flock: then we hold a lock nobody else will see. Retry. */
@@ -700,81 +646,13 @@ void cp_cache_unlock(cp_cache_lockfile *lock)
 	}
 }
 
-static int s_write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno;
-		}
-		if (w == 0)
-			return EIO;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* temp (O_EXCL, 0600) + full write + fsync + rename over name + fsync(dir).
- * 0 or an errno; the temp file never survives a failure. */
-static int s_write_atomic(int dirfd, const char *stem, const char *name, const char *text, size_t len)
-{
-	char tmp[64];
-	int fd = -1, cfd, e = 0;
-	bool created = false;
-
-	for (int attempt = 0; attempt < 3; attempt++) {
-		snprintf(tmp, sizeof tmp, ".%s.%ld.%016" PRIx64 ".tmp", stem, (long)getpid(), s_random64());
-		fd = openat(dirfd, tmp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
-		if (fd >= 0 || errno != EEXIST)
-			break;
-	}
-	if (fd < 0) {
-		e = errno;
-		goto out;
-	}
-	created = true;
-	/* Held until the rename: a prune removes a non-empty temp file that
-	 * nobody holds, which is then one whose writer died mid-write. */
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		e = errno;
-		goto out;
-	}
-	if ((e = s_write_all(fd, text, len)))
-		goto out;
-	if (fsync(fd) < 0) {
-		e = errno;
-		goto out;
-	}
-	if (renameat(dirfd, tmp, dirfd, name) < 0) {
-		e = errno;
-		goto out;
-	}
-	created = false;
-	cfd = fd;
-	fd = -1;
-	if (close(cfd) < 0 && errno != EINTR)
-		cp_debug("cache: closing the new entry: %s", strerror(errno));
-	/* The entry is in place; the directory fsync makes the rename durable. */
-	if (fsync(dirfd) < 0)
-		cp_debug("cache: fsync of the cache directory: %s", strerror(errno));
-out:
-	if (fd >= 0)
-		close(fd);
-	if (created)
-		unlinkat(dirfd, tmp, 0);
-	return e;
-}
-
 int cp_cache_write(cp_cache *c, const char *key, const cp_cache_entry *e, cp_error *err)
 {
 	const cp_creds *cr = &e->creds;
 	char stem[17], name[32];
 	char *text = NULL;
 	cJSON *j = NULL;
-	int r = 0, werr;
+	int r = 0, pr = 0;
 
 	if (!c || !c->usable || c->dirfd < 0)
 		return 0;
@@ -796,21 +674,26 @@ int cp_cache_write(cp_cache *c, const char *key, const cp_cache_entry *e, cp_err
 	    (cr->account_id &&
 	     !cJSON_AddItemToObjectCS(j, "AccountId", cJSON_CreateStringReference(cr->account_id))) ||
 	    !cJSON_AddNumberToObject(j, "Expiration", (double)cr->expiration) ||
-	    !cJSON_AddNumberToObject(j, "Issued", (double)e->issued) || !(text = malloc(CP_CACHE_MAX_ENTRY))) {
+	    !cJSON_AddNumberToObject(j, "Issued", (double)e->issued) ||
+	    (pr = cp_json_print_secret(j, false, CP_CACHE_MAX_ENTRY, &text)) == ENOMEM) {
 		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
 		goto out;
 	}
 	/* Never write what a read would refuse as oversized. */
-	if (!cJSON_PrintPreallocated(j, text, CP_CACHE_MAX_ENTRY, 0)) {
+	if (pr) {
 		cp_warn("cannot write the cache entry '%s/%s': larger than %d bytes", c->dir, name,
 			CP_CACHE_MAX_ENTRY);
 		goto out;
 	}
-	if ((werr = s_write_atomic(c->dirfd, stem, name, text, strlen(text))))
-		cp_warn("cannot write the cache entry '%s/%s': %s", c->dir, name, strerror(werr));
+	/* The temp file ".<stem>.<pid>.<16 hex>.tmp" is locked until the rename:
+	 * a prune removes a non-empty temp file that nobody holds, which is then
+	 * one whose writer died mid-write. */
+	cp_atomic_write how = {.mode = 0600, .lock = true};
+	cp_error werr = {0};
+	if (cp_write_file_atomic(c->dirfd, name, text, strlen(text), &how, &werr))
+		cp_warn("cannot write the cache entry '%s/%s': %s", c->dir, name, werr.msg);
 out:
-	if (text)
-		cp_freezero(text, CP_CACHE_MAX_ENTRY);
+	cp_free_secret(text);
 	cJSON_Delete(j); /* references only: nothing secret to wipe */
 	return r;
 }
@@ -899,7 +782,7 @@ static void s_prune_entry(const cp_cache *c, const char *name, int64_t now)
 	if (s_still_there(c->dirfd, name, fd) && unlinkat(c->dirfd, name, 0) == 0)
 		cp_debug("cache: pruned the expired entry '%s/%s'", c->dir, name);
 out:
-	s_json_free(j);
+	cp_json_free_secret(j);
 	if (lfd >= 0)
 		close(lfd);
 	close(fd);

@@ -77,7 +77,8 @@ typedef struct cp_cache_lock {
 /* The directory: dir_override (--cache-dir) > AWS_CREDPROC_CACHE_DIR >
  * $XDG_CACHE_HOME/aws-credproc > ~/.cache/aws-credproc. Heap string.
  * Empty values are ignored, as is a relative XDG_CACHE_HOME (XDG spec); ~ is
- * $HOME, else the passwd entry of geteuid(). Trailing slashes are dropped.
+ * cp_home_dir() ($HOME when absolute, else the passwd entry of geteuid()).
+ * Trailing slashes are dropped.
  * CP_ECONFIG when there is no home directory at all, CP_EINTERNAL on OOM. */
 int cp_cache_default_dir(const char *dir_override, char **ret, cp_error *err);
 

@@ -17,13 +17,14 @@
 #include "config.h"
 
 #include <errno.h>
-#include <pwd.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
 #include <unistd.h>
+
+#include "fileio.h"
 
 enum {
 	S_LIST_NONE = 0,     /* ignored section: parsed, then dropped */
@@ -833,26 +834,6 @@ int cp_config_load(cp_config *cfg, const char *config_path, const char *credenti
 	return s_load_one(cfg, credentials_path, CP_FILE_CREDENTIALS, err);
 }
 
-/* The home directory: $HOME, else the passwd entry. Heap string or NULL. */
-static char *s_home(void)
-{
-	const char *h = getenv("HOME");
-	if (h && *h)
-		return cp_strdup(h);
-	struct passwd pw, *res = NULL;
-	long sz = sysconf(_SC_GETPW_R_SIZE_MAX);
-	size_t bufsz = sz > 0 && sz < 1024 * 1024 ? (size_t)sz : 16384;
-	char *buf = malloc(bufsz);
-	char *out = NULL;
-	if (!buf)
-		return NULL;
-	if (getpwuid_r(getuid(), &pw, buf, bufsz, &res) == 0 && res && res->pw_dir &&
-	    *res->pw_dir)
-		out = cp_strdup(res->pw_dir);
-	free(buf);
-	return out;
-}
-
 /* Expands a leading "~" or "~/" (not "~user"). */
 static int s_expand(const char *path, const char *var, char **ret, cp_error *err)
 {
@@ -861,21 +842,15 @@ static int s_expand(const char *path, const char *var, char **ret, cp_error *err
 			return cp_error_set(err, CP_EINTERNAL, "out of memory");
 		return 0;
 	}
-	char *home = s_home();
-	if (!home)
-		return cp_error_set(err, CP_ECONFIG,
-				    "cannot expand '~' in %s: HOME is not set and the user has no "
-				    "home directory", var);
-	size_t hn = strlen(home);
-	while (hn > 0 && home[hn - 1] == '/')
-		hn--;
+	cp_error e = {0};
 	const char *rest = path + 1;
-	char *out = (hn == 0 && *rest == '\0') ? cp_strdup("/")
-					      : cp_asprintf("%.*s%s", (int)hn, home, rest);
-	free(home);
-	if (!out)
-		return cp_error_set(err, CP_EINTERNAL, "out of memory");
-	*ret = out;
+	while (*rest == '/')
+		rest++;
+	int r = cp_home_dir(rest, ret, &e);
+	if (r == CP_EINTERNAL)
+		return cp_error_set(err, r, "out of memory");
+	if (r)
+		return cp_error_set(err, CP_ECONFIG, "cannot expand '~' in %s: %s", var, e.msg);
 	return 0;
 }
 

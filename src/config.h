@@ -78,8 +78,8 @@ int cp_config_load(cp_config *cfg, const char *config_path, const char *credenti
 
 /* Resolves the file locations from the environment as the SDKs do:
  * AWS_CONFIG_FILE (default ~/.aws/config), AWS_SHARED_CREDENTIALS_FILE
- * (default ~/.aws/credentials), with "~" / "~/" expanded from HOME
- * (falling back to the passwd entry). Both results are heap strings. */
+ * (default ~/.aws/credentials), with "~" / "~/" expanded by cp_home_dir()
+ * ($HOME when absolute, else the passwd entry). Both results are heap strings. */
 int cp_config_paths(char **ret_config, char **ret_credentials, cp_error *err);
 
 /* Lookups. Return NULL when absent. */

@@ -31,6 +31,24 @@ int cp_creds_copy(cp_creds *dst, const cp_creds *src)
 	return 0;
 }
 
+int cp_creds_set(cp_creds *dst, const char *access_key_id, const char *secret_access_key,
+		 const char *session_token, int64_t expiration, const char *account_id)
+{
+	/* Borrowed: copied, never freed here. */
+	const cp_creds src = {
+		.access_key_id = (char *)access_key_id,
+		.secret_access_key = (char *)secret_access_key,
+		.session_token = (char *)session_token,
+		.expiration = expiration,
+		.account_id = (char *)account_id,
+	};
+	cp_creds t = {0};
+	if (cp_creds_copy(&t, &src))
+		return CP_EINTERNAL;
+	cp_creds_move(dst, &t);
+	return 0;
+}
+
 void cp_creds_move(cp_creds *dst, cp_creds *src)
 {
 	cp_creds_clear(dst);

@@ -16,6 +16,12 @@ typedef struct cp_creds {
 void cp_creds_clear(cp_creds *c);
 /* Deep copy into *dst (dst must be empty). 0 or CP_EINTERNAL. */
 int cp_creds_copy(cp_creds *dst, const cp_creds *src);
+/* Sets *dst (cleared first) to copies of the strings (session_token and
+ * account_id: NULL for none) and expiration: what every parser of a
+ * credentials document ends with. 0, or CP_EINTERNAL out of memory with
+ * dst untouched. */
+int cp_creds_set(cp_creds *dst, const char *access_key_id, const char *secret_access_key,
+		 const char *session_token, int64_t expiration, const char *account_id);
 /* Moves src into dst (dst cleared first); src is left zeroed. */
 void cp_creds_move(cp_creds *dst, cp_creds *src);
 

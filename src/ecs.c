@@ -35,6 +35,8 @@
 
 #include "http.h"
 #include "imds.h"
+#include "json.h"
+#include "retry.h"
 
 #define S_BASE "http://" CP_ECS_HOST
 #define S_DEFAULT_TIMEOUT_MS 2000L
@@ -262,13 +264,6 @@ static int s_auth_token(const cp_ecs_options *o, char **ret, cp_error *err)
 	return 0;
 }
 
-static int64_t s_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static bool s_unreachable(cp_http_failure f)
 {
 	return f == CP_HTTP_FAIL_RESOLVE || f == CP_HTTP_FAIL_CONNECT || f == CP_HTTP_FAIL_TIMEOUT ||
@@ -314,16 +309,6 @@ static const char *s_reason(long st)
 	}
 }
 
-static void s_json_wipe(cJSON *j)
-{
-	for (; j; j = j->next) {
-		if (j->valuestring)
-			cp_wipe(j->valuestring, strlen(j->valuestring));
-		if (j->child)
-			s_json_wipe(j->child);
-	}
-}
-
 /* s as server text may be quoted (cp_safe_text: no control character, cut
  * to outlen); "" if it would quote the token. */
 static void s_sanitize(const char *s, const char *token, char *out, size_t outlen)
@@ -352,8 +337,7 @@ static void s_error_body(const cp_buf *body, const char *token, char *code, size
 		if (cJSON_IsString(m))
 			s_sanitize(m->valuestring, token, msg, msglen);
 	}
-	s_json_wipe(j);
-	cJSON_Delete(j);
+	cp_json_free_secret(j);
 }
 
 /* Returns 0 when a 200 arrived, else CP_ESOURCE/CP_EINTERNAL with err set. */
@@ -383,7 +367,7 @@ static int s_fetch(const cp_ecs_options *o, const char *url, const char *shown,
 	int r = 0;
 	for (int attempt = 1; attempt <= attempts; attempt++) {
 		if (o->deadline_ms) {
-			long left = (long)(o->deadline_ms - s_mono_ms());
+			long left = (long)(o->deadline_ms - cp_mono_ms());
 			if (left <= 0) {
 				/* Later attempts keep the previous attempt's result. */
 				if (attempt == 1) {
@@ -412,7 +396,7 @@ static int s_fetch(const cp_ecs_options *o, const char *url, const char *shown,
 				rnd = (unsigned int)attempt * 7919u;
 			long delay = (long)(rnd % (unsigned long)ceiling);
 			if (o->deadline_ms) {
-				long left = (long)(o->deadline_ms - s_mono_ms());
+				long left = (long)(o->deadline_ms - cp_mono_ms());
 				if (delay > left)
 					delay = left > 0 ? left : 0;
 			}
@@ -475,8 +459,7 @@ static int s_check_code(const cp_buf *body, const char *shown, const char *token
 		if (err)
 			snprintf(err->code, sizeof err->code, "%s", code);
 	}
-	s_json_wipe(j);
-	cJSON_Delete(j);
+	cp_json_free_secret(j);
 	return r;
 }
 

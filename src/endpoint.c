@@ -12,6 +12,23 @@ static const char *s_env(const char *name)
 	return v && *v ? v : NULL;
 }
 
+/* A setting: the environment variable env when set and not empty, else the
+ * profile's key when not empty; NULL when neither. *ret_src names where it
+ * came from: env, else key_src (NULL: the key itself). */
+static const char *s_setting(const cp_section *profile, const char *env, const char *key,
+			     const char *key_src, const char **ret_src)
+{
+	const char *v = s_env(env);
+	*ret_src = env;
+	if (!v && profile) {
+		v = cp_section_get(profile, key);
+		if (v && !*v)
+			v = NULL;
+		*ret_src = key_src ? key_src : key;
+	}
+	return v;
+}
+
 bool cp_truthy(const char *s)
 {
 	return s && cp_streq_icase(s, "true");
@@ -34,16 +51,8 @@ int cp_region_configured(const cp_section *profile, char **ret, cp_error *err)
 {
 	const char *v = s_env("AWS_REGION");
 	const char *src = "AWS_REGION";
-	if (!v) {
-		v = s_env("AWS_DEFAULT_REGION");
-		src = "AWS_DEFAULT_REGION";
-	}
-	if (!v && profile) {
-		v = cp_section_get(profile, "region");
-		if (v && !*v)
-			v = NULL;
-		src = "the profile's region";
-	}
+	if (!v)
+		v = s_setting(profile, "AWS_DEFAULT_REGION", "region", "the profile's region", &src);
 	if (!v) {
 		*ret = NULL;
 		return 0;
@@ -336,13 +345,7 @@ int cp_sts_endpoint_for(const char *region, bool fips, bool dualstack, bool glob
 static int s_bool_setting(const cp_section *profile, const char *env, const char *key, bool *ret,
 			  cp_error *err)
 {
-	const char *v = s_env(env), *src = env;
-	if (!v && profile) {
-		v = cp_section_get(profile, key);
-		if (v && !*v)
-			v = NULL;
-		src = key;
-	}
+	const char *src, *v = s_setting(profile, env, key, NULL, &src);
 	*ret = false;
 	if (!v)
 		return 0;
@@ -361,13 +364,7 @@ int cp_sts_flags_get(const cp_section *profile, cp_sts_flags *ret, cp_error *err
 	    (r = s_bool_setting(profile, "AWS_USE_DUALSTACK_ENDPOINT", "use_dualstack_endpoint", &s.dualstack,
 				err)))
 		return r;
-	const char *v = s_env("AWS_STS_REGIONAL_ENDPOINTS"), *src = "AWS_STS_REGIONAL_ENDPOINTS";
-	if (!v && profile) {
-		v = cp_section_get(profile, "sts_regional_endpoints");
-		if (v && !*v)
-			v = NULL;
-		src = "sts_regional_endpoints";
-	}
+	const char *src, *v = s_setting(profile, "AWS_STS_REGIONAL_ENDPOINTS", "sts_regional_endpoints", NULL, &src);
 	if (v && cp_streq_icase(v, "legacy"))
 		s.global_legacy = true;
 	else if (v && !cp_streq_icase(v, "regional"))
@@ -525,15 +522,8 @@ void cp_sts_target_free(cp_sts_target *t)
 
 const char *cp_ca_bundle(const cp_section *profile)
 {
-	const char *v = s_env("AWS_CA_BUNDLE");
-	if (v)
-		return v;
-	if (profile) {
-		v = cp_section_get(profile, "ca_bundle");
-		if (v && *v)
-			return v;
-	}
-	return NULL;
+	const char *src;
+	return s_setting(profile, "AWS_CA_BUNDLE", "ca_bundle", NULL, &src);
 }
 
 int cp_imds_endpoint_ex(const cp_section *profile, const char *endpoint_override,
@@ -541,25 +531,15 @@ int cp_imds_endpoint_ex(const cp_section *profile, const char *endpoint_override
 {
 	const char *v = endpoint_override && *endpoint_override ? endpoint_override : NULL;
 	const char *src = "the explicit IMDS endpoint";
-	if (!v && (v = s_env("AWS_EC2_METADATA_SERVICE_ENDPOINT")))
-		src = "AWS_EC2_METADATA_SERVICE_ENDPOINT";
-	if (!v && profile) {
-		v = cp_section_get(profile, "ec2_metadata_service_endpoint");
-		if (v && !*v)
-			v = NULL;
-		src = "ec2_metadata_service_endpoint";
-	}
+	if (!v)
+		v = s_setting(profile, "AWS_EC2_METADATA_SERVICE_ENDPOINT", "ec2_metadata_service_endpoint",
+			      NULL, &src);
 	if (!v) {
 		const char *mode = mode_override && *mode_override ? mode_override : NULL;
 		const char *msrc = "the explicit IMDS endpoint mode";
-		if (!mode && (mode = s_env("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE")))
-			msrc = "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE";
-		if (!mode && profile) {
-			mode = cp_section_get(profile, "ec2_metadata_service_endpoint_mode");
-			if (mode && !*mode)
-				mode = NULL;
-			msrc = "ec2_metadata_service_endpoint_mode";
-		}
+		if (!mode)
+			mode = s_setting(profile, "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE",
+					 "ec2_metadata_service_endpoint_mode", NULL, &msrc);
 		if (!mode || cp_streq_icase(mode, "IPv4"))
 			v = "http://169.254.169.254";
 		else if (cp_streq_icase(mode, "IPv6"))

@@ -7,6 +7,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "json.h"
+
 int cp_key_line(cp_buf *b, const char *name, const char *value)
 {
 	int e = cp_buf_printf(b, "%s=", name);
@@ -119,7 +121,7 @@ int cp_jwt_identity(const char *token, cp_buf *b)
 	    s_claim(b, "token-sub", cJSON_GetObjectItemCaseSensitive(j, "sub")) |
 	    s_claim(b, "token-aud", cJSON_GetObjectItemCaseSensitive(j, "aud"));
 out:
-	cJSON_Delete(j);
+	cp_json_free_secret(j);
 	if (payload)
 		cp_freezero(payload, len + 1);
 	return r ? CP_EINTERNAL : 0;

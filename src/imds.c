@@ -18,6 +18,8 @@
 #include <cjson/cJSON.h>
 
 #include "http.h"
+#include "json.h"
+#include "retry.h"
 
 #define S_TOKEN_PATH "/latest/api/token"
 #define S_CREDS_PATH "/latest/meta-data/iam/security-credentials/"
@@ -58,13 +60,6 @@ static int s_init(s_imds *im, const cp_imds_options *o, cp_error *err)
 		im->attempts = S_MAX_ATTEMPTS;
 	im->deadline_ms = o ? o->deadline_ms : 0;
 	return 0;
-}
-
-static int64_t s_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void s_fini(s_imds *im)
@@ -109,7 +104,7 @@ static int s_request(s_imds *im, const char *method, const char *path, bool with
 	for (int attempt = 1; attempt <= im->attempts; attempt++) {
 		cp_http_response_free(resp);
 		if (im->deadline_ms) {
-			long left = (long)(im->deadline_ms - s_mono_ms());
+			long left = (long)(im->deadline_ms - cp_mono_ms());
 			if (left <= 0) {
 				*ret_failure = CP_HTTP_FAIL_TIMEOUT;
 				r = cp_error_set(err, CP_ETRANSPORT, "no answer within the overall deadline");
@@ -209,6 +204,16 @@ fallback:
 	return 0;
 }
 
+/* A session: the endpoint of o, and its IMDSv2 token when there is one
+ * (s_fini() after a success). */
+static int s_open(s_imds *im, const cp_imds_options *o, cp_error *err)
+{
+	int r = s_init(im, o, err);
+	if (r == 0 && (r = s_get_token(im, err)) != 0)
+		s_fini(im);
+	return r;
+}
+
 /* GET path; 0 with a 200 reply in *resp. what names the item in messages.
  * Any other status is CP_ESOURCE with the status in *ret_status. */
 static int s_get(s_imds *im, const char *path, const char *what, cp_http_response *resp,
@@ -259,10 +264,8 @@ int cp_imds_get_credentials(const cp_imds_options *o, cp_creds *ret, cp_error *e
 	cp_http_response resp = {0};
 	char *path = NULL;
 	int r;
-	if ((r = s_init(&im, o, err)) != 0)
+	if ((r = s_open(&im, o, err)) != 0)
 		return r;
-	if ((r = s_get_token(&im, err)) != 0)
-		goto out;
 
 	long st;
 	r = s_get(&im, S_CREDS_PATH, "the role name", &resp, &st, err);
@@ -323,10 +326,8 @@ int cp_imds_get_region(const cp_imds_options *o, char **ret_region, cp_error *er
 	s_imds im;
 	cp_http_response resp = {0};
 	int r;
-	if ((r = s_init(&im, o, err)) != 0)
+	if ((r = s_open(&im, o, err)) != 0)
 		return r;
-	if ((r = s_get_token(&im, err)) != 0)
-		goto out;
 	long st;
 	if ((r = s_get(&im, S_REGION_PATH, "the region", &resp, &st, err)) != 0)
 		goto out;
@@ -351,17 +352,6 @@ out:
 	return r;
 }
 
-/* Wipes every string value in a cJSON tree before it is deleted. */
-static void s_json_wipe(cJSON *j)
-{
-	for (; j; j = j->next) {
-		if (j->valuestring)
-			cp_wipe(j->valuestring, strlen(j->valuestring));
-		if (j->child)
-			s_json_wipe(j->child);
-	}
-}
-
 static const char *s_json_str(const cJSON *obj, const char *name)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
@@ -378,7 +368,7 @@ int cp_imds_parse_credentials(const char *json, size_t len, cp_creds *ret, cp_er
 	cJSON *j = cJSON_ParseWithLength(json, len);
 	if (!j)
 		return cp_error_set(err, CP_ESOURCE, "credentials document is not valid JSON");
-	cp_creds c = {0};
+	int64_t expiration = 0;
 	int r;
 	if (!cJSON_IsObject(j)) {
 		r = cp_error_set(err, CP_ESOURCE, "credentials document is not a JSON object");
@@ -408,23 +398,16 @@ int cp_imds_parse_credentials(const char *json, size_t len, cp_creds *ret, cp_er
 		r = cp_error_set(err, CP_ESOURCE, "credentials document lacks '%s'", missing);
 		goto out;
 	}
-	if (cp_parse_iso8601(exp, &c.expiration) != 0 || c.expiration <= 0) {
+	if (cp_parse_iso8601(exp, &expiration) != 0 || expiration <= 0) {
 		r = cp_error_set(err, CP_ESOURCE, "credentials document has a malformed Expiration");
 		goto out;
 	}
 	const char *account = s_json_str(j, "AccountId");
-	if (!(c.access_key_id = cp_strdup(akid)) || !(c.secret_access_key = cp_strdup(secret)) ||
-	    !(c.session_token = cp_strdup(token)) ||
-	    (account && account[0] && strspn(account, "0123456789") == strlen(account) &&
-	     !(c.account_id = cp_strdup(account)))) {
-		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
-		goto out;
-	}
-	cp_creds_move(ret, &c);
-	r = 0;
+	if (!account || !account[0] || strspn(account, "0123456789") != strlen(account))
+		account = NULL;
+	if ((r = cp_creds_set(ret, akid, secret, token, expiration, account)))
+		r = cp_error_set(err, r, "out of memory");
 out:
-	cp_creds_clear(&c);
-	s_json_wipe(j);
-	cJSON_Delete(j);
+	cp_json_free_secret(j);
 	return r;
 }

@@ -18,13 +18,7 @@
 #include <unistd.h>
 
 #include "spawn.h"
-
-static int64_t s_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "retry.h"
 
 static bool s_blank(char c)
 {
@@ -74,30 +68,11 @@ int cp_mfa_from_process(const char *profile, const char *command, const char *se
 		.max_output = CP_MFA_MAX_OUTPUT,
 		.inherit_fd = -1,
 	};
-	if ((r = cp_spawn_run(&o, &res, err)))
+	char what[600];
+	snprintf(what, sizeof what, "credproc_mfa_process of profile '%s'", who);
+	if ((r = cp_spawn_run(&o, &res, err)) || (r = cp_spawn_check(&o, &res, what, err)))
 		goto out;
-	int wst = res.status;
-	if (res.timed_out)
-		r = cp_error_set(err, CP_ESOURCE,
-				 "credproc_mfa_process of profile '%s' did not finish within %g s", who,
-				 (double)timeout_ms / 1000.0);
-	else if (res.too_big)
-		r = cp_error_set(err, CP_ESOURCE,
-				 "credproc_mfa_process of profile '%s' printed more than %d bytes", who,
-				 CP_MFA_MAX_OUTPUT);
-	else if (WIFSIGNALED(wst))
-		r = cp_error_set(err, CP_ESOURCE,
-				 "credproc_mfa_process of profile '%s' was killed by signal %d", who,
-				 WTERMSIG(wst));
-	else if (WEXITSTATUS(wst) == 127)
-		r = cp_error_set(err, CP_ESOURCE,
-				 "credproc_mfa_process of profile '%s' could not be run (exit status 127)",
-				 who);
-	else if (WEXITSTATUS(wst) != 0)
-		r = cp_error_set(err, CP_ESOURCE,
-				 "credproc_mfa_process of profile '%s' failed (exit status %d)", who,
-				 WEXITSTATUS(wst));
-	else if (!cp_mfa_parse_code(res.out.data, res.out.len, ret))
+	if (!cp_mfa_parse_code(res.out.data, res.out.len, ret))
 		r = cp_error_set(err, CP_ESOURCE,
 				 "credproc_mfa_process of profile '%s' did not print a %d-digit MFA code "
 				 "for '%s' on its first line", who, CP_MFA_CODE_DIGITS, serial);
@@ -178,7 +153,7 @@ int cp_mfa_from_tty(const char *serial, long timeout_ms, char ret[static CP_MFA_
 	}
 	s_printable(serial, shown, sizeof shown);
 
-	int64_t deadline = s_mono_ms() + timeout_ms;
+	int64_t deadline = cp_mono_ms() + timeout_ms;
 	for (int attempt = 1;; attempt++) {
 		if (attempt > CP_MFA_MAX_PROMPTS) {
 			r = cp_error_set(err, CP_EINTERACTIVE,
@@ -197,7 +172,7 @@ int cp_mfa_from_tty(const char *serial, long timeout_ms, char ret[static CP_MFA_
 		size_t n = 0;
 		bool done = false, too_long = false;
 		while (!done) {
-			int64_t left = deadline - s_mono_ms();
+			int64_t left = deadline - cp_mono_ms();
 			if (left <= 0) {
 				s_write_str(fd, "\n");
 				r = cp_error_set(err, CP_EINTERACTIVE,

@@ -7,6 +7,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "json.h"
 #include "util.h"
 
 static void s_wiping_free(void *p)
@@ -43,13 +44,15 @@ char *cp_output_json(const cp_creds *c)
 	}
 	if (c->account_id && !cJSON_AddStringToObject(o, "AccountId", c->account_id))
 		goto out;
-	text = cJSON_Print(o);
-	if (text)
+	/* Room for every byte escaped as \u00XX, and for the rest. */
+	size_t n = strlen(c->access_key_id) + strlen(c->secret_access_key) +
+		   (c->session_token ? strlen(c->session_token) : 0) +
+		   (c->account_id ? strlen(c->account_id) : 0);
+	if (cp_json_print_secret(o, true, n * 6 + 512, &text) == 0)
 		res = cp_asprintf("%s\n", text);
 out:
-	if (text)
-		cp_free_secret(text);
-	cJSON_Delete(o);
+	cp_free_secret(text);
+	cp_json_free_secret(o);
 	return res;
 }
 

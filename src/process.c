@@ -12,6 +12,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "json.h"
 #include "spawn.h"
 
 #define CP_CHAIN_ENV "AWS_CREDPROC_CHAIN"
@@ -115,7 +116,7 @@ static const char *s_str(const cJSON *o, const char *key)
 int cp_process_parse(const char *json, size_t len, cp_creds *ret, cp_error *err)
 {
 	cJSON *doc = cJSON_ParseWithLength(json, len);
-	cp_creds c = {0};
+	int64_t expiration = 0;
 	int r;
 	if (!doc || !cJSON_IsObject(doc)) {
 		r = cp_error_set(err, CP_ESOURCE, "output is not a JSON object");
@@ -139,27 +140,21 @@ int cp_process_parse(const char *json, size_t len, cp_creds *ret, cp_error *err)
 		r = cp_error_set(err, CP_ESOURCE, "output has no SecretAccessKey");
 		goto out;
 	}
-	if (exp && cp_parse_iso8601(exp, &c.expiration)) {
+	if (exp && cp_parse_iso8601(exp, &expiration)) {
 		r = cp_error_set(err, CP_ESOURCE, "output has a malformed Expiration '%.40s'", exp);
 		goto out;
 	}
-	if (exp && c.expiration <= cp_now()) {
+	if (exp && expiration <= cp_now()) {
 		char t[21];
-		cp_format_iso8601(c.expiration, t);
+		cp_format_iso8601(expiration, t);
 		r = cp_error_set(err, CP_ESOURCE, "the credentials it printed expired at %s", t);
 		goto out;
 	}
-	if (!(c.access_key_id = cp_strdup(akid)) || !(c.secret_access_key = cp_strdup(secret)) ||
-	    (token && *token && !(c.session_token = cp_strdup(token))) ||
-	    (acct && *acct && !(c.account_id = cp_strdup(acct)))) {
-		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
-		goto out;
-	}
-	cp_creds_move(ret, &c);
-	r = 0;
+	if ((r = cp_creds_set(ret, akid, secret, token && *token ? token : NULL, expiration,
+			      acct && *acct ? acct : NULL)))
+		r = cp_error_set(err, r, "out of memory");
 out:
-	cp_creds_clear(&c);
-	cJSON_Delete(doc);
+	cp_json_free_secret(doc);
 	return r;
 }
 
@@ -188,30 +183,14 @@ int cp_process_run(const char *profile, const char *command, long timeout_ms, cp
 		.max_output = CP_PROCESS_MAX_OUTPUT,
 		.inherit_fd = st[1],
 	};
+	char what[600];
+	snprintf(what, sizeof what, "credential_process of profile '%s'", profile);
 	r = cp_spawn_run(&o, &res, err);
 	unsetenv(CP_STATUS_ENV);
 	if (r)
 		goto out;
-	int wst = res.status;
-	if (res.timed_out) {
-		r = cp_error_set(err, CP_ESOURCE,
-				 "credential_process of profile '%s' did not finish within %ld s",
-				 profile, timeout_ms / 1000);
-		goto out;
-	}
-	if (res.too_big) {
-		r = cp_error_set(err, CP_ESOURCE,
-				 "credential_process of profile '%s' printed more than %d bytes",
-				 profile, CP_PROCESS_MAX_OUTPUT);
-		goto out;
-	}
-	if (WIFSIGNALED(wst)) {
-		r = cp_error_set(err, CP_ESOURCE,
-				 "credential_process of profile '%s' was killed by signal %d",
-				 profile, WTERMSIG(wst));
-		goto out;
-	}
-	if (WEXITSTATUS(wst) != 0) {
+	if ((r = cp_spawn_check(&o, &res, what, err)) && !res.timed_out && !res.too_big &&
+	    WIFEXITED(res.status)) {
 		/* A nested aws-credproc says which kind of failure it was, and why. */
 		char line[1100];
 		int fl = fcntl(st[0], F_GETFL);
@@ -225,19 +204,15 @@ int cp_process_run(const char *profile, const char *command, long timeout_ms, cp
 		}
 		if (nested && line[1])
 			r = cp_error_set(err, nested, "%s", line + 1);
-		else if (WEXITSTATUS(wst) == 127 && !nested)
-			r = cp_error_set(err, CP_ESOURCE,
-					 "credential_process of profile '%s' could not be run (exit status 127)",
-					 profile);
-		else
-			r = cp_error_set(err, nested ? nested : CP_ESOURCE,
-					 "credential_process of profile '%s' failed (exit status %d)",
-					 profile, WEXITSTATUS(wst));
-		goto out;
+		else if (nested)
+			r = cp_error_set(err, nested, "%s failed (exit status %d)", what,
+					 WEXITSTATUS(res.status));
 	}
+	if (r)
+		goto out;
 	r = cp_process_parse(res.out.data ? res.out.data : "", res.out.len, ret, err);
 	if (r)
-		cp_error_prefix(err, "credential_process of profile '%s'", profile);
+		cp_error_prefix(err, "%s", what);
 out:
 	cp_spawn_result_free(&res);
 	for (int i = 0; i < 2; i++)

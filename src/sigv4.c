@@ -100,52 +100,34 @@ static bool s_is_tchar(unsigned char c)
 	       (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
 }
 
-static bool s_valid_token(const char *s, size_t max)
-{
-	size_t n = 0;
-	for (; s[n]; n++)
-		if (n >= max || !s_is_tchar((unsigned char)s[n]))
-			return false;
-	return n > 0;
-}
-
 /* Region and service: letters, digits, '-', '_' and '.'. */
-static bool s_valid_scope_part(const char *s)
+static bool s_is_scope_char(unsigned char c)
 {
-	size_t n = 0;
-	if (!s)
-		return false;
-	for (; s[n]; n++) {
-		unsigned char c = (unsigned char)s[n];
-		if (n >= S_MAX_SCOPE_PART || !(s_is_unreserved(c) && c != '~'))
-			return false;
-	}
-	return n > 0;
+	return s_is_unreserved(c) && c != '~';
 }
 
 /* Visible ASCII without the characters that would break the Credential
  * field of the Authorization header. */
-static bool s_valid_access_key(const char *s)
+static bool s_is_access_key_char(unsigned char c)
 {
-	size_t n = 0;
-	for (; s[n]; n++) {
-		unsigned char c = (unsigned char)s[n];
-		if (n >= S_MAX_ACCESS_KEY || c <= 0x20 || c >= 0x7f || c == '/' || c == ',' ||
-		    c == ';' || c == '=')
-			return false;
-	}
-	return n > 0;
+	return c > 0x20 && c < 0x7f && c != '/' && c != ',' && c != ';' && c != '=';
 }
 
 /* A session token travels in a header: visible ASCII only. */
-static bool s_valid_session_token(const char *s)
+static bool s_is_visible(unsigned char c)
+{
+	return c > 0x20 && c < 0x7f;
+}
+
+/* s is 1 to max characters, each one that ok accepts. */
+static bool s_valid(const char *s, size_t max, bool (*ok)(unsigned char c))
 {
 	size_t n = 0;
-	for (; s[n]; n++) {
-		unsigned char c = (unsigned char)s[n];
-		if (n >= S_MAX_TOKEN || c <= 0x20 || c >= 0x7f)
+	if (!s)
+		return false;
+	for (; s[n]; n++)
+		if (n >= max || !ok((unsigned char)s[n]))
 			return false;
-	}
 	return n > 0;
 }
 
@@ -494,7 +476,7 @@ out:
 /* Checks the parameters that come from configuration or the network. */
 static int s_check_params(const cp_sigv4_params *p, cp_error *err)
 {
-	if (!p->method || !s_valid_token(p->method, S_MAX_METHOD))
+	if (!p->method || !s_valid(p->method, S_MAX_METHOD, s_is_tchar))
 		return cp_error_set(err, CP_EINTERNAL, "sigv4: invalid request method");
 	if (!p->uri || strlen(p->uri) > S_MAX_URI)
 		return cp_error_set(err, CP_EINTERNAL, "sigv4: missing or oversized request target");
@@ -505,20 +487,20 @@ static int s_check_params(const cp_sigv4_params *p, cp_error *err)
 				    p->nheaders, S_MAX_HEADERS);
 	if (p->body_len && !p->body)
 		return cp_error_set(err, CP_EINTERNAL, "sigv4: body length without a body");
-	if (!s_valid_scope_part(p->region))
+	if (!s_valid(p->region, S_MAX_SCOPE_PART, s_is_scope_char))
 		return cp_error_set(err, CP_ECONFIG, "invalid signing region '%.64s'",
 				    p->region ? p->region : "");
-	if (!s_valid_scope_part(p->service))
+	if (!s_valid(p->service, S_MAX_SCOPE_PART, s_is_scope_char))
 		return cp_error_set(err, CP_ECONFIG, "invalid signing service name '%.64s'",
 				    p->service ? p->service : "");
 	if (!p->creds || !p->creds->access_key_id || !p->creds->secret_access_key)
 		return cp_error_set(err, CP_EINTERNAL, "sigv4: no credentials to sign with");
-	if (!s_valid_access_key(p->creds->access_key_id))
+	if (!s_valid(p->creds->access_key_id, S_MAX_ACCESS_KEY, s_is_access_key_char))
 		return cp_error_set(err, CP_ECONFIG, "invalid access key id");
 	size_t slen = strlen(p->creds->secret_access_key);
 	if (slen == 0 || slen > S_MAX_SECRET)
 		return cp_error_set(err, CP_ECONFIG, "invalid secret access key");
-	if (p->creds->session_token && !s_valid_session_token(p->creds->session_token))
+	if (p->creds->session_token && !s_valid(p->creds->session_token, S_MAX_TOKEN, s_is_visible))
 		return cp_error_set(err, CP_ECONFIG, "invalid session token");
 	return 0;
 }
@@ -551,7 +533,7 @@ int cp_sigv4_sign(const cp_sigv4_params *p, cp_sigv4_result *ret, cp_error *err)
 	/* The request's own headers. */
 	for (size_t i = 0; i < p->nheaders; i++) {
 		const cp_header *h = &p->headers[i];
-		if (!h->name || !h->value || !s_valid_token(h->name, S_MAX_HEADER_NAME)) {
+		if (!h->name || !h->value || !s_valid(h->name, S_MAX_HEADER_NAME, s_is_tchar)) {
 			r = cp_error_set(err, CP_EINTERNAL, "sigv4: invalid header name");
 			goto out;
 		}

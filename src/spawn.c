@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "retry.h"
+
 /* How often a child that keeps its stdout open is checked for having
  * exited (a background grandchild may be what holds the pipe). */
 #define S_EXIT_CHECK_MS 50
@@ -31,13 +33,6 @@ typedef struct s_signals {
 	sigset_t oldmask; /* the mask before we blocked them */
 	int pdeath;       /* the child's parent-death signal */
 } s_signals;
-
-static int64_t s_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Forwards sig to the child's group, then dies of it. SIGTERM follows
  * (a shell's background job ignores SIGINT), then SIGCONT (a stopped
@@ -197,9 +192,9 @@ int cp_spawn_run(const cp_spawn_options *o, cp_spawn_result *ret, cp_error *err)
 	close(out[1]);
 	out[1] = -1;
 
-	int64_t deadline = s_mono_ms() + o->timeout_ms;
+	int64_t deadline = cp_mono_ms() + o->timeout_ms;
 	for (;;) {
-		int64_t left = deadline - s_mono_ms();
+		int64_t left = deadline - cp_mono_ms();
 		if (left <= 0) {
 			ret->timed_out = true;
 			break;
@@ -249,6 +244,24 @@ out:
 	if (out[1] >= 0)
 		close(out[1]);
 	return r;
+}
+
+int cp_spawn_check(const cp_spawn_options *o, const cp_spawn_result *res, const char *what,
+		   cp_error *err)
+{
+	int wst = res->status;
+	if (res->timed_out)
+		return cp_error_set(err, CP_ESOURCE, "%s did not finish within %g s", what,
+				    (double)o->timeout_ms / 1000.0);
+	if (res->too_big)
+		return cp_error_set(err, CP_ESOURCE, "%s printed more than %zu bytes", what, o->max_output);
+	if (WIFSIGNALED(wst))
+		return cp_error_set(err, CP_ESOURCE, "%s was killed by signal %d", what, WTERMSIG(wst));
+	if (WEXITSTATUS(wst) == 127)
+		return cp_error_set(err, CP_ESOURCE, "%s could not be run (exit status 127)", what);
+	if (WEXITSTATUS(wst) != 0)
+		return cp_error_set(err, CP_ESOURCE, "%s failed (exit status %d)", what, WEXITSTATUS(wst));
+	return 0;
 }
 
 void cp_spawn_result_free(cp_spawn_result *ret)

@@ -54,6 +54,15 @@ typedef struct cp_spawn_result {
  * failed; the child, if one was started, is then killed and reaped. */
 int cp_spawn_run(const cp_spawn_options *o, cp_spawn_result *ret, cp_error *err);
 
+/* How the command of o ended, in one sentence about `what` (e.g.
+ * "credential_process of profile 'x'"): 0 when it exited with status 0;
+ * else CP_ESOURCE with err: "<what> did not finish within <timeout> s",
+ * "... printed more than <max_output> bytes", "... was killed by signal
+ * N", "... could not be run (exit status 127)" or "... failed (exit status
+ * N)". */
+int cp_spawn_check(const cp_spawn_options *o, const cp_spawn_result *res, const char *what,
+		   cp_error *err);
+
 /* Wipes and frees ret->out; ret is emptied. */
 void cp_spawn_result_free(cp_spawn_result *ret);
 

@@ -22,7 +22,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,13 +34,19 @@
 #include <openssl/evp.h>
 
 #include "endpoint.h"
+#include "fileio.h"
 #include "http.h"
+#include "json.h"
+#include "retry.h"
 
 #define S_DEFAULT_TIMEOUT_MS 10000L
 #define S_MAX_ATTEMPTS 10
 #define S_MAX_REPLY (64 * 1024)
 #define S_MAX_URL 2048
 #define S_MAX_EXPIRES_IN (10LL * 365 * 86400)
+/* The printed size of a JSON object whose keys and values add up to n bytes,
+ * at most (every byte escaped as \u00XX, and room for the rest). */
+#define S_PRINT_MAX(n) ((n) * 6 + 512)
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -51,34 +56,9 @@ static const char *s_env(const char *name)
 	return v && *v ? v : NULL;
 }
 
-static int64_t s_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int64_t s_now(const cp_sso_options *o)
 {
 	return o && o->now ? o->now : cp_now();
-}
-
-static void s_json_wipe(cJSON *j)
-{
-	for (; j; j = j->next) {
-		if (j->valuestring)
-			cp_wipe(j->valuestring, strlen(j->valuestring));
-		if (j->child)
-			s_json_wipe(j->child);
-	}
-}
-
-static void s_json_free(cJSON *j)
-{
-	if (!j)
-		return;
-	s_json_wipe(j);
-	cJSON_Delete(j);
 }
 
 static const char *s_jstr(const cJSON *o, const char *k)
@@ -158,7 +138,7 @@ static void s_error_body(const cp_buf *body, const char *const *secrets, size_t 
 		s_sanitize(c, secrets, nsecrets, code, codelen);
 		s_sanitize(m, secrets, nsecrets, msg, msglen);
 	}
-	s_json_free(j);
+	cp_json_free_secret(j);
 }
 
 /* RFC 3339, plus the "YYYY-MM-DDTHH:MM:SSUTC" form older CLIs wrote. */
@@ -212,20 +192,14 @@ int cp_sso_token_path(const char *dir, const char *session_name, const char *sta
 	if (dir) {
 		path = cp_asprintf("%s/%s.json", dir, hex);
 	} else {
-		/* As botocore's os.path.expanduser("~"): HOME, else the passwd entry. */
-		const char *home = getenv("HOME");
-		if (!home || !*home) {
-			struct passwd *pw = getpwuid(geteuid());
-			home = pw && pw->pw_dir && *pw->pw_dir ? pw->pw_dir : NULL;
-		}
-		if (!home)
-			return cp_error_set(err, CP_ESOURCE,
-					    "cannot find the SSO token cache: HOME is not set and the "
-					    "user has no home directory");
-		size_t hn = strlen(home);
-		while (hn > 1 && home[hn - 1] == '/')
-			hn--;
-		path = cp_asprintf("%.*s/.aws/sso/cache/%s.json", (int)hn, home, hex);
+		char sub[64];
+		snprintf(sub, sizeof sub, ".aws/sso/cache/%s.json", hex);
+		cp_error e = {0};
+		int r = cp_home_dir(sub, &path, &e);
+		if (r == CP_EINTERNAL)
+			return cp_error_set(err, r, "out of memory");
+		if (r)
+			return cp_error_set(err, CP_ESOURCE, "cannot find the SSO token cache: %s", e.msg);
 	}
 	if (!path)
 		return cp_error_set(err, CP_EINTERNAL, "out of memory");
@@ -287,7 +261,7 @@ int cp_sso_token_parse(const char *json, size_t len, cp_sso_token *ret, cp_error
 	memset(&t, 0, sizeof t);
 out:
 	cp_sso_token_free(&t);
-	s_json_free(j);
+	cp_json_free_secret(j);
 	return r;
 }
 
@@ -295,23 +269,6 @@ bool cp_sso_token_refreshable(const cp_sso_token *t, int64_t now)
 {
 	return t->refresh_token && t->client_id && t->client_secret && t->registration_expires_at &&
 	       t->registration_expires > now;
-}
-
-/* Prints j into a buffer of our own (cJSON's growing buffer would leave
- * copies of the secrets behind). Heap secret, NULL on failure. */
-static char *s_print_secret(const cJSON *j, size_t estimate)
-{
-	size_t cap = estimate * 6 + 512;
-	char *buf = malloc(cap);
-	if (!buf)
-		return NULL;
-	if (!cJSON_PrintPreallocated((cJSON *)j, buf, (int)cap, 0)) {
-		cp_freezero(buf, cap);
-		return NULL;
-	}
-	size_t n = strlen(buf);
-	cp_wipe(buf + n, cap - n);
-	return buf;
 }
 
 static size_t s_len(const char *s)
@@ -330,8 +287,8 @@ char *cp_sso_refresh_body(const cp_sso_token *t)
 	    cJSON_AddItemToObjectCS(j, "clientId", cJSON_CreateStringReference(t->client_id)) &&
 	    cJSON_AddItemToObjectCS(j, "clientSecret", cJSON_CreateStringReference(t->client_secret)) &&
 	    cJSON_AddItemToObjectCS(j, "refreshToken", cJSON_CreateStringReference(t->refresh_token)))
-		out = s_print_secret(j, s_len(t->client_id) + s_len(t->client_secret) +
-					       s_len(t->refresh_token));
+		cp_json_print_secret(j, false, S_PRINT_MAX(s_len(t->client_id) + s_len(t->client_secret) +
+							   s_len(t->refresh_token)), &out);
 	cJSON_Delete(j);
 	return out;
 }
@@ -369,7 +326,7 @@ int cp_sso_apply_refresh(cp_sso_token *t, const char *json, size_t len, int64_t 
 out:
 	cp_free_secret(at);
 	cp_free_secret(rt);
-	s_json_free(j);
+	cp_json_free_secret(j);
 	return r;
 }
 
@@ -402,89 +359,9 @@ char *cp_sso_token_serialize(const cp_sso_token *t)
 		ok = cJSON_AddItemToObjectCS(j, f[i].k, cJSON_CreateStringReference(f[i].v));
 	}
 	if (ok)
-		out = s_print_secret(j, est);
+		cp_json_print_secret(j, false, S_PRINT_MAX(est), &out);
 	cJSON_Delete(j);
 	return out;
-}
-
-static int s_write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno;
-		}
-		if (w == 0)
-			return EIO;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* temp file (O_EXCL, 0600) in the same directory + fsync + rename over path
- * + fsync of the directory. 0 or an errno; no temp file survives. */
-static int s_write_atomic(const char *path, const char *text)
-{
-	const char *slash = strrchr(path, '/');
-	char *dir = slash ? cp_strndup(path, slash == path ? 1 : (size_t)(slash - path)) : cp_strdup(".");
-	char *tmp = NULL;
-	int fd = -1, e = 0;
-	bool created = false;
-	if (!dir)
-		return ENOMEM;
-	for (int attempt = 0; attempt < 3; attempt++) {
-		uint64_t rnd = 0;
-		if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd)
-			rnd = (uint64_t)s_mono_ms() * 2654435761u + (uint64_t)attempt;
-		free(tmp);
-		if (!(tmp = cp_asprintf("%s/.%s.%ld.%016" PRIx64 ".tmp", dir, slash ? slash + 1 : path,
-					(long)getpid(), rnd))) {
-			e = ENOMEM;
-			goto out;
-		}
-		fd = open(tmp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
-		if (fd >= 0 || errno != EEXIST)
-			break;
-	}
-	if (fd < 0) {
-		e = errno;
-		goto out;
-	}
-	created = true;
-	if ((e = s_write_all(fd, text, strlen(text))))
-		goto out;
-	if (fsync(fd) < 0) {
-		e = errno;
-		goto out;
-	}
-	int cfd = fd;
-	fd = -1;
-	if (close(cfd) < 0 && errno != EINTR) {
-		e = errno;
-		goto out;
-	}
-	if (rename(tmp, path) < 0) {
-		e = errno;
-		goto out;
-	}
-	created = false;
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		if (fsync(dfd) < 0)
-			cp_debug("sso: fsync of '%s': %s", dir, strerror(errno));
-		close(dfd);
-	}
-out:
-	if (fd >= 0)
-		close(fd);
-	if (created)
-		unlink(tmp);
-	free(tmp);
-	free(dir);
-	return e;
 }
 
 /* Reads and parses the token file. ENOENT and a malformed file are
@@ -671,7 +548,7 @@ static int s_send(const cp_sso_options *o, cp_http_request *req, const char *wha
 	int r = 0;
 	for (int attempt = 1; attempt <= attempts; attempt++) {
 		if (o->deadline_ms) {
-			long left = (long)(o->deadline_ms - s_mono_ms());
+			long left = (long)(o->deadline_ms - cp_mono_ms());
 			if (left <= 0) {
 				if (attempt == 1)
 					r = cp_error_set(err, CP_ETRANSPORT, "%s: no answer within the overall deadline",
@@ -697,7 +574,7 @@ static int s_send(const cp_sso_options *o, cp_http_request *req, const char *wha
 				rnd = (unsigned int)attempt * 7919u;
 			long delay = (long)(rnd % (unsigned long)ceiling);
 			if (o->deadline_ms) {
-				long left = (long)(o->deadline_ms - s_mono_ms());
+				long left = (long)(o->deadline_ms - cp_mono_ms());
 				if (delay > left)
 					delay = left > 0 ? left : 0;
 			}
@@ -824,10 +701,11 @@ static int s_token(const cp_sso_options *o, cp_sso_token *ret, cp_error *err)
 		}
 		free(su);
 		free(rg);
-		int we = text ? s_write_atomic(path, text) : ENOMEM;
-		if (we)
+		cp_error we = {0};
+		if (text ? cp_write_file_atomic(AT_FDCWD, path, text, strlen(text), NULL, &we)
+			 : cp_error_set(&we, CP_EINTERNAL, "%s", strerror(ENOMEM)))
 			cp_warn("cannot update the SSO token file '%s': %s (the refreshed token is used "
-				"for this call only)", path, strerror(we));
+				"for this call only)", path, we.msg);
 		cp_free_secret(text);
 		cp_format_iso8601(t.expires_at, when);
 		cp_debug("sso: access token refreshed, valid until %s", when);
@@ -877,7 +755,6 @@ out:
 
 int cp_sso_parse_role_credentials(const char *json, size_t len, cp_creds *ret, cp_error *err)
 {
-	cp_creds c = {0};
 	int r = 0;
 	cJSON *j = cJSON_ParseWithLength(json, len);
 	const cJSON *rc = j ? cJSON_GetObjectItemCaseSensitive(j, "roleCredentials") : NULL;
@@ -900,16 +777,10 @@ int cp_sso_parse_role_credentials(const char *json, size_t len, cp_creds *ret, c
 				 "the reply's roleCredentials have no valid expiration (epoch milliseconds)");
 		goto out;
 	}
-	if (!(c.access_key_id = cp_strdup(akid)) || !(c.secret_access_key = cp_strdup(secret)) ||
-	    !(c.session_token = cp_strdup(token))) {
-		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
-		goto out;
-	}
-	c.expiration = (int64_t)(exp->valuedouble / 1000.0);
-	cp_creds_move(ret, &c);
+	if ((r = cp_creds_set(ret, akid, secret, token, (int64_t)(exp->valuedouble / 1000.0), NULL)))
+		r = cp_error_set(err, r, "out of memory");
 out:
-	cp_creds_clear(&c);
-	s_json_free(j);
+	cp_json_free_secret(j);
 	return r;
 }
 

@@ -66,7 +66,7 @@ typedef struct cp_sso_options {
 	const cp_config *cfg;         /* for [services] lookups; may be NULL */
 	const cp_section *settings;   /* profile whose endpoint_url/services apply; may be NULL */
 	const char *ca_bundle;        /* PEM file, NULL: the system store */
-	const char *token_dir;        /* NULL: $HOME/.aws/sso/cache */
+	const char *token_dir;        /* NULL: ~/.aws/sso/cache */
 	long timeout_ms;              /* per request; 0: 10000 */
 	int attempts;                 /* per request; 0: 1 */
 	int64_t deadline_ms;          /* monotonic; 0: none */
@@ -79,7 +79,8 @@ int cp_sso_get_credentials(const cp_sso_options *o, cp_creds *ret, cp_error *err
 /* ---- the pieces, for the tests ---------------------------------------- */
 
 /* The token cache file: <dir>/<sha1 hex of session_name, else start_url>.json.
- * dir NULL: $HOME/.aws/sso/cache (HOME, else the passwd entry). Heap string. */
+ * dir NULL: ~/.aws/sso/cache (cp_home_dir(): $HOME when absolute, else the
+ * passwd entry). Heap string. */
 int cp_sso_token_path(const char *dir, const char *session_name, const char *start_url,
 		      char **ret_path, cp_error *err);
 

@@ -163,4 +163,8 @@ int cp_parse_iso8601(const char *s, int64_t *ret);
 /* Current time, seconds since epoch. */
 int64_t cp_now(void);
 
+/* 64 random bits, never blocking (getrandom, else a mix of the pid, the
+ * clock and a counter). Not for secrets: temp file names, jitter. */
+uint64_t cp_random64(void);
+
 #endif

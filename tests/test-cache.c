@@ -22,6 +22,7 @@
 #include "cache.h"
 #include "tap.h"
 #include "util.h"
+#include "retry.h"
 
 #define NOBODY 65534
 
@@ -40,13 +41,6 @@ static void s_reset_warn(void)
 {
 	s_nwarn = 0;
 	s_lastwarn[0] = '\0';
-}
-
-static int64_t s_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static char *s_path(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -576,9 +570,9 @@ static void s_locks(void)
 	}
 	close(p[1]);
 	tap_ok(read(p[0], &b, 1) == 1, "lock: a child holds the lock");
-	int64_t t0 = s_mono_ms();
+	int64_t t0 = cp_mono_ms();
 	int r = cp_cache_lock(&c, key, 300, &lk, &err);
-	int64_t dt = s_mono_ms() - t0;
+	int64_t dt = cp_mono_ms() - t0;
 	tap_ok(r == CP_ETRANSPORT && lk.fd == -1 && dt >= 290 && dt < 3000, "lock: wait 300 ms -> CP_ETRANSPORT (%lld ms)",
 	       (long long)dt);
 	tap_ok(strstr(err.msg, "timed out after 0.3 s waiting for the cache lock '") &&

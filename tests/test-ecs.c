@@ -22,6 +22,7 @@
 
 #include "ecs.h"
 #include "tap.h"
+#include "retry.h"
 
 /* ---- loopback server ---------------------------------------------------- */
 
@@ -200,13 +201,6 @@ static int count_str(const char *hay, const char *needle)
 	return n;
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- fixtures ----------------------------------------------------------- */
 
 #define CREDS_PATH "/v2/credentials/52b19262-e7aa-4f56-a1cd-b958dcde8f3b"
@@ -360,11 +354,11 @@ static void test_ruby_request(void)
 				tap_skip("ruby request: %s (the recorded path exists on this host)", desc);
 				continue;
 			}
-			int64_t t0 = mono_ms();
+			int64_t t0 = cp_mono_ms();
 			int r = cp_ecs_get_credentials(&o, &c, &e);
 			int want = tf ? CP_ESOURCE : CP_ECONFIG;
 			bool ok = r == want && e.status == want && !c.access_key_id &&
-				  strcasestr(e.msg, reason) && mono_ms() - t0 < 250;
+				  strcasestr(e.msg, reason) && cp_mono_ms() - t0 < 250;
 			if (!tap_ok(ok, "ruby request: %s (error, no request made)", desc))
 				tap_diag("r=%d msg=%s", r, e.msg);
 			cp_creds_clear(&c);
@@ -717,10 +711,10 @@ static void test_flows(void)
 		char url[64];
 		snprintf(url, sizeof url, "http://127.0.0.1:%d/creds", closed_port());
 		cp_ecs_options o = {.full_uri = url, .attempts = 2, .timeout_ms = 1000};
-		int64_t t0 = mono_ms();
+		int64_t t0 = cp_mono_ms();
 		cp_error_clear(&e);
 		r = cp_ecs_get_credentials(&o, &c, &e);
-		int64_t took = mono_ms() - t0;
+		int64_t took = cp_mono_ms() - t0;
 		bool ok = r == CP_ESOURCE && e.status == CP_ESOURCE && strstr(e.msg, "unreachable") &&
 			  strstr(e.msg, url) && took < 1500;
 		if (!tap_ok(ok, "flow: refused connection: CP_ESOURCE in %lld ms", (long long)took))
@@ -731,10 +725,10 @@ static void test_flows(void)
 	{
 		srv_route routes[] = {{"/creds", 0, 0, NULL, SRV_HANG, NULL}};
 		cp_ecs_options o = {.timeout_ms = 300};
-		int64_t t0 = mono_ms();
+		int64_t t0 = cp_mono_ms();
 		cp_error_clear(&e);
 		log = call_server(routes, 1, &o, "/creds", &c, &e, &r);
-		int64_t took = mono_ms() - t0;
+		int64_t took = cp_mono_ms() - t0;
 		bool ok = r == CP_ESOURCE && took < 2000 && !c.access_key_id;
 		if (!tap_ok(ok, "flow: no answer: CP_ESOURCE after the timeout (%lld ms)", (long long)took))
 			tap_diag("r=%d msg=%s", r, e.msg);
@@ -754,7 +748,7 @@ static void test_flows(void)
 	/* An overall deadline already past: nothing is sent. */
 	{
 		srv_route routes[] = {{"/creds", 0, 200, good_json, SRV_REPLY, NULL}};
-		cp_ecs_options o = {.deadline_ms = mono_ms() - 1};
+		cp_ecs_options o = {.deadline_ms = cp_mono_ms() - 1};
 		cp_error_clear(&e);
 		log = call_server(routes, 1, &o, "/creds", &c, &e, &r);
 		bool ok = r == CP_ESOURCE && strstr(e.msg, "deadline") && count_str(log, "=== ") == 0;
@@ -768,11 +762,11 @@ static void test_flows(void)
 						"http://example.com/creds"};
 	for (size_t i = 0; i < 2; i++) {
 		cp_ecs_options o = {.full_uri = forbidden[i], .timeout_ms = 5000};
-		int64_t t0 = mono_ms();
+		int64_t t0 = cp_mono_ms();
 		cp_error_clear(&e);
 		r = cp_ecs_get_credentials(&o, &c, &e);
 		bool ok = r == CP_ECONFIG && e.status == CP_ECONFIG && strstr(e.msg, "not an allowed host") &&
-			  mono_ms() - t0 < 100;
+			  cp_mono_ms() - t0 < 100;
 		if (!tap_ok(ok, "flow: forbidden FULL_URI %s: CP_ECONFIG", forbidden[i]))
 			tap_diag("r=%d msg=%s", r, e.msg);
 	}

@@ -21,6 +21,7 @@
 #include "mfa.h"
 #include "tap.h"
 #include "util.h"
+#include "retry.h"
 
 static int s_nwarn;
 static char s_lastwarn[1024];
@@ -30,13 +31,6 @@ static void s_on_warn(void *userdata, const char *msg)
 	(void)userdata;
 	s_nwarn++;
 	snprintf(s_lastwarn, sizeof s_lastwarn, "%s", msg);
-}
-
-static int64_t s_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- the parser -------------------------------------------------------- */
@@ -127,26 +121,26 @@ static void s_process(void)
 	       err.msg);
 
 	cp_error_clear(&err);
-	int64_t t0 = s_mono_ms();
+	int64_t t0 = cp_mono_ms();
 	r = cp_mfa_from_process("p", "echo 123456; sleep 20", "s", 300, code, &err);
-	int64_t dt = s_mono_ms() - t0;
+	int64_t dt = cp_mono_ms() - t0;
 	tap_ok(r == CP_ESOURCE && code[0] == '\0' && strstr(err.msg, "did not finish within 0.3 s") &&
 		       dt >= 290 && dt < 3000,
 	       "process: timeout 300 ms -> CP_ESOURCE in %lld ms: %s", (long long)dt, err.msg);
 
 	/* The timeout kills the whole group: a grandchild holding stdout too. */
 	cp_error_clear(&err);
-	t0 = s_mono_ms();
+	t0 = cp_mono_ms();
 	r = cp_mfa_from_process("p", "(sleep 20; echo 123456) & wait", "s", 300, code, &err);
-	dt = s_mono_ms() - t0;
+	dt = cp_mono_ms() - t0;
 	tap_ok(r == CP_ESOURCE && dt < 3000, "process: timeout with a grandchild -> %lld ms", (long long)dt);
 
 	/* The helper printed its code and exited, but a grandchild it left in
 	 * the background still holds its stdout: the code counts, at once. */
 	cp_error_clear(&err);
-	t0 = s_mono_ms();
+	t0 = cp_mono_ms();
 	r = cp_mfa_from_process("p", "(sleep 30 &); echo 123456", "s", 5000, code, &err);
-	dt = s_mono_ms() - t0;
+	dt = cp_mono_ms() - t0;
 	tap_ok(r == 0 && strcmp(code, "123456") == 0 && dt < 4000,
 	       "process: exited, a grandchild holds stdout -> the code in %lld ms (%d %s)",
 	       (long long)dt, r, err.msg);
@@ -276,14 +270,14 @@ static bool s_pty_start(s_pty_run *p, long timeout_ms, bool background)
  * (count times in all), or timeout_ms. */
 static bool s_pty_wait_for(s_pty_run *p, const char *needle, int count, long timeout_ms)
 {
-	int64_t deadline = s_mono_ms() + timeout_ms;
+	int64_t deadline = cp_mono_ms() + timeout_ms;
 	for (;;) {
 		int n = 0;
 		for (const char *q = p->seen; (q = strstr(q, needle)); q += strlen(needle))
 			n++;
 		if (n >= count)
 			return true;
-		int64_t left = deadline - s_mono_ms();
+		int64_t left = deadline - cp_mono_ms();
 		if (left <= 0)
 			return false;
 		struct pollfd pfd = {.fd = p->master, .events = POLLIN};
@@ -370,11 +364,11 @@ static void s_tty(void)
 	       "pty: three bad answers -> CP_EINTERACTIVE: %s", res.msg);
 
 	/* Nobody answers. */
-	int64_t t0 = s_mono_ms();
+	int64_t t0 = cp_mono_ms();
 	s_pty_start(&p, 700, false);
 	prompted = s_pty_wait_for(&p, S_PROMPT, 1, 10000);
 	fin = s_pty_finish(&p, &res);
-	int64_t dt = s_mono_ms() - t0;
+	int64_t dt = cp_mono_ms() - t0;
 	tap_ok(prompted && fin && res.r == CP_EINTERACTIVE && strstr(res.msg, "was entered within 0.7 s") &&
 		       dt < 8000,
 	       "pty: no answer in 0.7 s -> CP_EINTERACTIVE in %lld ms: %s", (long long)dt, res.msg);
@@ -414,10 +408,10 @@ static void s_no_tty(void)
 		s_result res;
 		memset(&res, 0, sizeof res);
 		cp_error err = {0};
-		int64_t t0 = s_mono_ms();
+		int64_t t0 = cp_mono_ms();
 		res.r = cp_mfa_from_tty("arn:aws:iam::123456789012:mfa/bob", 30000, res.code, &err);
 		snprintf(res.msg, sizeof res.msg, "%s", err.msg);
-		snprintf(res.stdin_left, sizeof res.stdin_left, "%lld", (long long)(s_mono_ms() - t0));
+		snprintf(res.stdin_left, sizeof res.stdin_left, "%lld", (long long)(cp_mono_ms() - t0));
 		s_write_full(rep[1], &res, sizeof res);
 		_exit(0);
 	}
@@ -486,9 +480,9 @@ static void s_lock_holder(void)
 	c.wait_may_be_for_a_person = true;
 	s_nwarn = 0;
 	s_lastwarn[0] = '\0';
-	int64_t t0 = s_mono_ms();
+	int64_t t0 = cp_mono_ms();
 	int r = cp_cache_lock(&c, key, 1600, &lk, &err);
-	int64_t dt = s_mono_ms() - t0;
+	int64_t dt = cp_mono_ms() - t0;
 	char want[128];
 	snprintf(want, sizeof want, "waiting for aws-credproc (pid %ld) holding the cache lock '%s/", (long)pid,
 		 cdir);

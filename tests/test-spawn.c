@@ -16,21 +16,9 @@
 #include "spawn.h"
 #include "tap.h"
 #include "util.h"
+#include "retry.h"
 
 static char s_dir[] = "/tmp/cp-test-spawn-XXXXXX";
-
-static int64_t s_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void s_sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
 
 /* pid runs (a zombie waiting for its reaper does not count). */
 static bool s_alive(pid_t pid)
@@ -50,16 +38,16 @@ static bool s_alive(pid_t pid)
 /* Whether none of pids[0..n) runs within 2 s. */
 static bool s_all_gone(const pid_t *pids, size_t n)
 {
-	int64_t end = s_mono_ms() + 2000;
+	int64_t end = cp_mono_ms() + 2000;
 	for (;;) {
 		bool any = false;
 		for (size_t i = 0; i < n; i++)
 			any |= pids[i] > 0 && s_alive(pids[i]);
 		if (!any)
 			return true;
-		if (s_mono_ms() > end)
+		if (cp_mono_ms() > end)
 			return false;
-		s_sleep_ms(20);
+		cp_sleep_ms(20);
 	}
 }
 
@@ -77,7 +65,7 @@ static size_t s_read_pids(const char *path, pid_t *pids, size_t n)
 			if (got == n)
 				return got;
 		}
-		s_sleep_ms(20);
+		cp_sleep_ms(20);
 	}
 	return 0;
 }
@@ -95,9 +83,9 @@ static int s_run(const char *command, long timeout_ms, size_t max, cp_spawn_resu
 	cp_error err = {0};
 	cp_spawn_options o = {.command = command, .timeout_ms = timeout_ms, .max_output = max,
 			      .inherit_fd = -1};
-	int64_t t0 = s_mono_ms();
+	int64_t t0 = cp_mono_ms();
 	int r = cp_spawn_run(&o, res, &err);
-	*ret_ms = s_mono_ms() - t0;
+	*ret_ms = cp_mono_ms() - t0;
 	return r;
 }
 
@@ -133,6 +121,36 @@ static void s_output(void)
 	tap_ok(r == 0 && res.timed_out && ms < 3000, "stdout closed, no exit: deadline (%lld ms)",
 	       (long long)ms);
 	cp_spawn_result_free(&res);
+}
+
+/* cp_spawn_check: one sentence per way a command ends. */
+static void s_check(void)
+{
+	static const struct {
+		const char *command;
+		long timeout_ms;
+		int status;
+		const char *msg;
+	} cases[] = {
+		{"exit 0", 5000, 0, NULL},
+		{"sleep 10", 300, CP_ESOURCE, "the helper did not finish within 0.3 s"},
+		{"head -c 101 /dev/zero", 5000, CP_ESOURCE, "the helper printed more than 100 bytes"},
+		{"kill -9 $$", 5000, CP_ESOURCE, "the helper was killed by signal 9"},
+		{"exec /nonexistent/command", 5000, CP_ESOURCE, "the helper could not be run (exit status 127)"},
+		{"echo out; exit 3", 5000, CP_ESOURCE, "the helper failed (exit status 3)"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		cp_spawn_options o = {.command = cases[i].command, .timeout_ms = cases[i].timeout_ms,
+				      .max_output = 100, .inherit_fd = -1};
+		cp_spawn_result res;
+		cp_error err = {0};
+		int r = cp_spawn_run(&o, &res, &err);
+		if (r == 0)
+			r = cp_spawn_check(&o, &res, "the helper", &err);
+		tap_ok(r == cases[i].status && (cases[i].msg ? strcmp(err.msg, cases[i].msg) == 0 : !err.msg[0]),
+		       "check '%s': %s", cases[i].command, r ? err.msg : "0");
+		cp_spawn_result_free(&res);
+	}
 }
 
 static void s_background_holder(void)
@@ -260,6 +278,7 @@ int main(void)
 	}
 	alarm(120);
 	s_output();
+	s_check();
 	s_background_holder();
 	s_inherit();
 	s_dispositions();

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "creds.h"
 #include "endpoint.h"
 #include "output.h"
 #include "process.h"
@@ -373,8 +374,24 @@ static void s_userinfo(void)
 	       "cp_error_prefix strips userinfo: %s", err.msg);
 }
 
+/* cp_creds_set: copies, optional fields, replacing what was there. */
+static void s_creds(void)
+{
+	cp_creds c = {0};
+	char akid[] = "AKIA1", secret[] = "s1", token[] = "t1", account[] = "123456789012";
+	tap_ok(cp_creds_set(&c, akid, secret, token, 1700000000, account) == 0 && c.access_key_id != akid &&
+	       strcmp(c.access_key_id, "AKIA1") == 0 && strcmp(c.secret_access_key, "s1") == 0 &&
+	       strcmp(c.session_token, "t1") == 0 && strcmp(c.account_id, "123456789012") == 0 &&
+	       c.expiration == 1700000000, "creds set: copies of every field");
+	tap_ok(cp_creds_set(&c, "AKIA2", "s2", NULL, 0, NULL) == 0 && strcmp(c.access_key_id, "AKIA2") == 0 &&
+	       strcmp(c.secret_access_key, "s2") == 0 && !c.session_token && !c.account_id && c.expiration == 0,
+	       "creds set: replaces what was there; NULL token and account are none");
+	cp_creds_clear(&c);
+}
+
 int main(void)
 {
+	s_creds();
 	s_time();
 	s_endpoints();
 	s_output();
