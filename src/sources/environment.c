@@ -32,14 +32,8 @@ static int s_fetch(const cp_source *s, cp_run *run, cp_creds *ret, cp_error *err
 		return cp_error_set(err, CP_ESOURCE,
 				    "credential_source = Environment, but AWS_ACCESS_KEY_ID and "
 				    "AWS_SECRET_ACCESS_KEY are not both set");
-	cp_creds t = {0};
-	if (!(t.access_key_id = cp_strdup(akid)) || !(t.secret_access_key = cp_strdup(secret)) ||
-	    (token && !(t.session_token = cp_strdup(token)))) {
-		cp_creds_clear(&t);
-		return cp_error_set(err, CP_EINTERNAL, "out of memory");
-	}
-	cp_creds_move(ret, &t);
-	return 0;
+	return cp_creds_set(ret, akid, secret, token, NULL, 0) ? cp_error_set(err, CP_EINTERNAL, "out of memory")
+								: 0;
 }
 
 static bool s_long_term(const cp_source *s)

@@ -54,9 +54,7 @@ int cp_source_static(const char *profile, const char *akid, const char *secret, 
 		     cp_source **ret, cp_error *err)
 {
 	s_static *s = (s_static *)cp_source_alloc(&cp_source_static_ops, sizeof *s, profile);
-	if (!s || !(s->creds.access_key_id = cp_strdup(akid)) ||
-	    !(s->creds.secret_access_key = cp_strdup(secret)) ||
-	    (token && !(s->creds.session_token = cp_strdup(token)))) {
+	if (!s || cp_creds_set(&s->creds, akid, secret, token, NULL, 0)) {
 		cp_source_free(s ? &s->base : NULL);
 		return cp_error_set(err, CP_EINTERNAL, "out of memory");
 	}
