@@ -32,7 +32,7 @@ static int s_fetch(const cp_source *s, cp_run *run, cp_creds *ret, cp_error *err
 		return cp_error_set(err, CP_ESOURCE,
 				    "credential_source = Environment, but AWS_ACCESS_KEY_ID and "
 				    "AWS_SECRET_ACCESS_KEY are not both set");
-	return cp_creds_set(ret, akid, secret, token, NULL, 0) ? cp_error_set(err, CP_EINTERNAL, "out of memory")
+	return cp_creds_set(ret, akid, secret, token, 0, NULL) ? cp_error_set(err, CP_EINTERNAL, "out of memory")
 								: 0;
 }
 

@@ -54,7 +54,7 @@ int cp_source_static(const char *profile, const char *akid, const char *secret, 
 		     cp_source **ret, cp_error *err)
 {
 	s_static *s = (s_static *)cp_source_alloc(&cp_source_static_ops, sizeof *s, profile);
-	if (!s || cp_creds_set(&s->creds, akid, secret, token, NULL, 0)) {
+	if (!s || cp_creds_set(&s->creds, akid, secret, token, 0, NULL)) {
 		cp_source_free(s ? &s->base : NULL);
 		return cp_error_set(err, CP_EINTERNAL, "out of memory");
 	}
