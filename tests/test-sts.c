@@ -19,7 +19,6 @@
 #include <libxml/parserInternals.h>
 
 #include "http.h"
-#include "sigv4.h"
 #include "sts.h"
 #include "tap.h"
 
