@@ -423,7 +423,7 @@ static void test_recorded(void)
 {
 	const char *dir = tap_conformance_dir();
 	if (!dir) {
-		tap_skip("recorded IMDS traffic: conformance data not found");
+		tap_skip_data("recorded IMDS traffic: conformance data not found");
 		return;
 	}
 	static const char *const cases[] = {

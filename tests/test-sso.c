@@ -841,7 +841,7 @@ static void s_replay(const char *name, const char *env_var)
 	char *token = p ? tap_slurp(p, NULL) : NULL;
 	free(p);
 	if (!traffic || !tc || !token) {
-		tap_skip("recorded %s: files missing", name);
+		tap_skip_data("recorded %s: files missing", name);
 		free(traffic), free(tc), free(token);
 		return;
 	}
@@ -907,7 +907,7 @@ static void s_replay_token_profile(void)
 	free(cfgp);
 	free(tcp);
 	if (!text || !tc) {
-		tap_skip("recorded sso_token: files missing");
+		tap_skip_data("recorded sso_token: files missing");
 		free(text), free(tc);
 		return;
 	}
