@@ -840,13 +840,13 @@ static void test_http(void)
 	static char big[1001];
 	memset(big, 'b', 1000);
 	srv_route routes[] = {
-		{"POST", "/echo", 0, 200, "pong", SRV_REPLY},
-		{"PUT", "/put", 0, 204, "", SRV_REPLY},
-		{"GET", "/big", 0, 200, big, SRV_REPLY},
-		{"GET", "/redirect", 0, 302, "moved", SRV_REPLY},
-		{"GET", "/hang", 0, 0, NULL, SRV_HANG},
-		{"GET", "/close", 0, 0, NULL, SRV_CLOSE},
-		{"GET", "http://proxied.invalid/via-proxy", 0, 200, "from proxy", SRV_REPLY},
+		{"POST", "/echo", 0, 200, "pong", SRV_REPLY, NULL, NULL, NULL},
+		{"PUT", "/put", 0, 204, "", SRV_REPLY, NULL, NULL, NULL},
+		{"GET", "/big", 0, 200, big, SRV_REPLY, NULL, NULL, NULL},
+		{"GET", "/redirect", 0, 302, "moved", SRV_REPLY, NULL, NULL, NULL},
+		{"GET", "/hang", 0, 0, NULL, SRV_HANG, NULL, NULL, NULL},
+		{"GET", "/close", 0, 0, NULL, SRV_CLOSE, NULL, NULL, NULL},
+		{"GET", "http://proxied.invalid/via-proxy", 0, 200, "from proxy", SRV_REPLY, NULL, NULL, NULL},
 	};
 	srv s;
 	if (srv_start(&s, routes, sizeof routes / sizeof routes[0]) != 0) {
@@ -1030,7 +1030,7 @@ static void test_assume_role(void)
 		if (!reply)
 			reply = i == 0 ? ok_reply : i == 1 ? denied_reply : i == 2 ? throttled_reply
 				: i == 6 ? no_token_reply : sig_reply;
-		srv_route routes[] = {{"POST", "/", 0, c->status, reply, SRV_REPLY}};
+		srv_route routes[] = {{"POST", "/", 0, c->status, reply, SRV_REPLY, NULL, NULL, NULL}};
 		srv s;
 		if (srv_start(&s, routes, 1) != 0) {
 			tap_ok(0, "assume-role %s: server", c->name);
@@ -1096,7 +1096,7 @@ static void test_assume_role_session(void)
 	static const char *const arns[] = {"arn:aws:iam::aws:policy/ReadOnlyAccess"};
 	static const cp_tag tags[] = {{"Project", "Unicorn"}};
 	static const char *const transitive[] = {"Project"};
-	srv_route routes[] = {{"POST", "/", 0, 200, ok_reply, SRV_REPLY}};
+	srv_route routes[] = {{"POST", "/", 0, 200, ok_reply, SRV_REPLY, NULL, NULL, NULL}};
 	srv s;
 	if (srv_start(&s, routes, 1) != 0) {
 		tap_ok(0, "assume-role session parameters: server");
@@ -1220,7 +1220,7 @@ static void test_web_identity(void)
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		const sts_case *c = &cases[i];
 		srv_route routes[] = {
-			{"POST", "/", 0, c->status, c->reply ? c->reply : wi_ok_reply, SRV_REPLY}};
+			{"POST", "/", 0, c->status, c->reply ? c->reply : wi_ok_reply, SRV_REPLY, NULL, NULL, NULL}};
 		srv s;
 		if (srv_start(&s, routes, 1) != 0) {
 			tap_ok(0, "web identity %s: server", c->name);
@@ -1268,7 +1268,7 @@ static void test_web_identity(void)
 	}
 
 	/* Problems found before sending: nothing reaches STS. */
-	srv_route routes[] = {{"POST", "/", 0, 200, wi_ok_reply, SRV_REPLY}};
+	srv_route routes[] = {{"POST", "/", 0, 200, wi_ok_reply, SRV_REPLY, NULL, NULL, NULL}};
 	srv s;
 	if (srv_start(&s, routes, 1) != 0) {
 		tap_ok(0, "web identity: server");
@@ -1367,7 +1367,7 @@ static void test_web_identity_recorded(void)
 			if (d && str_eq(json_str(d, "direction"), "Response"))
 				reply = json_str(cJSON_GetObjectItem(d, "data"), "Utf8");
 		}
-		srv_route routes[] = {{"POST", "/", 0, status, reply, SRV_REPLY}};
+		srv_route routes[] = {{"POST", "/", 0, status, reply, SRV_REPLY, NULL, NULL, NULL}};
 		srv s;
 		if (!token || !sent || !reply || srv_start(&s, routes, 1) != 0) {
 			tap_ok(0, "recorded %s: data and server", cases[k].dir);
