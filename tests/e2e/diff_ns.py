@@ -82,10 +82,7 @@ class RecordingSts(servers.FakeSts):
             return self._error(400, "ValidationError",
                                f"1 validation error detected: Value '{name}' at "
                                f"'roleSessionName' failed to satisfy constraint")
-        status, headers, body = self._success(req, form["RoleArn"], name, 3600)
-        body = body.replace(b"AssumeRoleResponse", b"AssumeRoleWithWebIdentityResponse")
-        body = body.replace(b"AssumeRoleResult", b"AssumeRoleWithWebIdentityResult")
-        return status, headers, body
+        return self._web_identity_success(req, form["RoleArn"], name, 3600)
 
 
 def attach(owner, ip, port, tls=None):

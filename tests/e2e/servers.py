@@ -684,6 +684,18 @@ class FakeSts(LoopbackServer):
         return 200, [("Content-Type", "text/xml"),
                      ("x-amzn-RequestId", str(uuid.uuid4()))], body
 
+    def _web_identity_success(self, req, arn, name, duration, subject=None):
+        """An AssumeRoleWithWebIdentity success: AssumeRole's document under
+        the web identity names, with SubjectFromWebIdentityToken if given."""
+        status, headers, body = self._success(req, arn, name, duration)
+        body = (body.replace(b"AssumeRoleResponse", b"AssumeRoleWithWebIdentityResponse")
+                .replace(b"AssumeRoleResult", b"AssumeRoleWithWebIdentityResult"))
+        if subject:
+            body = body.replace(b"<Credentials>",
+                                b"<SubjectFromWebIdentityToken>" + _xml_escape(subject).encode()
+                                + b"</SubjectFromWebIdentityToken>\n    <Credentials>", 1)
+        return status, headers, body
+
     def _duration(self, form, default, high):
         """DurationSeconds checked as STS does (900..high): (seconds, None),
         or (None, the error reply)."""
