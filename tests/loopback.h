@@ -28,6 +28,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 enum { SRV_REPLY, SRV_HANG, SRV_CLOSE };
 
 #define SRV_JSON "application/json"
@@ -223,6 +225,31 @@ __attribute__((unused)) static char *srv_stop(srv *s)
 	log[len] = '\0';
 	close(s->logfd);
 	return log;
+}
+
+/* One event of a recorded smithy-rs exchange (the "events" of an
+ * http-traffic.json), as routes are built from it: what it holds, the
+ * rest NULL. */
+typedef struct srv_event {
+	const cJSON *request;  /* "uri", "method", "headers" */
+	const cJSON *response; /* the head ("Ok"): "status", "headers" */
+	const char *data;      /* a body chunk, UTF-8 */
+	bool data_is_response; /* the chunk's direction is "Response" */
+} srv_event;
+
+__attribute__((unused)) static srv_event srv_recorded_event(const cJSON *ev)
+{
+	const cJSON *a = cJSON_GetObjectItem(ev, "action");
+	const cJSON *d = cJSON_GetObjectItem(a, "Data");
+	const char *dir = cJSON_GetStringValue(cJSON_GetObjectItem(d, "direction"));
+	srv_event e = {
+		.request = cJSON_GetObjectItem(cJSON_GetObjectItem(a, "Request"), "request"),
+		.response = cJSON_GetObjectItem(
+			cJSON_GetObjectItem(cJSON_GetObjectItem(a, "Response"), "response"), "Ok"),
+		.data = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(d, "data"), "Utf8")),
+		.data_is_response = dir && strcmp(dir, "Response") == 0,
+	};
+	return e;
 }
 
 /* A port on which nothing listens (bound, then closed). */

@@ -332,19 +332,13 @@ static void test_recorded(void)
 		cJSON *ev;
 		cJSON_ArrayForEach(ev, cJSON_GetObjectItem(tr, "events"))
 		{
-			cJSON *a = cJSON_GetObjectItem(ev, "action");
-			cJSON *req = cJSON_GetObjectItem(cJSON_GetObjectItem(a, "Request"), "request");
-			cJSON *resp = cJSON_GetObjectItem(
-				cJSON_GetObjectItem(cJSON_GetObjectItem(a, "Response"), "response"), "Ok");
-			cJSON *d = cJSON_GetObjectItem(cJSON_GetObjectItem(a, "Data"), "data");
-			if (req && nreq++ == 0)
-				uri = cJSON_GetObjectItem(req, "uri")->valuestring;
-			else if (resp && nreq == 1)
-				status = cJSON_GetObjectItem(resp, "status")->valueint;
-			else if (d && nreq == 1 &&
-				 strcmp(cJSON_GetObjectItem(cJSON_GetObjectItem(a, "Data"), "direction")
-						->valuestring, "Response") == 0)
-				data = cJSON_GetObjectItem(d, "Utf8")->valuestring;
+			srv_event x = srv_recorded_event(ev);
+			if (x.request && nreq++ == 0)
+				uri = cJSON_GetObjectItem(x.request, "uri")->valuestring;
+			else if (x.response && nreq == 1)
+				status = cJSON_GetObjectItem(x.response, "status")->valueint;
+			else if (x.data && nreq == 1 && x.data_is_response)
+				data = x.data;
 		}
 		clear_env();
 		cJSON *kv;

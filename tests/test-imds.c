@@ -459,26 +459,22 @@ static void test_recorded(void)
 		cJSON *ev;
 		cJSON_ArrayForEach(ev, cJSON_GetObjectItem(t, "events"))
 		{
-			cJSON *a = cJSON_GetObjectItem(ev, "action");
-			cJSON *req = cJSON_GetObjectItem(cJSON_GetObjectItem(a, "Request"), "request");
-			cJSON *resp = cJSON_GetObjectItem(
-				cJSON_GetObjectItem(cJSON_GetObjectItem(a, "Response"), "response"), "Ok");
-			cJSON *data = cJSON_GetObjectItem(cJSON_GetObjectItem(a, "Data"), "data");
-			if (req && n < 6) {
-				const char *uri = cJSON_GetObjectItem(req, "uri")->valuestring;
+			srv_event x = srv_recorded_event(ev);
+			if (x.request && n < 6) {
+				const char *uri = cJSON_GetObjectItem(x.request, "uri")->valuestring;
 				const char *p = strstr(uri + 7, "/"); /* after http:// */
 				snprintf(paths[n], sizeof paths[n], "%s", p ? p : "/");
-				routes[n].method = cJSON_GetObjectItem(req, "method")->valuestring;
+				routes[n].method = cJSON_GetObjectItem(x.request, "method")->valuestring;
 				routes[n].path = paths[n];
 				routes[n].uses = 1;
 				routes[n].action = SRV_REPLY;
 				snprintf(expect_reqs[n], sizeof expect_reqs[n], "=== %s %s\n",
 					 routes[n].method, paths[n]);
 				n++;
-			} else if (resp && n > 0) {
-				routes[n - 1].status = cJSON_GetObjectItem(resp, "status")->valueint;
-			} else if (data && n > 0) {
-				routes[n - 1].body = cJSON_GetObjectItem(data, "Utf8")->valuestring;
+			} else if (x.response && n > 0) {
+				routes[n - 1].status = cJSON_GetObjectItem(x.response, "status")->valueint;
+			} else if (x.data && n > 0) {
+				routes[n - 1].body = x.data;
 			}
 		}
 		srv s;

@@ -658,17 +658,12 @@ static void s_replay(const char *name, const char *env_var)
 	}
 	cJSON *tj = cJSON_Parse(traffic), *cj = cJSON_Parse(tc);
 	const cJSON *ev = cJSON_GetObjectItemCaseSensitive(tj, "events");
-	const cJSON *req = cJSON_GetObjectItemCaseSensitive(
-		cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(ev, 0), "action"), "Request");
-	req = cJSON_GetObjectItemCaseSensitive(req, "request");
+	const cJSON *req = srv_recorded_event(cJSON_GetArrayItem(ev, 0)).request;
 	const char *uri = cJSON_GetObjectItemCaseSensitive(req, "uri")->valuestring;
 	const cJSON *hdrs = cJSON_GetObjectItemCaseSensitive(req, "headers");
 	const char *bearer = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(hdrs, "x-amz-sso_bearer_token"), 0)
 				     ->valuestring;
-	const cJSON *data = cJSON_GetObjectItemCaseSensitive(
-		cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(ev, 4), "action"), "Data");
-	const char *reply = cJSON_GetObjectItemCaseSensitive(
-		cJSON_GetObjectItemCaseSensitive(data, "data"), "Utf8")->valuestring;
+	const char *reply = srv_recorded_event(cJSON_GetArrayItem(ev, 4)).data;
 	const cJSON *ok = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cj, "result"), "Ok");
 	const char *path = strstr(uri, "://") ? strchr(strstr(uri, "://") + 3, '/') : NULL;
 
