@@ -77,7 +77,7 @@ from pathlib import Path
 
 import harness
 import netns
-from harness import Skip, run_clean
+from harness import Skip
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -459,17 +459,8 @@ def _replay(t, group, name):
         "tls": {"cert": pki["cert"], "key": pki["key"]},
         "exchanges": exchanges, "check_headers": CHECK_HEADERS,
     }
-    plan_path, result_path = t.tmp / "plan.json", t.tmp / "result.json"
-    plan_path.write_text(json.dumps(plan, indent=1))
-    cmd = netns.unshare_cmd(tools, HERE / "replay_ns.py", plan_path, result_path)
-    rc, out, err, note, el = run_clean(cmd, {"PATH": harness.BASE_PATH},
-                                       timeout=RUN_TIMEOUT + 30)
-    if not result_path.exists():
-        raise AssertionError(f"replay_ns.py left no result (exit {rc}{', ' + note if note else ''}):"
-                             f"\n{out}\n{err}")
-    res_j = json.loads(result_path.read_text())
-    if res_j["setup_error"]:
-        raise AssertionError("namespace setup failed:\n" + res_j["setup_error"])
+    res_j, _, _ = netns.run_plan(tools, HERE / "replay_ns.py", plan, t.tmp,
+                                 timeout=RUN_TIMEOUT + 30)
 
     shown = {k: v for k, v in env.items() if k not in ("PATH",)}
     shown_cmd = ([tools["faketime"], "-m", "--exclude-monotonic", f"@{fake}"]
