@@ -686,8 +686,8 @@ static const s_go_case s_go_cases[] = {
 	 "is cut as in Go v1 and smithy-rs ('Pound sign comments are ignored', botocore keeps it)"},
 	{"valid/escaped_profile", CP_FILE_CREDENTIALS,
 	 "{\"default\":{\"foo\":\"\\\"\\\\\\\"bar\\\\\\\"\\\"\",\"baz\":\"\\\"qux\\\\n\\\"\"}}",
-	 NULL, "Go v1 unquotes and reads backslash escapes; botocore and smithy-rs keep the value "
-	 "as written"},
+	 NULL, "Go v1 unquotes and reads backslash escapes; botocore keeps the value as written "
+	 "(the smithy-rs suite defines no escapes)"},
 	{"valid/global_values_profile", CP_FILE_CREDENTIALS, NULL, "line 1",
 	 "a property before any section header: Go v1 ignores it, botocore "
 	 "(MissingSectionHeaderError) and smithy-rs ('Properties must be defined in a profile') "
