@@ -524,22 +524,6 @@ static long s_lock_pid(int fd)
 	return pid;
 }
 
-long cp_cache_lock_holder(const cp_cache *c, const char *key)
-{
-	char stem[17], name[32];
-	if (!c || !c->usable || c->dirfd < 0 || !key)
-		return 0;
-	cp_cache_name(key, stem);
-	snprintf(name, sizeof name, "%s.lock", stem);
-	int fd = openat(c->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0)
-		return 0;
-	struct stat st;
-	long pid = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < 24 ? s_lock_pid(fd) : 0;
-	close(fd);
-	return pid;
-}
-
 /* The new holder says who it is (best effort: the lock works without it). */
 static void s_lock_write_pid(int fd)
 {

@@ -119,11 +119,6 @@ int cp_cache_parse_entry(const char *text, size_t len, const char *key, cp_cache
 int cp_cache_lock(cp_cache *c, const char *key, long wait_ms, cp_cache_lockfile *lock, cp_error *err);
 void cp_cache_unlock(cp_cache_lockfile *lock);
 
-/* The pid the current holder of key's lock wrote into the lock file, or 0
- * (no lock file, nobody holding it, or not written yet). Informational only:
- * the pid may belong to another pid namespace or have exited. */
-long cp_cache_lock_holder(const cp_cache *c, const char *key);
-
 /* Writes the entry atomically (temp file in the same directory, mode 0600,
  * O_EXCL, full write, fsync, rename, fsync of the directory; the temp is
  * unlinked on failure). Failure (read-only, full disk) warns once and

@@ -89,8 +89,9 @@ const cp_section *cp_config_services(const cp_config *cfg, const char *name);
 const char *cp_section_get(const cp_section *sec, const char *key);
 
 /* Sets (adds or replaces) a property in a profile, creating the profile.
- * Used by tests that build profiles directly and by merging. The key is
- * stored lowercased. Returns 0, CP_EINTERNAL (out of memory or a NULL
+ * A seam for tests that build profiles directly: the tool itself never
+ * calls it (its profiles come from cp_config_parse). The key is stored
+ * lowercased. Returns 0, CP_EINTERNAL (out of memory or a NULL
  * argument) or CP_ECONFIG (a limit reached); err is not set. */
 int cp_config_set(cp_config *cfg, const char *profile, const char *key, const char *value);
 

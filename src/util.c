@@ -237,7 +237,6 @@ void cp_progress(const char *fmt, ...)
 }
 
 void cp_set_debug(bool on) { s_debug = on; }
-bool cp_debug_enabled(void) { return s_debug; }
 
 void cp_debug(const char *fmt, ...)
 {

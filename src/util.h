@@ -104,7 +104,6 @@ void cp_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Debug sink (--debug). Never pass a secret. */
 void cp_set_debug(bool on);
-bool cp_debug_enabled(void);
 void cp_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* An HTTP header (borrowed strings). */

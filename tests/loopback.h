@@ -5,7 +5,13 @@
  *   srv s; srv_route routes[] = {{"GET", "/path", 0, 200, "body", SRV_REPLY}};
  *   srv_start(&s, routes, n);   ...use s.base...   char *log = srv_stop(&s);
  *
- * Header-only; include it once per test program. */
+ * The log holds, per request: "=== METHOD TARGET\n", the header lines, then
+ * "body: BODY\n". Every reply carries Content-Length, a fixed Date, the
+ * route's Content-Type (if any) and "Connection: close"; an unscripted
+ * request gets 404 "not scripted".
+ *
+ * Header-only; include it once per test program. The one loopback server of
+ * the C unit tests (test-ecs, test-imds, test-sso, test-sts). */
 #ifndef CP_TEST_LOOPBACK_H
 #define CP_TEST_LOOPBACK_H
 
@@ -22,15 +28,22 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 enum { SRV_REPLY, SRV_HANG, SRV_CLOSE };
 
+#define SRV_JSON "application/json"
+
 typedef struct srv_route {
-	const char *method;  /* NULL: any */
-	const char *path;    /* request target, exact */
-	int uses;            /* 0: unlimited; else served this many times */
+	const char *method;       /* NULL: any */
+	const char *path;         /* request target, exact; "*": any */
+	int uses;                 /* 0: unlimited; else served this many times */
 	int status;
 	const char *body;
-	int action;          /* SRV_REPLY, SRV_HANG (no reply until the client gives up), SRV_CLOSE */
+	int action;               /* SRV_REPLY, SRV_HANG (no reply until the client gives up), SRV_CLOSE */
+	const char *content_type; /* NULL: no Content-Type header */
+	const char *write_path;   /* before replying, write write_body here (another process's work) */
+	const char *write_body;
 } srv_route;
 
 typedef struct srv {
@@ -84,6 +97,42 @@ __attribute__((unused)) static int srv_read_request(int c, char *buf, size_t cap
 	return 0;
 }
 
+/* Writes one request's log entry (see the top of this file). */
+__attribute__((unused)) static void srv_log_request(int logfd, const char *buf, const char *method,
+						   const char *target)
+{
+	static char log[64 * 1024];
+	const char *hdr_end = strstr(buf, "\r\n\r\n");
+	const char *first_eol = strstr(buf, "\r\n");
+	int n = snprintf(log, sizeof log, "=== %s %s\n", method, target);
+	for (const char *p = first_eol + 2; p < hdr_end && n < (int)sizeof log - 2;) {
+		const char *eol = strstr(p, "\r\n");
+		n += snprintf(log + n, sizeof log - (size_t)n, "%.*s\n", (int)(eol - p), p);
+		p = eol + 2;
+	}
+	if (n < (int)sizeof log - 2)
+		n += snprintf(log + n, sizeof log - (size_t)n, "body: %s\n", hdr_end + 4);
+	if (n > (int)sizeof log - 1)
+		n = (int)sizeof log - 1;
+	srv_write_all(logfd, log, (size_t)n);
+}
+
+/* The first route for this request that has uses left (counting one). */
+__attribute__((unused)) static srv_route *srv_match(srv_route *routes, size_t nroutes,
+						    const char *method, const char *target)
+{
+	for (size_t i = 0; i < nroutes; i++) {
+		srv_route *x = &routes[i];
+		if ((!x->method || strcmp(x->method, method) == 0) &&
+		    (strcmp(x->path, "*") == 0 || strcmp(x->path, target) == 0) && x->uses >= 0) {
+			if (x->uses > 0 && --x->uses == 0)
+				x->uses = -1;
+			return x;
+		}
+	}
+	return NULL;
+}
+
 __attribute__((unused)) static void srv_serve(int lfd, int logfd, srv_route *routes, size_t nroutes)
 {
 	static char buf[256 * 1024];
@@ -98,30 +147,14 @@ __attribute__((unused)) static void srv_serve(int lfd, int logfd, srv_route *rou
 		}
 		char method[16] = "", target[1024] = "";
 		sscanf(buf, "%15s %1023s", method, target);
-		/* Log: "=== METHOD TARGET\n" then the header lines, then the body. */
-		char *hdr_end = strstr(buf, "\r\n\r\n");
-		char *first_eol = strstr(buf, "\r\n");
-		char log[8192];
-		int n = snprintf(log, sizeof log, "=== %s %s\n", method, target);
-		for (char *p = first_eol + 2; p < hdr_end && n < (int)sizeof log - 2;) {
-			char *eol = strstr(p, "\r\n");
-			n += snprintf(log + n, sizeof log - (size_t)n, "%.*s\n", (int)(eol - p), p);
-			p = eol + 2;
-		}
-		if (n < (int)sizeof log - 2)
-			n += snprintf(log + n, sizeof log - (size_t)n, "body: %.2000s\n", hdr_end + 4);
-		if (n > (int)sizeof log - 1)
-			n = (int)sizeof log - 1;
-		srv_write_all(logfd, log, (size_t)n);
+		srv_log_request(logfd, buf, method, target);
 
-		srv_route *r = NULL;
-		for (size_t i = 0; i < nroutes && !r; i++) {
-			srv_route *x = &routes[i];
-			if ((!x->method || strcmp(x->method, method) == 0) &&
-			    strcmp(x->path, target) == 0 && x->uses >= 0) {
-				r = x;
-				if (x->uses > 0 && --x->uses == 0)
-					x->uses = -1;
+		srv_route *r = srv_match(routes, nroutes, method, target);
+		if (r && r->write_path) {
+			FILE *f = fopen(r->write_path, "w");
+			if (f) {
+				fputs(r->write_body, f);
+				fclose(f);
 			}
 		}
 		if (r && r->action == SRV_HANG) {
@@ -134,12 +167,14 @@ __attribute__((unused)) static void srv_serve(int lfd, int logfd, srv_route *rou
 		} else {
 			int status = r ? r->status : 404;
 			const char *body = r ? (r->body ? r->body : "") : "not scripted";
+			const char *ct = r ? r->content_type : NULL;
 			char head[512];
 			int hn = snprintf(head, sizeof head,
-					  "HTTP/1.1 %d X\r\nContent-Length: %zu\r\n"
+					  "HTTP/1.1 %d X\r\nContent-Length: %zu\r\n%s%s%s"
 					  "Date: Mon, 20 Sep 2021 21:43:31 GMT\r\n"
 					  "Connection: close\r\n\r\n",
-					  status, strlen(body));
+					  status, strlen(body), ct ? "Content-Type: " : "", ct ? ct : "",
+					  ct ? "\r\n" : "");
 			srv_write_all(c, head, (size_t)hn);
 			srv_write_all(c, body, strlen(body));
 		}
@@ -157,6 +192,7 @@ __attribute__((unused)) static int srv_start(srv *s, srv_route *routes, size_t n
 	    getsockname(lfd, (struct sockaddr *)&a, &al) != 0 || pipe(pfd) != 0)
 		return -1;
 	fflush(stdout);
+	fflush(stderr);
 	pid_t pid = fork();
 	if (pid < 0)
 		return -1;
@@ -181,7 +217,7 @@ __attribute__((unused)) static char *srv_stop(srv *s)
 	 * Every log line was written before its reply was sent. */
 	kill(s->pid, SIGKILL);
 	waitpid(s->pid, NULL, 0);
-	size_t cap = 65536, len = 0;
+	size_t cap = 256 * 1024, len = 0;
 	char *log = malloc(cap);
 	ssize_t n;
 	while (len < cap - 1 && (n = read(s->logfd, log + len, cap - 1 - len)) > 0)
@@ -189,6 +225,31 @@ __attribute__((unused)) static char *srv_stop(srv *s)
 	log[len] = '\0';
 	close(s->logfd);
 	return log;
+}
+
+/* One event of a recorded smithy-rs exchange (the "events" of an
+ * http-traffic.json), as routes are built from it: what it holds, the
+ * rest NULL. */
+typedef struct srv_event {
+	const cJSON *request;  /* "uri", "method", "headers" */
+	const cJSON *response; /* the head ("Ok"): "status", "headers" */
+	const char *data;      /* a body chunk, UTF-8 */
+	bool data_is_response; /* the chunk's direction is "Response" */
+} srv_event;
+
+__attribute__((unused)) static srv_event srv_recorded_event(const cJSON *ev)
+{
+	const cJSON *a = cJSON_GetObjectItem(ev, "action");
+	const cJSON *d = cJSON_GetObjectItem(a, "Data");
+	const char *dir = cJSON_GetStringValue(cJSON_GetObjectItem(d, "direction"));
+	srv_event e = {
+		.request = cJSON_GetObjectItem(cJSON_GetObjectItem(a, "Request"), "request"),
+		.response = cJSON_GetObjectItem(
+			cJSON_GetObjectItem(cJSON_GetObjectItem(a, "Response"), "response"), "Ok"),
+		.data = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(d, "data"), "Utf8")),
+		.data_is_response = dir && strcmp(dir, "Response") == 0,
+	};
+	return e;
 }
 
 /* A port on which nothing listens (bound, then closed). */

@@ -21,185 +21,9 @@
 #include <unistd.h>
 
 #include "ecs.h"
+#include "loopback.h"
 #include "tap.h"
 #include "retry.h"
-
-/* ---- loopback server ---------------------------------------------------- */
-
-enum { SRV_REPLY, SRV_HANG, SRV_CLOSE };
-
-typedef struct srv_route {
-	const char *path;         /* request target, exact */
-	int uses;                 /* 0: unlimited; else served this many times */
-	int status;
-	const char *body;
-	int action;               /* SRV_REPLY, SRV_HANG, SRV_CLOSE */
-	const char *content_type; /* NULL: none */
-} srv_route;
-
-typedef struct srv {
-	pid_t pid;
-	int port;
-	int logfd;
-	char base[64]; /* "http://127.0.0.1:PORT" */
-} srv;
-
-static void srv_write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w <= 0) {
-			if (w < 0 && errno == EINTR)
-				continue;
-			return;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-}
-
-/* Reads one request's head (GETs carry no body); 0 or -1. */
-static int srv_read_request(int c, char *buf, size_t cap)
-{
-	size_t len = 0;
-	for (;;) {
-		struct pollfd p = {.fd = c, .events = POLLIN};
-		if (poll(&p, 1, 5000) <= 0)
-			return -1;
-		ssize_t n = read(c, buf + len, cap - 1 - len);
-		if (n <= 0)
-			return -1;
-		len += (size_t)n;
-		buf[len] = '\0';
-		if (strstr(buf, "\r\n\r\n"))
-			return 0;
-		if (len >= cap - 1)
-			return -1;
-	}
-}
-
-static void srv_serve(int lfd, int logfd, srv_route *routes, size_t nroutes)
-{
-	static char buf[64 * 1024];
-	for (;;) { /* until srv_stop() kills it */
-		int c = accept(lfd, NULL, NULL);
-		if (c < 0)
-			continue;
-		if (srv_read_request(c, buf, sizeof buf) != 0) {
-			close(c);
-			continue;
-		}
-		char method[16] = "", target[1024] = "";
-		sscanf(buf, "%15s %1023s", method, target);
-		/* Log: "=== METHOD TARGET\n" then the header lines. */
-		char *hdr_end = strstr(buf, "\r\n\r\n");
-		char *first_eol = strstr(buf, "\r\n");
-		char log[24 * 1024];
-		int n = snprintf(log, sizeof log, "=== %s %s\n", method, target);
-		for (char *p = first_eol + 2; p < hdr_end && n < (int)sizeof log - 2;) {
-			char *eol = strstr(p, "\r\n");
-			n += snprintf(log + n, sizeof log - (size_t)n, "%.*s\n", (int)(eol - p), p);
-			p = eol + 2;
-		}
-		if (n > (int)sizeof log - 1)
-			n = (int)sizeof log - 1;
-		srv_write_all(logfd, log, (size_t)n);
-
-		srv_route *r = NULL;
-		for (size_t i = 0; i < nroutes && !r; i++) {
-			srv_route *x = &routes[i];
-			if (strcmp(x->path, target) == 0 && x->uses >= 0) {
-				r = x;
-				if (x->uses > 0 && --x->uses == 0)
-					x->uses = -1;
-			}
-		}
-		if (r && r->action == SRV_HANG) {
-			char tmp[256];
-			struct pollfd p = {.fd = c, .events = POLLIN};
-			while (poll(&p, 1, 10000) > 0 && read(c, tmp, sizeof tmp) > 0)
-				;
-		} else if (r && r->action == SRV_CLOSE) {
-			/* nothing */
-		} else {
-			int status = r ? r->status : 404;
-			const char *body = r ? (r->body ? r->body : "") : "not scripted";
-			char head[512];
-			int hn = snprintf(head, sizeof head,
-					  "HTTP/1.1 %d X\r\nContent-Length: %zu\r\n%s%s%s"
-					  "Connection: close\r\n\r\n",
-					  status, strlen(body), r && r->content_type ? "Content-Type: " : "",
-					  r && r->content_type ? r->content_type : "",
-					  r && r->content_type ? "\r\n" : "");
-			srv_write_all(c, head, (size_t)hn);
-			srv_write_all(c, body, strlen(body));
-		}
-		close(c);
-	}
-}
-
-static int srv_start(srv *s, srv_route *routes, size_t nroutes)
-{
-	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t al = sizeof a;
-	int pfd[2];
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof a) != 0 || listen(lfd, 16) != 0 ||
-	    getsockname(lfd, (struct sockaddr *)&a, &al) != 0 || pipe(pfd) != 0)
-		return -1;
-	fflush(stdout);
-	pid_t pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		close(pfd[0]);
-		srv_serve(lfd, pfd[1], routes, nroutes);
-		_exit(0);
-	}
-	close(lfd);
-	close(pfd[1]);
-	s->pid = pid;
-	s->port = ntohs(a.sin_port);
-	s->logfd = pfd[0];
-	snprintf(s->base, sizeof s->base, "http://127.0.0.1:%d", s->port);
-	return 0;
-}
-
-/* Stops the server and returns what it logged (caller frees). */
-static char *srv_stop(srv *s)
-{
-	/* SIGKILL: every log line was written before its reply was sent. */
-	kill(s->pid, SIGKILL);
-	waitpid(s->pid, NULL, 0);
-	size_t cap = 65536, len = 0;
-	char *log = malloc(cap);
-	ssize_t n;
-	while (len < cap - 1 && (n = read(s->logfd, log + len, cap - 1 - len)) > 0)
-		len += (size_t)n;
-	log[len] = '\0';
-	close(s->logfd);
-	return log;
-}
-
-/* A port on which nothing listens (bound, then closed). */
-static int closed_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t al = sizeof a;
-	bind(fd, (struct sockaddr *)&a, sizeof a);
-	getsockname(fd, (struct sockaddr *)&a, &al);
-	close(fd);
-	return ntohs(a.sin_port);
-}
-
-static int count_str(const char *hay, const char *needle)
-{
-	int n = 0;
-	for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
-		n++;
-	return n;
-}
 
 /* ---- fixtures ----------------------------------------------------------- */
 
@@ -376,7 +200,7 @@ static void test_ruby_request(void)
 			tap_diag("resolve: r=%d url=%s msg=%s", r, url ? url : "(null)", e.msg);
 		free(url);
 		const char *target = uri_target(want_uri);
-		srv_route routes[] = {{target, 0, 200, good_json, SRV_REPLY, "application/json"}};
+		srv_route routes[] = {{NULL, target, 0, 200, good_json, SRV_REPLY, "application/json", NULL, NULL}};
 		char *log = call_server(routes, 1, &o, target, &c, &e, &r);
 		char line[1200];
 		snprintf(line, sizeof line, "=== %s %s\n", want_method, target);
@@ -417,8 +241,8 @@ static void test_ruby_response(void)
 		cJSON *body = cJSON_GetObjectItem(resp, "body");
 		cJSON *ct = cJSON_GetObjectItem(cJSON_GetObjectItem(resp, "headers"), "Content-Type");
 		int status = cJSON_GetObjectItem(resp, "status")->valueint;
-		srv_route routes[] = {{"/creds", 0, status, body ? body->valuestring : "", SRV_REPLY,
-				       ct ? ct->valuestring : NULL}};
+		srv_route routes[] = {{NULL, "/creds", 0, status, body ? body->valuestring : "", SRV_REPLY,
+				       ct ? ct->valuestring : NULL, NULL, NULL}};
 		cp_ecs_options o = {0};
 		cp_creds c = {0};
 		cp_error e = {0};
@@ -502,19 +326,13 @@ static void test_recorded(void)
 		cJSON *ev;
 		cJSON_ArrayForEach(ev, cJSON_GetObjectItem(tr, "events"))
 		{
-			cJSON *a = cJSON_GetObjectItem(ev, "action");
-			cJSON *req = cJSON_GetObjectItem(cJSON_GetObjectItem(a, "Request"), "request");
-			cJSON *resp = cJSON_GetObjectItem(
-				cJSON_GetObjectItem(cJSON_GetObjectItem(a, "Response"), "response"), "Ok");
-			cJSON *d = cJSON_GetObjectItem(cJSON_GetObjectItem(a, "Data"), "data");
-			if (req && nreq++ == 0)
-				uri = cJSON_GetObjectItem(req, "uri")->valuestring;
-			else if (resp && nreq == 1)
-				status = cJSON_GetObjectItem(resp, "status")->valueint;
-			else if (d && nreq == 1 &&
-				 strcmp(cJSON_GetObjectItem(cJSON_GetObjectItem(a, "Data"), "direction")
-						->valuestring, "Response") == 0)
-				data = cJSON_GetObjectItem(d, "Utf8")->valuestring;
+			srv_event x = srv_recorded_event(ev);
+			if (x.request && nreq++ == 0)
+				uri = cJSON_GetObjectItem(x.request, "uri")->valuestring;
+			else if (x.response && nreq == 1)
+				status = cJSON_GetObjectItem(x.response, "status")->valueint;
+			else if (x.data && nreq == 1 && x.data_is_response)
+				data = x.data;
 		}
 		clear_env();
 		cJSON *kv;
@@ -529,7 +347,7 @@ static void test_recorded(void)
 		bool ok = uri && data && r == 0 && url && strcmp(url, uri) == 0;
 		free(url);
 		const char *target = uri ? uri_target(uri) : "/";
-		srv_route routes[] = {{target, 0, status, data, SRV_REPLY, "application/json"}};
+		srv_route routes[] = {{NULL, target, 0, status, data, SRV_REPLY, "application/json", NULL, NULL}};
 		cp_creds c = {0};
 		char *log = call_server(routes, 1, &o, target, &c, &e, &r);
 		char line[1200];
@@ -638,7 +456,7 @@ static void test_flows(void)
 
 	/* Success with an env token. */
 	{
-		srv_route routes[] = {{"/creds", 0, 200, good_json, SRV_REPLY, "application/json"}};
+		srv_route routes[] = {{NULL, "/creds", 0, 200, good_json, SRV_REPLY, "application/json", NULL, NULL}};
 		cp_ecs_options o = {.auth_token = "Bearer ENVTOKEN-1"};
 		log = call_server(routes, 1, &o, "/creds", &c, &e, &r);
 		bool ok = r == 0 && good_creds(&c) && !c.account_id &&
@@ -657,7 +475,7 @@ static void test_flows(void)
 		char tok[256];
 		snprintf(tok, sizeof tok, "%s/token", tmpdir);
 		write_file(tok, "FILETOKEN-A\n", 12);
-		srv_route routes[] = {{"/creds", 0, 200, good_json, SRV_REPLY, "application/json"}};
+		srv_route routes[] = {{NULL, "/creds", 0, 200, good_json, SRV_REPLY, "application/json", NULL, NULL}};
 		srv s;
 		bool ok = srv_start(&s, routes, 1) == 0;
 		char url[128];
@@ -691,8 +509,8 @@ static void test_flows(void)
 		{404, 3, CP_ESOURCE, 1, "404 is not retried", "404 Not Found"},
 	};
 	for (size_t i = 0; i < sizeof retry / sizeof retry[0]; i++) {
-		srv_route routes[] = {{"/creds", 1, retry[i].first, "{}", SRV_REPLY, NULL},
-				      {"/creds", 0, 200, good_json, SRV_REPLY, "application/json"}};
+		srv_route routes[] = {{NULL, "/creds", 1, retry[i].first, "{}", SRV_REPLY, NULL, NULL, NULL},
+				      {NULL, "/creds", 0, 200, good_json, SRV_REPLY, "application/json", NULL, NULL}};
 		cp_ecs_options o = {.attempts = retry[i].attempts};
 		cp_error_clear(&e);
 		log = call_server(routes, 2, &o, "/creds", &c, &e, &r);
@@ -723,7 +541,7 @@ static void test_flows(void)
 
 	/* A server that never answers: the per-request timeout holds. */
 	{
-		srv_route routes[] = {{"/creds", 0, 0, NULL, SRV_HANG, NULL}};
+		srv_route routes[] = {{NULL, "/creds", 0, 0, NULL, SRV_HANG, NULL, NULL, NULL}};
 		cp_ecs_options o = {.timeout_ms = 300};
 		int64_t t0 = cp_mono_ms();
 		cp_error_clear(&e);
@@ -737,7 +555,7 @@ static void test_flows(void)
 
 	/* Connection closed without a reply. */
 	{
-		srv_route routes[] = {{"/creds", 0, 0, NULL, SRV_CLOSE, NULL}};
+		srv_route routes[] = {{NULL, "/creds", 0, 0, NULL, SRV_CLOSE, NULL, NULL, NULL}};
 		cp_ecs_options o = {0};
 		cp_error_clear(&e);
 		log = call_server(routes, 1, &o, "/creds", &c, &e, &r);
@@ -747,7 +565,7 @@ static void test_flows(void)
 
 	/* An overall deadline already past: nothing is sent. */
 	{
-		srv_route routes[] = {{"/creds", 0, 200, good_json, SRV_REPLY, NULL}};
+		srv_route routes[] = {{NULL, "/creds", 0, 200, good_json, SRV_REPLY, NULL, NULL, NULL}};
 		cp_ecs_options o = {.deadline_ms = cp_mono_ms() - 1};
 		cp_error_clear(&e);
 		log = call_server(routes, 1, &o, "/creds", &c, &e, &r);
@@ -802,7 +620,7 @@ static void test_flows(void)
 		{"not json", "418 with a text body: status only", "answered 418", 418, ""},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		srv_route routes[] = {{"/creds", 0, bad[i].status, bad[i].body, SRV_REPLY, NULL}};
+		srv_route routes[] = {{NULL, "/creds", 0, bad[i].status, bad[i].body, SRV_REPLY, NULL, NULL, NULL}};
 		cp_ecs_options o = {0};
 		cp_error_clear(&e);
 		log = call_server(routes, 1, &o, "/creds", &c, &e, &r);
@@ -822,7 +640,7 @@ static void test_flows(void)
 		setenv("ALL_PROXY", "http://127.0.0.1:1", 1);
 		unsetenv("NO_PROXY");
 		unsetenv("no_proxy");
-		srv_route routes[] = {{"/creds", 0, 200, good_json, SRV_REPLY, NULL}};
+		srv_route routes[] = {{NULL, "/creds", 0, 200, good_json, SRV_REPLY, NULL, NULL, NULL}};
 		cp_ecs_options o = {0};
 		log = call_server(routes, 1, &o, "/creds", &c, &e, &r);
 		tap_ok(r == 0 && good_creds(&c) && count_str(log, "=== ") == 1,
@@ -894,7 +712,7 @@ static void test_tokens(void)
 	};
 	for (size_t i = 0; i < sizeof bad_files / sizeof bad_files[0]; i++) {
 		write_file(tok, bad_files[i].data, bad_files[i].len);
-		srv_route routes[] = {{"/creds", 0, 200, good_json, SRV_REPLY, NULL}};
+		srv_route routes[] = {{NULL, "/creds", 0, 200, good_json, SRV_REPLY, NULL, NULL, NULL}};
 		cp_ecs_options o = {.auth_token_file = tok};
 		cp_error_clear(&e);
 		char *log = call_server(routes, 1, &o, "/creds", &c, &e, &r);
@@ -906,7 +724,7 @@ static void test_tokens(void)
 		free(log);
 	}
 	{
-		srv_route routes[] = {{"/creds", 0, 200, good_json, SRV_REPLY, NULL}};
+		srv_route routes[] = {{NULL, "/creds", 0, 200, good_json, SRV_REPLY, NULL, NULL, NULL}};
 		cp_ecs_options o = {.auth_token = "SECRETTOK\r\nX-Evil: 1"};
 		cp_error_clear(&e);
 		char *log = call_server(routes, 1, &o, "/creds", &c, &e, &r);
@@ -922,7 +740,7 @@ static void test_tokens(void)
 		char *big = malloc(n + 2);
 		memset(big, 'a', n + 1);
 		write_file(tok, big, n);
-		srv_route routes[] = {{"/creds", 0, 200, good_json, SRV_REPLY, NULL}};
+		srv_route routes[] = {{NULL, "/creds", 0, 200, good_json, SRV_REPLY, NULL, NULL, NULL}};
 		cp_ecs_options o = {.auth_token_file = tok};
 		cp_error_clear(&e);
 		char *log = call_server(routes, 1, &o, "/creds", &c, &e, &r);
@@ -957,9 +775,9 @@ static void test_tokens(void)
 	/* The token never reaches a message, even when the endpoint echoes it. */
 	{
 		srv_route routes[] = {
-			{"/creds", 0, 401,
+			{NULL, "/creds", 0, 401,
 			 "{\"code\":\"SECRETTOK-ECHO\",\"message\":\"bad token SECRETTOK-ECHO\"}",
-			 SRV_REPLY, "application/json"}};
+			 SRV_REPLY, "application/json", NULL, NULL}};
 		cp_ecs_options o = {.auth_token = "SECRETTOK-ECHO"};
 		cp_error_clear(&e);
 		char *log = call_server(routes, 1, &o, "/creds", &c, &e, &r);
@@ -972,10 +790,10 @@ static void test_tokens(void)
 	/* Reply values never reach a message. */
 	{
 		srv_route routes[] = {
-			{"/creds", 0, 200,
+			{NULL, "/creds", 0, 200,
 			 "{\"AccessKeyId\":\"AKSECRET\",\"SecretAccessKey\":\"SKSECRET\","
 			 "\"Token\":\"STSECRET\",\"Expiration\":\"SKSECRET\"}",
-			 SRV_REPLY, NULL}};
+			 SRV_REPLY, NULL, NULL, NULL}};
 		cp_ecs_options o = {0};
 		cp_error_clear(&e);
 		char *log = call_server(routes, 1, &o, "/creds", &c, &e, &r);
@@ -985,7 +803,7 @@ static void test_tokens(void)
 	}
 	/* The query of FULL_URI is left out of request errors. */
 	{
-		srv_route routes[] = {{"/creds?sig=QUERYSECRET", 0, 500, "", SRV_REPLY, NULL}};
+		srv_route routes[] = {{NULL, "/creds?sig=QUERYSECRET", 0, 500, "", SRV_REPLY, NULL, NULL, NULL}};
 		cp_ecs_options o = {0};
 		cp_error_clear(&e);
 		char *log = call_server(routes, 1, &o, "/creds?sig=QUERYSECRET", &c, &e, &r);
@@ -998,7 +816,7 @@ static void test_tokens(void)
 	/* --debug output carries neither the token nor the credentials. */
 	{
 		write_file(tok, "SECRETTOK-DEBUG\n", 16);
-		srv_route routes[] = {{"/creds", 0, 200, good_json, SRV_REPLY, NULL}};
+		srv_route routes[] = {{NULL, "/creds", 0, 200, good_json, SRV_REPLY, NULL, NULL, NULL}};
 		srv s;
 		if (srv_start(&s, routes, 1) != 0) {
 			tap_ok(0, "debug: server start");

@@ -23,199 +23,10 @@
 
 #include "config.h"
 #include "credproc.h"
+#include "loopback.h"
 #include "resolve.h"
 #include "sso.h"
 #include "tap.h"
-
-/* ---- loopback server ---------------------------------------------------- */
-
-typedef struct srv_route {
-	const char *method;       /* exact */
-	const char *target;       /* request target, exact; "*": any */
-	int uses;                 /* 0: unlimited; else served this many times */
-	int status;
-	const char *body;
-	const char *write_path;   /* before replying, write write_body here (another process's refresh) */
-	const char *write_body;
-} srv_route;
-
-typedef struct srv {
-	pid_t pid;
-	int logfd;
-	char base[64]; /* "http://127.0.0.1:PORT" */
-} srv;
-
-static void srv_write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w <= 0) {
-			if (w < 0 && errno == EINTR)
-				continue;
-			return;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-}
-
-/* Reads one request (head and a Content-Length body); the length read, or -1. */
-static long srv_read_request(int c, char *buf, size_t cap, char **ret_body)
-{
-	size_t len = 0, need = 0;
-	char *body = NULL;
-	for (;;) {
-		struct pollfd p = {.fd = c, .events = POLLIN};
-		if (body && len >= need)
-			break;
-		if (poll(&p, 1, 5000) <= 0)
-			return -1;
-		ssize_t n = read(c, buf + len, cap - 1 - len);
-		if (n <= 0)
-			return -1;
-		len += (size_t)n;
-		buf[len] = '\0';
-		if (!body) {
-			char *e = strstr(buf, "\r\n\r\n");
-			if (!e) {
-				if (len >= cap - 1)
-					return -1;
-				continue;
-			}
-			body = e + 4;
-			size_t cl = 0;
-			char *h = strcasestr(buf, "\r\nContent-Length:");
-			if (h && h < e)
-				cl = strtoul(h + 17, NULL, 10);
-			need = (size_t)(body - buf) + cl;
-			if (need >= cap)
-				return -1;
-		}
-	}
-	buf[len] = '\0';
-	*ret_body = body;
-	return (long)len;
-}
-
-static void srv_serve(int lfd, int logfd, srv_route *routes, size_t nroutes)
-{
-	static char buf[64 * 1024];
-	for (;;) { /* until srv_stop() kills it */
-		int c = accept(lfd, NULL, NULL);
-		char *body = NULL;
-		if (c < 0)
-			continue;
-		if (srv_read_request(c, buf, sizeof buf, &body) < 0) {
-			close(c);
-			continue;
-		}
-		char method[16] = "", target[1024] = "";
-		sscanf(buf, "%15s %1023s", method, target);
-		/* Log: "=== METHOD TARGET\n", the header lines, "--- body\n<body>\n". */
-		char *hdr_end = strstr(buf, "\r\n\r\n");
-		char *first_eol = strstr(buf, "\r\n");
-		static char log[40 * 1024];
-		int n = snprintf(log, sizeof log, "=== %s %s\n", method, target);
-		for (char *p = first_eol + 2; p < hdr_end && n < (int)sizeof log - 2;) {
-			char *eol = strstr(p, "\r\n");
-			n += snprintf(log + n, sizeof log - (size_t)n, "%.*s\n", (int)(eol - p), p);
-			p = eol + 2;
-		}
-		if (n < (int)sizeof log - 2)
-			n += snprintf(log + n, sizeof log - (size_t)n, "--- body\n%s\n", body);
-		if (n > (int)sizeof log - 1)
-			n = (int)sizeof log - 1;
-		srv_write_all(logfd, log, (size_t)n);
-
-		srv_route *r = NULL;
-		for (size_t i = 0; i < nroutes && !r; i++) {
-			srv_route *x = &routes[i];
-			if (strcmp(x->method, method) == 0 &&
-			    (strcmp(x->target, "*") == 0 || strcmp(x->target, target) == 0) && x->uses >= 0) {
-				r = x;
-				if (x->uses > 0 && --x->uses == 0)
-					x->uses = -1;
-			}
-		}
-		if (r && r->write_path) {
-			FILE *f = fopen(r->write_path, "w");
-			if (f) {
-				fputs(r->write_body, f);
-				fclose(f);
-			}
-		}
-		int status = r ? r->status : 404;
-		const char *rb = r ? (r->body ? r->body : "") : "{\"message\":\"not scripted\"}";
-		char head[512];
-		int hn = snprintf(head, sizeof head,
-				  "HTTP/1.1 %d X\r\nContent-Length: %zu\r\nContent-Type: application/json\r\n"
-				  "Connection: close\r\n\r\n", status, strlen(rb));
-		srv_write_all(c, head, (size_t)hn);
-		srv_write_all(c, rb, strlen(rb));
-		close(c);
-	}
-}
-
-static int srv_start(srv *s, srv_route *routes, size_t nroutes)
-{
-	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t al = sizeof a;
-	int pfd[2];
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof a) != 0 || listen(lfd, 16) != 0 ||
-	    getsockname(lfd, (struct sockaddr *)&a, &al) != 0 || pipe(pfd) != 0)
-		return -1;
-	fflush(stdout);
-	fflush(stderr);
-	pid_t pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		close(pfd[0]);
-		srv_serve(lfd, pfd[1], routes, nroutes);
-		_exit(0);
-	}
-	close(lfd);
-	close(pfd[1]);
-	s->pid = pid;
-	s->logfd = pfd[0];
-	snprintf(s->base, sizeof s->base, "http://127.0.0.1:%d", ntohs(a.sin_port));
-	return 0;
-}
-
-/* Stops the server and returns what it logged (caller frees). */
-static char *srv_stop(srv *s)
-{
-	kill(s->pid, SIGKILL);
-	waitpid(s->pid, NULL, 0);
-	size_t cap = 256 * 1024, len = 0;
-	char *log = malloc(cap);
-	ssize_t n;
-	while (len < cap - 1 && (n = read(s->logfd, log + len, cap - 1 - len)) > 0)
-		len += (size_t)n;
-	log[len] = '\0';
-	close(s->logfd);
-	return log;
-}
-
-static int count_str(const char *hay, const char *needle)
-{
-	int n = 0;
-	for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
-		n++;
-	return n;
-}
-
-static int closed_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t al = sizeof a;
-	bind(fd, (struct sockaddr *)&a, sizeof a);
-	getsockname(fd, (struct sockaddr *)&a, &al);
-	close(fd);
-	return ntohs(a.sin_port);
-}
 
 /* ---- fixtures ----------------------------------------------------------- */
 
@@ -529,7 +340,7 @@ static void s_module(void)
 	tok = s_token_json(8 * 3600, true, 86400);
 	s_write(tf, tok);
 	{
-		srv_route rt[] = {{"GET", PORTAL_PATH, 0, 200, s_role_ok, NULL, NULL}};
+		srv_route rt[] = {{"GET", PORTAL_PATH, 0, 200, s_role_ok, SRV_REPLY, SRV_JSON, NULL, NULL}};
 		srv_start(&s, rt, 1);
 		setenv("AWS_ENDPOINT_URL_SSO", s.base, 1);
 		s_opts(&o, "dev");
@@ -556,8 +367,8 @@ static void s_module(void)
 		char ans[256];
 		snprintf(ans, sizeof ans, "{\"accessToken\":\"%s\",\"tokenType\":\"Bearer\",\"expiresIn\":28800,"
 			 "\"refreshToken\":\"%s\"}", AT2, RT2);
-		srv_route rt[] = {{"POST", "/token", 0, 200, ans, NULL, NULL},
-				  {"GET", PORTAL_PATH, 0, 200, s_role_ok, NULL, NULL}};
+		srv_route rt[] = {{"POST", "/token", 0, 200, ans, SRV_REPLY, SRV_JSON, NULL, NULL},
+				  {"GET", PORTAL_PATH, 0, 200, s_role_ok, SRV_REPLY, SRV_JSON, NULL, NULL}};
 		srv_start(&s, rt, 2);
 		setenv("AWS_ENDPOINT_URL_SSO", s.base, 1);
 		setenv("AWS_ENDPOINT_URL_SSO_OIDC", s.base, 1);
@@ -584,8 +395,8 @@ static void s_module(void)
 		tap_ok(post && get && post < get && strstr(post, "\nContent-Type: application/json\n") &&
 		       strstr(get, "x-amz-sso_bearer_token: " AT2 "\n"),
 		       "POST /token (application/json) first, then GET with the new token");
-		char *b = post ? strstr(post, "--- body\n") : NULL;
-		cJSON *bj = b ? cJSON_Parse(b + 9) : NULL;
+		char *b = post ? strstr(post, "\nbody: ") : NULL;
+		cJSON *bj = b ? cJSON_Parse(b + 7) : NULL;
 		const cJSON *gt = cJSON_GetObjectItemCaseSensitive(bj, "grantType");
 		tap_ok(bj && cJSON_GetArraySize(bj) == 4 && cJSON_IsString(gt) &&
 		       strcmp(gt->valuestring, "refresh_token") == 0 &&
@@ -619,9 +430,9 @@ static void s_module(void)
 	s_write(tf, tok);
 	{
 		srv_route rt[] = {{"POST", "/token", 0, 400,
-				   "{\"error\":\"invalid_grant\",\"error_description\":\"Invalid refresh token provided\"}",
+				   "{\"error\":\"invalid_grant\",\"error_description\":\"Invalid refresh token provided\"}", SRV_REPLY, SRV_JSON,
 				   NULL, NULL},
-				  {"GET", PORTAL_PATH, 0, 200, s_role_ok, NULL, NULL}};
+				  {"GET", PORTAL_PATH, 0, 200, s_role_ok, SRV_REPLY, SRV_JSON, NULL, NULL}};
 		srv_start(&s, rt, 2);
 		setenv("AWS_ENDPOINT_URL_SSO", s.base, 1);
 		setenv("AWS_ENDPOINT_URL_SSO_OIDC", s.base, 1);
@@ -642,7 +453,7 @@ static void s_module(void)
 	s_write(tf, tok);
 	{
 		srv_route rt[] = {{"POST", "/token", 0, 400,
-				   "{\"error\":\"invalid_grant\",\"error_description\":\"Invalid refresh token provided\"}",
+				   "{\"error\":\"invalid_grant\",\"error_description\":\"Invalid refresh token provided\"}", SRV_REPLY, SRV_JSON,
 				   NULL, NULL}};
 		srv_start(&s, rt, 1);
 		setenv("AWS_ENDPOINT_URL_SSO", s.base, 1);
@@ -661,7 +472,7 @@ static void s_module(void)
 	tok = s_token_json(-60, true, 86400);
 	s_write(tf, tok);
 	{
-		srv_route rt[] = {{"POST", "/token", 0, 503, "{\"message\":\"down\"}", NULL, NULL}};
+		srv_route rt[] = {{"POST", "/token", 0, 503, "{\"message\":\"down\"}", SRV_REPLY, SRV_JSON, NULL, NULL}};
 		srv_start(&s, rt, 1);
 		setenv("AWS_ENDPOINT_URL_SSO_OIDC", s.base, 1);
 		s_opts(&o, "dev");
@@ -683,8 +494,8 @@ static void s_module(void)
 		char exp[21];
 		cp_format_iso8601(cp_now() + 8 * 3600, exp);
 		snprintf(other, sizeof other, "{\"accessToken\":\"%s\",\"expiresAt\":\"%s\"}", AT2, exp);
-		srv_route rt[] = {{"POST", "/token", 0, 400, "{\"error\":\"invalid_grant\"}", tf, other},
-				  {"GET", PORTAL_PATH, 0, 200, s_role_ok, NULL, NULL}};
+		srv_route rt[] = {{"POST", "/token", 0, 400, "{\"error\":\"invalid_grant\"}", SRV_REPLY, SRV_JSON, tf, other},
+				  {"GET", PORTAL_PATH, 0, 200, s_role_ok, SRV_REPLY, SRV_JSON, NULL, NULL}};
 		srv_start(&s, rt, 2);
 		setenv("AWS_ENDPOINT_URL_SSO", s.base, 1);
 		setenv("AWS_ENDPOINT_URL_SSO_OIDC", s.base, 1);
@@ -702,7 +513,7 @@ static void s_module(void)
 	for (int i = 0; i < 2; i++) {
 		tok = i == 0 ? s_token_json(-60, false, 0) : s_token_json(-60, true, -10);
 		s_write(tf, tok);
-		srv_route rt[] = {{"GET", "*", 0, 500, "{}", NULL, NULL}, {"POST", "*", 0, 500, "{}", NULL, NULL}};
+		srv_route rt[] = {{"GET", "*", 0, 500, "{}", SRV_REPLY, SRV_JSON, NULL, NULL}, {"POST", "*", 0, 500, "{}", SRV_REPLY, SRV_JSON, NULL, NULL}};
 		srv_start(&s, rt, 2);
 		setenv("AWS_ENDPOINT_URL_SSO", s.base, 1);
 		setenv("AWS_ENDPOINT_URL_SSO_OIDC", s.base, 1);
@@ -753,7 +564,7 @@ static void s_module(void)
 		      "\",\"sessionToken\":\"" STOK "\",\"expiration\":1000}}", CP_EREFUSED, "clock"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		srv_route rt[] = {{"GET", PORTAL_PATH, 0, cases[i].status, cases[i].body, NULL, NULL}};
+		srv_route rt[] = {{"GET", PORTAL_PATH, 0, cases[i].status, cases[i].body, SRV_REPLY, SRV_JSON, NULL, NULL}};
 		srv_start(&s, rt, 1);
 		setenv("AWS_ENDPOINT_URL_SSO", s.base, 1);
 		s_opts(&o, "dev");
@@ -787,8 +598,8 @@ static void s_module(void)
 	tok = s_token_json(300, true, 86400);
 	s_write(tf, tok);
 	{
-		srv_route rt[] = {{"GET", PORTAL_PATH, 0, 200, s_role_ok, NULL, NULL},
-				  {"POST", "*", 0, 500, "{}", NULL, NULL}};
+		srv_route rt[] = {{"GET", PORTAL_PATH, 0, 200, s_role_ok, SRV_REPLY, SRV_JSON, NULL, NULL},
+				  {"POST", "*", 0, 500, "{}", SRV_REPLY, SRV_JSON, NULL, NULL}};
 		srv_start(&s, rt, 2);
 		setenv("AWS_ENDPOINT_URL_SSO", s.base, 1);
 		setenv("AWS_ENDPOINT_URL_SSO_OIDC", s.base, 1);
@@ -889,30 +700,25 @@ static void s_replay(const char *name, const char *env_var, bool pipeline)
 	char *token = p ? tap_slurp(p, NULL) : NULL;
 	free(p);
 	if (!traffic || !tc || !token) {
-		tap_skip("recorded %s: files missing", name);
+		tap_skip_data("recorded %s: files missing", name);
 		free(traffic), free(tc), free(token);
 		return;
 	}
 	cJSON *tj = cJSON_Parse(traffic), *cj = cJSON_Parse(tc);
 	const cJSON *ev = cJSON_GetObjectItemCaseSensitive(tj, "events");
-	const cJSON *req = cJSON_GetObjectItemCaseSensitive(
-		cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(ev, 0), "action"), "Request");
-	req = cJSON_GetObjectItemCaseSensitive(req, "request");
+	const cJSON *req = srv_recorded_event(cJSON_GetArrayItem(ev, 0)).request;
 	const char *uri = cJSON_GetObjectItemCaseSensitive(req, "uri")->valuestring;
 	const cJSON *hdrs = cJSON_GetObjectItemCaseSensitive(req, "headers");
 	const char *bearer = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(hdrs, "x-amz-sso_bearer_token"), 0)
 				     ->valuestring;
-	const cJSON *data = cJSON_GetObjectItemCaseSensitive(
-		cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(ev, 4), "action"), "Data");
-	const char *reply = cJSON_GetObjectItemCaseSensitive(
-		cJSON_GetObjectItemCaseSensitive(data, "data"), "Utf8")->valuestring;
+	const char *reply = srv_recorded_event(cJSON_GetArrayItem(ev, 4)).data;
 	const cJSON *ok = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cj, "result"), "Ok");
 	const char *path = strstr(uri, "://") ? strchr(strstr(uri, "://") + 3, '/') : NULL;
 
 	char tf[512];
 	snprintf(tf, sizeof tf, "%s/34c6fceca75e456f25e7e99531e2425c6c1de443.json", s_tokdir);
 	s_write(tf, token);
-	srv_route rt[] = {{"GET", path ? path : "/", 0, 200, reply, NULL, NULL}};
+	srv_route rt[] = {{"GET", path ? path : "/", 0, 200, reply, SRV_REPLY, SRV_JSON, NULL, NULL}};
 	srv s;
 	srv_start(&s, rt, 1);
 	setenv(env_var, s.base, 1);
@@ -990,7 +796,7 @@ static void s_replay_token_profile(void)
 	free(cfgp);
 	free(tcp);
 	if (!text || !tc) {
-		tap_skip("recorded sso_token: files missing");
+		tap_skip_data("recorded sso_token: files missing");
 		free(text), free(tc);
 		return;
 	}

@@ -159,7 +159,7 @@ static void s_process(void)
 		{"wrongversion.json", 0},
 	};
 	if (!dir) {
-		tap_skip("credential-process fixtures: conformance data not found");
+		tap_skip_data("credential-process fixtures: conformance data not found");
 	} else {
 		for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 			char path[8192];

@@ -40,7 +40,6 @@ import re
 import select
 import subprocess
 import sys
-import threading
 import time
 import traceback
 from pathlib import Path
@@ -83,28 +82,14 @@ class RecordingSts(servers.FakeSts):
             return self._error(400, "ValidationError",
                                f"1 validation error detected: Value '{name}' at "
                                f"'roleSessionName' failed to satisfy constraint")
-        status, headers, body = self._success(req, form["RoleArn"], name, 3600)
-        body = body.replace(b"AssumeRoleResponse", b"AssumeRoleWithWebIdentityResponse")
-        body = body.replace(b"AssumeRoleResult", b"AssumeRoleWithWebIdentityResult")
-        return status, headers, body
+        return self._web_identity_success(req, form["RoleArn"], name, 3600)
 
 
 def attach(owner, ip, port, tls=None):
     """Another socket (ip:port, TLS if tls=(cert, key)) served by `owner`,
     a servers.LoopbackServer: its requests land in owner.requests."""
-    httpd = servers._ThreadingServer((ip, port), servers._Handler)
-    httpd.owner = owner
-    if tls:
-        import ssl
-
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(*tls)
-        httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True,
-                                       do_handshake_on_connect=False)
-    th = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                          daemon=True)
-    th.start()
-    return httpd, th
+    return servers.HttpServer(servers._Handler, host=ip, port=port, tls=tls,
+                              owner=owner).start()
 
 
 _AUTH = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/,\s]*)/")
@@ -232,15 +217,13 @@ def main():
         boto.stop()
         time.sleep(0.05)  # let a handler thread finish its bookkeeping
         owners = []
-        for httpd, th in sockets:
+        for srv in sockets:
             try:
-                httpd.shutdown()
-                th.join(5)
-                httpd.server_close()
+                srv.stop()
             except Exception:
                 pass
-            if httpd.owner not in owners:
-                owners.append(httpd.owner)
+            if srv.owner not in owners:
+                owners.append(srv.owner)
         for owner in owners:
             result["server_errors"] += [f"{type(owner).__name__}: {e}" for e in owner.errors[:5]]
         Path(result_path).write_text(json.dumps(result, indent=1))

@@ -16,6 +16,7 @@ the hosts file over /etc/hosts (private to the namespace).
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 import shutil
 import subprocess
@@ -100,6 +101,24 @@ def unshare_cmd(tools, script, *args):
     """The command running `python3 script args...` in a fresh namespace."""
     return [tools["unshare"], "--map-root-user", "--net", "--mount", "--propagation",
             "private", sys.executable, str(script), *map(str, args)]
+
+
+def run_plan(tools, script: Path, plan: dict, work: Path, timeout: float):
+    """Runs a namespace runner (`script`, e.g. replay_ns.py) on `plan`,
+    written to work/plan.json; returns its work/result.json as a dict, the
+    runner's stderr and its run time in seconds. A runner that leaves no result, or whose namespace
+    setup failed, is an AssertionError."""
+    plan_path, result_path = work / "plan.json", work / "result.json"
+    plan_path.write_text(json.dumps(plan, indent=1))
+    cmd = unshare_cmd(tools, script, plan_path, result_path)
+    rc, out, err, note, elapsed = run_clean(cmd, {"PATH": harness.BASE_PATH}, timeout=timeout)
+    if not result_path.exists():
+        raise AssertionError(f"{script.name} left no result (exit {rc}"
+                             f"{', ' + note if note else ''}):\n{out}\n{err[-3000:]}")
+    result = json.loads(result_path.read_text())
+    if result["setup_error"]:
+        raise AssertionError("namespace setup failed:\n" + result["setup_error"])
+    return result, err, elapsed
 
 
 def make_pki(directory: Path, names, ips):

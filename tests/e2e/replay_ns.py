@@ -23,7 +23,6 @@ status, stdout and stderr, every request seen and every mismatch.
 from __future__ import annotations
 
 import json
-import ssl
 import sys
 import threading
 import time
@@ -139,32 +138,17 @@ class Replay:
         return 400, [("Content-Type", "text/xml"), ("Connection", "close")], body
 
 
-class Listener:
-    """Owner object for servers._Handler: one (ip, port, scheme) socket."""
+class Listener(servers.LoopbackServer):
+    """One (ip, port, scheme) socket answering from the shared Replay."""
 
     def __init__(self, replay, spec, tls):
         self.replay = replay
         self.spec = spec
-        self.lock = threading.Lock()
-        self.requests = []
-        self.errors = []
-        self.httpd = servers._ThreadingServer((spec["ip"], spec["port"]), servers._Handler)
-        self.httpd.owner = self
-        if spec["scheme"] == "https":
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(tls["cert"], tls["key"])
-            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True,
-                                                do_handshake_on_connect=False)
-        self.thread = threading.Thread(target=self.httpd.serve_forever,
-                                       kwargs={"poll_interval": 0.05}, daemon=True)
+        super().__init__(port=spec["port"], host=spec["ip"],
+                         tls=(tls["cert"], tls["key"]) if spec["scheme"] == "https" else None)
 
     def handle(self, req):
         return self.replay.handle(self.spec, req)
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.thread.join(5)
-        self.httpd.server_close()
 
 
 def main():
@@ -182,7 +166,7 @@ def main():
             for spec in plan["listeners"]:
                 listeners.append(Listener(replay, spec, plan["tls"]))
             for lst in listeners:
-                lst.thread.start()
+                lst.start()
         except Exception:
             result["setup_error"] = traceback.format_exc()
             return

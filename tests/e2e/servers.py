@@ -210,16 +210,16 @@ class _ThreadingServer(http.server.ThreadingHTTPServer):
                 owner.errors.append(repr(sys.exc_info()[1]))
 
 
-class LoopbackServer:
-    """Base: a threaded HTTP server on 127.0.0.1 recording every request."""
+class HttpServer:
+    """One listening socket (host:port; HTTPS when tls=(certfile, keyfile))
+    served by `handler` in a thread: the one server base of the end-to-end
+    tests (LoopbackServer, ForwardProxy, the namespace runners' listeners).
+    `owner` is what _Handler hands each request to."""
 
-    def __init__(self, port: int = 0, tls=None):
-        """tls: (certfile, keyfile) to serve HTTPS."""
-        self.lock = threading.Lock()
-        self.requests: list[RecordedRequest] = []
-        self.errors: list[str] = []
-        self._httpd = _ThreadingServer(("127.0.0.1", port), _Handler)
-        self._httpd.owner = self
+    def __init__(self, handler, host: str = "127.0.0.1", port: int = 0, tls=None, owner=None):
+        self._httpd = _ThreadingServer((host, port), handler)
+        self._httpd.owner = owner
+        self.owner = owner
         self.port = self._httpd.server_address[1]
         scheme = "http"
         if tls:
@@ -231,7 +231,7 @@ class LoopbackServer:
             self._httpd.socket = ctx.wrap_socket(self._httpd.socket, server_side=True,
                                                  do_handshake_on_connect=False)
             scheme = "https"
-        self.url = f"{scheme}://127.0.0.1:{self.port}"
+        self.url = f"{scheme}://{host}:{self.port}"
         self._thread = None
 
     def start(self):
@@ -253,6 +253,18 @@ class LoopbackServer:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+class LoopbackServer(HttpServer):
+    """Base: a threaded HTTP server (on 127.0.0.1 unless host is given)
+    recording every request and answering through self.handle."""
+
+    def __init__(self, port: int = 0, tls=None, host: str = "127.0.0.1"):
+        """tls: (certfile, keyfile) to serve HTTPS."""
+        self.lock = threading.Lock()
+        self.requests: list[RecordedRequest] = []
+        self.errors: list[str] = []
+        super().__init__(_Handler, host=host, port=port, tls=tls, owner=self)
 
     def clear(self):
         with self.lock:
@@ -548,16 +560,10 @@ class FakeSts(LoopbackServer):
         for c in self.issued:
             if c["AccessKeyId"] == akid:
                 arn = c["Arn"]
-        body = (
-            f'<GetCallerIdentityResponse xmlns="{STS_NS}">\n'
-            f"  <GetCallerIdentityResult>\n"
-            f"    <Arn>{_xml_escape(arn)}</Arn>\n"
-            f"    <UserId>AIDAFAKE</UserId>\n"
-            f"    <Account>{self.account}</Account>\n"
-            f"  </GetCallerIdentityResult>\n"
-            f"  <ResponseMetadata>\n    <RequestId>{uuid.uuid4()}</RequestId>\n"
-            f"  </ResponseMetadata>\n</GetCallerIdentityResponse>\n"
-        ).encode()
+        body = _sts_response("GetCallerIdentity",
+                             f"    <Arn>{_xml_escape(arn)}</Arn>\n"
+                             f"    <UserId>AIDAFAKE</UserId>\n"
+                             f"    <Account>{self.account}</Account>\n")
         return 200, [("Content-Type", "text/xml")], body
 
     def _assume_role(self, req, info):
@@ -586,24 +592,9 @@ class FakeSts(LoopbackServer):
                                f"'roleSessionName' failed to satisfy constraint: Member "
                                f"must have length {'less' if len(name) > 64 else 'greater'}"
                                f" than or equal to {64 if len(name) > 64 else 2}")
-        duration = 3600
-        if "DurationSeconds" in form:
-            try:
-                duration = int(form["DurationSeconds"])
-            except ValueError:
-                return self._error(400, "ValidationError",
-                                   f"Value '{form['DurationSeconds']}' for parameter "
-                                   f"DurationSeconds is invalid.")
-            if duration < 900:
-                return self._error(400, "ValidationError",
-                                   f"1 validation error detected: Value '{duration}' at "
-                                   f"'durationSeconds' failed to satisfy constraint: "
-                                   f"Member must have value greater than or equal to 900")
-            if duration > 43200:
-                return self._error(400, "ValidationError",
-                                   f"1 validation error detected: Value '{duration}' at "
-                                   f"'durationSeconds' failed to satisfy constraint: "
-                                   f"Member must have value less than or equal to 43200")
+        duration, bad = self._duration(form, 3600, 43200)
+        if bad:
+            return bad
         ext = form.get("ExternalId")
         if ext is not None and not 2 <= len(ext) <= 1224:
             return self._error(400, "ValidationError",
@@ -651,20 +642,9 @@ class FakeSts(LoopbackServer):
         if req.header("x-amz-security-token") is not None:
             return self._error(403, "AccessDenied",
                                "Cannot call GetSessionToken with session credentials")
-        duration = 43200
-        if "DurationSeconds" in form:
-            try:
-                duration = int(form["DurationSeconds"])
-            except ValueError:
-                return self._error(400, "ValidationError",
-                                   f"Value '{form['DurationSeconds']}' for parameter "
-                                   f"DurationSeconds is invalid.")
-            if not 900 <= duration <= 129600:
-                return self._error(400, "ValidationError",
-                                   f"1 validation error detected: Value '{duration}' at "
-                                   f"'durationSeconds' failed to satisfy constraint: Member "
-                                   f"must have value {'greater' if duration < 900 else 'less'}"
-                                   f" than or equal to {900 if duration < 900 else 129600}")
+        duration, bad = self._duration(form, 43200, 129600)
+        if bad:
+            return bad
         serial, code = form.get("SerialNumber"), form.get("TokenCode")
         if not serial or not code:
             # Real STS issues a session without MFA; every caller here sends both.
@@ -678,73 +658,104 @@ class FakeSts(LoopbackServer):
         if code != self.mfa_code:
             req.note += "bad MFA code; "
             return self._error(403, "AccessDenied", MFA_FAILED_MESSAGE)
-        akid = "ASIA" + secrets.token_hex(8).upper()
-        secret = secrets.token_urlsafe(30)
-        token = "FwoGZXIvYXdzEMFA" + secrets.token_urlsafe(60)
         life = duration if self.mfa_lifetime is None else self.mfa_lifetime
-        exp = utcnow() + _dt.timedelta(seconds=life)
-        cred = {"AccessKeyId": akid, "SecretAccessKey": secret, "SessionToken": token,
-                "Expiration": exp, "Arn": f"arn:aws:iam::{self.account}:user/fake",
-                "Duration": duration, "SerialNumber": serial, "Signer": info.get("akid")}
-        with self.lock:
-            self.issued.append(cred)
-            self._expiry[akid] = exp
-            self.mfa_sessions.add(akid)
-        self.add_key(akid, secret, token)
-        body = (
-            f'<GetSessionTokenResponse xmlns="{STS_NS}">\n'
-            f"  <GetSessionTokenResult>\n"
-            f"    <Credentials>\n"
-            f"      <SessionToken>{_xml_escape(token)}</SessionToken>\n"
-            f"      <SecretAccessKey>{_xml_escape(secret)}</SecretAccessKey>\n"
-            f"      <Expiration>{iso_z(exp, self.fractional_expiration)}</Expiration>\n"
-            f"      <AccessKeyId>{akid}</AccessKeyId>\n"
-            f"    </Credentials>\n"
-            f"  </GetSessionTokenResult>\n"
-            f"  <ResponseMetadata>\n"
-            f"    <RequestId>{uuid.uuid4()}</RequestId>\n"
-            f"  </ResponseMetadata>\n"
-            f"</GetSessionTokenResponse>\n"
-        ).encode()
+        cred = self._issue("FwoGZXIvYXdzEMFA", life,
+                           Arn=f"arn:aws:iam::{self.account}:user/fake", Duration=duration,
+                           SerialNumber=serial, Signer=info.get("akid"), mfa=True)
+        # GetSessionToken lists the credentials in this order
+        body = _sts_response("GetSessionToken", self._credentials_xml(
+            cred, ("SessionToken", "SecretAccessKey", "Expiration", "AccessKeyId")))
         return 200, [("Content-Type", "text/xml"),
                      ("x-amzn-RequestId", str(uuid.uuid4()))], body
 
     def _success(self, req, arn, name, duration):
-        akid = "ASIA" + secrets.token_hex(8).upper()
-        secret = secrets.token_urlsafe(30)
-        token = "FwoGZXIvYXdzE" + secrets.token_urlsafe(60)
         life = duration if self.lifetime is None else self.lifetime
-        exp = utcnow() + _dt.timedelta(seconds=life)
         role_name = arn.rsplit("/", 1)[-1]
         account = arn.split(":")[4] if arn.count(":") >= 5 else self.account
         assumed = f"arn:aws:sts::{account}:assumed-role/{role_name}/{name}"
-        cred = {"AccessKeyId": akid, "SecretAccessKey": secret, "SessionToken": token,
-                "Expiration": exp, "Arn": assumed, "Duration": duration}
-        with self.lock:
-            self.issued.append(cred)
-            self._expiry[akid] = exp
-        self.add_key(akid, secret, token)
-        body = (
-            f'<AssumeRoleResponse xmlns="{STS_NS}">\n'
-            f"  <AssumeRoleResult>\n"
+        cred = self._issue("FwoGZXIvYXdzE", life, Arn=assumed, Duration=duration)
+        body = _sts_response(
+            "AssumeRole",
             f"    <AssumedRoleUser>\n"
             f"      <AssumedRoleId>AROAFAKEROLEID0000000:{_xml_escape(name)}</AssumedRoleId>\n"
             f"      <Arn>{_xml_escape(assumed)}</Arn>\n"
             f"    </AssumedRoleUser>\n"
-            f"    <Credentials>\n"
-            f"      <AccessKeyId>{akid}</AccessKeyId>\n"
-            f"      <SecretAccessKey>{_xml_escape(secret)}</SecretAccessKey>\n"
-            f"      <SessionToken>{_xml_escape(token)}</SessionToken>\n"
-            f"      <Expiration>{iso_z(exp, self.fractional_expiration)}</Expiration>\n"
-            f"    </Credentials>\n"
-            f"  </AssumeRoleResult>\n"
-            f"  <ResponseMetadata>\n"
-            f"    <RequestId>{uuid.uuid4()}</RequestId>\n"
-            f"  </ResponseMetadata>\n"
-            f"</AssumeRoleResponse>\n"
-        ).encode()
+            + self._credentials_xml(cred))
         return 200, [("Content-Type", "text/xml"),
                      ("x-amzn-RequestId", str(uuid.uuid4()))], body
+
+    def _web_identity_success(self, req, arn, name, duration, subject=None):
+        """An AssumeRoleWithWebIdentity success: AssumeRole's document under
+        the web identity names, with SubjectFromWebIdentityToken if given."""
+        status, headers, body = self._success(req, arn, name, duration)
+        body = (body.replace(b"AssumeRoleResponse", b"AssumeRoleWithWebIdentityResponse")
+                .replace(b"AssumeRoleResult", b"AssumeRoleWithWebIdentityResult"))
+        if subject:
+            body = body.replace(b"<Credentials>",
+                                b"<SubjectFromWebIdentityToken>" + _xml_escape(subject).encode()
+                                + b"</SubjectFromWebIdentityToken>\n    <Credentials>", 1)
+        return status, headers, body
+
+    def _duration(self, form, default, high):
+        """DurationSeconds checked as STS does (900..high): (seconds, None),
+        or (None, the error reply)."""
+        if "DurationSeconds" not in form:
+            return default, None
+        try:
+            duration = int(form["DurationSeconds"])
+        except ValueError:
+            return None, self._error(400, "ValidationError",
+                                     f"Value '{form['DurationSeconds']}' for parameter "
+                                     f"DurationSeconds is invalid.")
+        if not 900 <= duration <= high:
+            return None, self._error(400, "ValidationError",
+                                     f"1 validation error detected: Value '{duration}' at "
+                                     f"'durationSeconds' failed to satisfy constraint: Member "
+                                     f"must have value {'greater' if duration < 900 else 'less'}"
+                                     f" than or equal to {900 if duration < 900 else high}")
+        return duration, None
+
+    def _issue(self, token_prefix, life, mfa=False, **fields):
+        """New credentials valid for `life` seconds, recorded in self.issued
+        (with `fields`) and accepted for signing from now on; mfa: an
+        MFA-authenticated session. Returns the record."""
+        akid = "ASIA" + secrets.token_hex(8).upper()
+        secret = secrets.token_urlsafe(30)
+        token = token_prefix + secrets.token_urlsafe(60)
+        exp = utcnow() + _dt.timedelta(seconds=life)
+        cred = {"AccessKeyId": akid, "SecretAccessKey": secret, "SessionToken": token,
+                "Expiration": exp, **fields}
+        with self.lock:
+            self.issued.append(cred)
+            self._expiry[akid] = exp
+            if mfa:
+                self.mfa_sessions.add(akid)
+        self.add_key(akid, secret, token)
+        return cred
+
+    def _credentials_xml(self, cred,
+                         order=("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration")):
+        text = {"AccessKeyId": _xml_escape(cred["AccessKeyId"]),
+                "SecretAccessKey": _xml_escape(cred["SecretAccessKey"]),
+                "SessionToken": _xml_escape(cred["SessionToken"]),
+                "Expiration": iso_z(cred["Expiration"], self.fractional_expiration)}
+        return ("    <Credentials>\n" + "".join(f"      <{k}>{text[k]}</{k}>\n" for k in order)
+                + "    </Credentials>\n")
+
+
+def _sts_response(action, result):
+    """An STS awsQuery success document: `result` (indented XML lines)
+    inside <{action}Result>, then the ResponseMetadata."""
+    return (
+        f'<{action}Response xmlns="{STS_NS}">\n'
+        f"  <{action}Result>\n"
+        f"{result}"
+        f"  </{action}Result>\n"
+        f"  <ResponseMetadata>\n"
+        f"    <RequestId>{uuid.uuid4()}</RequestId>\n"
+        f"  </ResponseMetadata>\n"
+        f"</{action}Response>\n"
+    ).encode()
 
 
 # --------------------------------------------------------------------------
@@ -1073,7 +1084,7 @@ class RecordingProxy(LoopbackServer):
             conn.close()
 
 
-class ForwardProxy:
+class ForwardProxy(HttpServer):
     """An HTTP forward proxy (absolute-URI requests and CONNECT tunnels) that
     records what went through it: self.log = [(method, target), ...]."""
 
@@ -1155,23 +1166,7 @@ class ForwardProxy:
 
             do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _forward
 
-        self._httpd = _ThreadingServer(("127.0.0.1", 0), H)
-        self.port = self._httpd.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = None
-
-    def start(self):
-        self._thread = threading.Thread(target=self._httpd.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        if self._thread is not None:
-            self._httpd.shutdown()
-            self._thread.join(5)
-            self._thread = None
-        self._httpd.server_close()
+        super().__init__(H)
 
     def targets(self):
         with self.lock:

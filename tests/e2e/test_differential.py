@@ -1033,17 +1033,8 @@ def test_differential(t):
         for akid, (secret, token) in c.keys.items():
             plan["keys"][akid] = [secret, token]
             t.secret(secret)
-    plan_path, result_path = t.tmp / "plan.json", t.tmp / "result.json"
-    plan_path.write_text(json.dumps(plan, indent=1))
-    cmd = netns.unshare_cmd(tools, HERE / "diff_ns.py", plan_path, result_path)
-    rc, out, err, note, el = harness.run_clean(cmd, {"PATH": harness.BASE_PATH},
-                                               timeout=60 + n * (RUN_TIMEOUT + 30))
-    if not result_path.exists():
-        raise AssertionError(f"diff_ns.py left no result (exit {rc}"
-                             f"{', ' + note if note else ''}):\n{out}\n{err[-3000:]}")
-    result = json.loads(result_path.read_text())
-    if result["setup_error"]:
-        raise AssertionError("namespace setup failed:\n" + result["setup_error"])
+    result, err, el = netns.run_plan(tools, HERE / "diff_ns.py", plan, t.tmp,
+                                     timeout=60 + n * (RUN_TIMEOUT + 30))
     assert len(result["cases"]) == n, f"only {len(result['cases'])} of {n} cases ran:\n{err[-3000:]}"
 
     by_id = {c.i: c for c in cases}

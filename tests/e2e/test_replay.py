@@ -51,12 +51,10 @@ How a case becomes a run of the binary:
 Cases outside the tool's scope are reported as skipped with the reason
 (SCOPE below): the default provider chain's own semantics (credentials with
 no profile at all, the environment winning over a profile), which the SDK
-that runs us applies before it ever runs credential_process. SSO cases run
-and count once the binary supports SSO; until then (the binary says "not
-supported yet") they are skipped with its message. One case runs with an
-addition to its environment where DESIGN deliberately differs from
-smithy-rs in a way the addition switches off (ADAPT below; shown in the TAP
-output).
+that runs us applies before it ever runs credential_process. The SSO cases
+run like the others. One case runs with an addition to its environment
+where DESIGN deliberately differs from smithy-rs in a way the addition
+switches off (ADAPT below; shown in the TAP output).
 
 Needs unshare/mount (util-linux), ip (iproute2), faketime and python3's
 cryptography; missing packages are installed with apt-get when running as
@@ -79,7 +77,7 @@ from pathlib import Path
 
 import harness
 import netns
-from harness import Skip, run_clean
+from harness import Skip
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -115,7 +113,7 @@ _DEFAULT_CHAIN = (
 
 SCOPE = {
     # default-credential-provider-chain/
-    (CHAIN, "e2e_fips_and_dual_stack_sso"): "sso",
+    (CHAIN, "e2e_fips_and_dual_stack_sso"): "run",
     (CHAIN, "ecs_assume_role"): "run",
     (CHAIN, "ecs_credentials"): _DEFAULT_CHAIN.format(
         what="no config: the container endpoint straight from "
@@ -157,8 +155,8 @@ SCOPE = {
     (CHAIN, "profile_overrides_web_identity"): "run",
     (CHAIN, "profile_static_keys"): "run",
     (CHAIN, "profile_static_keys_case_insensitive"): "run",
-    (CHAIN, "sso_assume_role"): "sso",
-    (CHAIN, "sso_no_token_file"): "sso",
+    (CHAIN, "sso_assume_role"): "run",
+    (CHAIN, "sso_no_token_file"): "run",
     (CHAIN, "web_identity_source_profile_no_env"): "run",
     (CHAIN, "web_identity_token_env"): _DEFAULT_CHAIN.format(
         what="no config: web identity straight from AWS_WEB_IDENTITY_TOKEN_FILE and "
@@ -180,9 +178,9 @@ SCOPE = {
     (PROFILE, "invalid_config"): "run",
     (PROFILE, "region_override"): "run",
     (PROFILE, "retry_on_error"): "run",
-    (PROFILE, "sso_credentials"): "sso",
-    (PROFILE, "sso_override_global_env_url"): "sso",
-    (PROFILE, "sso_token"): "sso",
+    (PROFILE, "sso_credentials"): "run",
+    (PROFILE, "sso_override_global_env_url"): "run",
+    (PROFILE, "sso_token"): "run",
 }
 
 # Cases run with an addition to env.json, and why.
@@ -425,7 +423,6 @@ def _replay(t, group, name):
     data = _need_data()
     d = data / group / name
     assert d.is_dir(), f"case folder {d} is missing"
-    kind = SCOPE[(group, name)]
     tools = netns.prereqs(faketime=True)
     if not tools["ok"]:
         _unavailable(tools["why"])
@@ -462,17 +459,8 @@ def _replay(t, group, name):
         "tls": {"cert": pki["cert"], "key": pki["key"]},
         "exchanges": exchanges, "check_headers": CHECK_HEADERS,
     }
-    plan_path, result_path = t.tmp / "plan.json", t.tmp / "result.json"
-    plan_path.write_text(json.dumps(plan, indent=1))
-    cmd = netns.unshare_cmd(tools, HERE / "replay_ns.py", plan_path, result_path)
-    rc, out, err, note, el = run_clean(cmd, {"PATH": harness.BASE_PATH},
-                                       timeout=RUN_TIMEOUT + 30)
-    if not result_path.exists():
-        raise AssertionError(f"replay_ns.py left no result (exit {rc}{', ' + note if note else ''}):"
-                             f"\n{out}\n{err}")
-    res_j = json.loads(result_path.read_text())
-    if res_j["setup_error"]:
-        raise AssertionError("namespace setup failed:\n" + res_j["setup_error"])
+    res_j, _, _ = netns.run_plan(tools, HERE / "replay_ns.py", plan, t.tmp,
+                                 timeout=RUN_TIMEOUT + 30)
 
     shown = {k: v for k, v in env.items() if k not in ("PATH",)}
     shown_cmd = ([tools["faketime"], "-m", "--exclude-monotonic", f"@{fake}"]
@@ -488,11 +476,6 @@ def _replay(t, group, name):
         t.note(f"server error: {e}")
     if res.rc is None:
         raise AssertionError(f"the binary timed out after {RUN_TIMEOUT}s")
-
-    sso_unsupported = (kind == "sso" and res.rc != 0 and "SSO" in res.last_err
-                       and "not supported" in res.last_err)
-    if sso_unsupported and not res_j["mismatches"]:
-        raise Skip(f"SSO is not supported by this build yet ({res.last_err})")
 
     assert not res_j["mismatches"], "replay mismatch:\n  " + "\n  ".join(res_j["mismatches"])
 
@@ -552,16 +535,14 @@ def test_inventory(t):
     assert not new, f"case folders not classified in test_replay.SCOPE: {new}"
     assert not gone, f"classified case folders missing from the data: {gone}"
     run = sum(1 for v in SCOPE.values() if v == "run")
-    sso = sum(1 for v in SCOPE.values() if v == "sso")
-    t.note(f"{len(SCOPE)} cases: {run} replayed, {sso} SSO (replayed once supported), "
-           f"{len(SCOPE) - run - sso} out of scope", show=True)
+    t.note(f"{len(SCOPE)} cases: {run} replayed, {len(SCOPE) - run} out of scope", show=True)
 
 
 def _make(group, name):
     kind = SCOPE[(group, name)]
 
     def test(t):
-        if kind not in ("run", "sso"):
+        if kind != "run":
             _need_data()
             raise Skip(kind)
         _replay(t, group, name)

@@ -38,14 +38,9 @@ class WebIdentitySts(servers.FakeSts):
         if form.get("WebIdentityToken") not in self.tokens:
             return self._error(400, "InvalidIdentityToken",
                                "No OpenIDConnect provider found in your account")
-        status, headers, body = self._success(req, form["RoleArn"], form["RoleSessionName"],
-                                              int(form.get("DurationSeconds", "3600")))
-        body = (body.replace(b"AssumeRoleResponse", b"AssumeRoleWithWebIdentityResponse")
-                    .replace(b"AssumeRoleResult", b"AssumeRoleWithWebIdentityResult")
-                    .replace(b"<Credentials>",
-                             b"<SubjectFromWebIdentityToken>system:serviceaccount:default:e2e"
-                             b"</SubjectFromWebIdentityToken>\n    <Credentials>", 1))
-        return status, headers, body
+        return self._web_identity_success(req, form["RoleArn"], form["RoleSessionName"],
+                                          int(form.get("DurationSeconds", "3600")),
+                                          subject="system:serviceaccount:default:e2e")
 
 
 def _sts(t):
