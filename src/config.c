@@ -84,6 +84,27 @@ static bool s_is_ident(const char *p, size_t n)
 	return true;
 }
 
+/* Does p[0..n) hold a '#' or a ';'? Eight bytes at a time (a zero byte
+ * of w ^ c is a byte equal to c; the test is exact, see "Bit Twiddling
+ * Hacks", "Determine if a word has a zero byte"). */
+static bool s_has_comment_char(const char *p, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w, a, b;
+		memcpy(&w, p + i, 8);
+		a = w ^ (ones * '#');
+		b = w ^ (ones * ';');
+		if ((((a - ones) & ~a) | ((b - ones) & ~b)) & highs)
+			return true;
+	}
+	for (; i < n; i++)
+		if (p[i] == '#' || p[i] == ';')
+			return true;
+	return false;
+}
+
 /* ASCII case-insensitive comparison of n bytes (locale-independent). */
 static bool s_eq_icase_n(const char *a, const char *b, size_t n)
 {
@@ -112,6 +133,8 @@ static void s_lower(char *s)
 static void s_prepare_line(const char **p, size_t *n, bool comment_needs_space)
 {
 	s_trim_ws(p, n);
+	if (!memchr(*p, '#', *n) && !memchr(*p, ';', *n))
+		return; /* no comment: trimmed already */
 	bool prev_space = false;
 	for (size_t i = 0; i < *n; i++) {
 		char c = (*p)[i];
@@ -250,37 +273,58 @@ static int s_list_add(cp_section **arr, size_t *n, size_t *cap, char *name, cp_s
 
 /* A name -> position hash over a section array, so that files with
  * thousands of profiles parse, merge and answer lookups in linear time.
- * A slot keeps the name's hash: a probe reads the section (another cache
- * miss) only when the hashes match, and growing needs no name. */
-typedef struct s_slot {
-	uint32_t pos;   /* position + 1; 0 = empty */
-	uint32_t hash;
-} s_slot;
+ * Open addressing, at most 3/4 full, 4 bytes a slot (20,000 profiles take
+ * 128 KiB: the cache misses of the probes are what a large file costs).
+ * A slot is 0 (empty) or the position + 1 in its low S_POS_BITS and 12
+ * more bits of the name's hash above: a probe reads the section (another
+ * cache miss) only when those match. */
+typedef uint32_t s_slot;
+
+#define S_POS_BITS 20
+#define S_POS_MASK ((1u << S_POS_BITS) - 1)
 
 typedef struct s_index {
 	s_slot *slots;
-	size_t nslots;  /* a power of two, at least twice the entries */
+	size_t nslots;  /* a power of two */
 } s_index;
 
-_Static_assert(2 * (uint64_t)CP_CONFIG_MAX_SECTIONS < UINT32_MAX,
-	       "positions and slot numbers fit in 32 bits");
+/* Positions + 1 fit in S_POS_BITS; the slot number (low bits of the hash,
+ * at most 2^19 slots for 2 files of CP_CONFIG_MAX_SECTIONS) is not the tag. */
+_Static_assert(2 * (uint64_t)CP_CONFIG_MAX_SECTIONS < S_POS_MASK, "positions fit in a slot");
 
-static uint32_t s_hash(const char *s)
+/* Eight bytes at a time, each word multiplied in; then murmur3's fmix64,
+ * as the slot comes from the low bits (FNV-1a, used before, mixed them
+ * poorly: names differing in a few digits collided in long runs). */
+static uint32_t s_hash_n(const char *s, size_t n)
 {
-	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 0x100000001b3ull;
+	uint64_t h = 0xcbf29ce484222325ull ^ n, w;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, s + i, 8);
+		h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+		h ^= h >> 29;
 	}
-	/* The slot comes from the low bits, which FNV mixes poorly (bit 0 is
-	 * the parity of the bytes' bit 0): names that differ in a few digits
-	 * collided in long runs. Mix the high bits down (murmur3's fmix64). */
+	if (i < n) {
+		w = 0;
+		memcpy(&w, s + i, n - i);
+		h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+	}
 	h ^= h >> 33;
 	h *= 0xff51afd7ed558ccdull;
 	h ^= h >> 33;
 	h *= 0xc4ceb9fe1a85ec53ull;
 	h ^= h >> 33;
 	return (uint32_t)h;
+}
+
+static uint32_t s_hash(const char *s)
+{
+	return s_hash_n(s, strlen(s));
+}
+
+static uint32_t s_tag(uint32_t h)
+{
+	return h & ~S_POS_MASK;
 }
 
 static void s_index_free(s_index *ix)
@@ -290,60 +334,62 @@ static void s_index_free(s_index *ix)
 	ix->nslots = 0;
 }
 
-static cp_section *s_index_find(const s_index *ix, cp_section *arr, const char *name)
+/* The section named name[0..n) (hash h), or NULL and *ret_slot the empty
+ * slot where it goes. The index has slots. */
+static cp_section *s_index_probe(const s_index *ix, cp_section *arr, const char *name, size_t n,
+				 uint32_t h, size_t *ret_slot)
 {
-	if (!ix->nslots)
-		return NULL;
 	size_t mask = ix->nslots - 1;
-	uint32_t h = s_hash(name);
 	for (size_t i = h & mask;; i = (i + 1) & mask) {
-		const s_slot *sl = &ix->slots[i];
-		if (!sl->pos)
+		s_slot sl = ix->slots[i];
+		if (!sl) {
+			*ret_slot = i;
 			return NULL;
-		if (sl->hash == h && strcmp(arr[sl->pos - 1].name, name) == 0)
-			return &arr[sl->pos - 1];
+		}
+		if (s_tag(sl) != s_tag(h))
+			continue;
+		cp_section *s = &arr[(sl & S_POS_MASK) - 1];
+		if (memcmp(s->name, name, n) == 0 && s->name[n] == '\0')
+			return s;
 	}
 }
 
-static void s_index_put_hash(s_index *ix, uint32_t h, size_t pos)
+static cp_section *s_index_find(const s_index *ix, cp_section *arr, const char *name)
 {
-	size_t mask = ix->nslots - 1;
-	size_t i = h & mask;
-	while (ix->slots[i].pos)
-		i = (i + 1) & mask;
-	ix->slots[i].pos = (uint32_t)(pos + 1);
-	ix->slots[i].hash = h;
+	size_t n = strlen(name), slot;
+	return ix->nslots ? s_index_probe(ix, arr, name, n, s_hash_n(name, n), &slot) : NULL;
+}
+
+static void s_index_set(s_index *ix, size_t slot, uint32_t h, size_t pos)
+{
+	ix->slots[slot] = s_tag(h) | (uint32_t)(pos + 1);
 }
 
 static void s_index_put(s_index *ix, const char *name, size_t pos)
 {
-	s_index_put_hash(ix, s_hash(name), pos);
+	uint32_t h = s_hash(name);
+	size_t mask = ix->nslots - 1, i = h & mask;
+	while (ix->slots[i])
+		i = (i + 1) & mask;
+	s_index_set(ix, i, h, pos);
 }
 
-/* Makes room for `want` entries; arr[0..n) are the entries so far (all in
- * the index already, if it has slots). */
+/* Makes room for `want` entries; arr[0..n) are the entries so far. */
 static int s_index_reserve(s_index *ix, const cp_section *arr, size_t n, size_t want)
 {
-	if (want <= ix->nslots / 2)
+	if (want <= ix->nslots / 4 * 3)
 		return 0;
 	size_t ns = 64;
-	while (ns / 2 < want)
+	while (ns / 4 * 3 < want)
 		ns *= 2;
-	s_index old = *ix;
-	if (!(ix->slots = calloc(ns, sizeof *ix->slots))) {
-		*ix = old;
+	s_slot *slots = calloc(ns, sizeof *slots);
+	if (!slots)
 		return CP_EINTERNAL;
-	}
+	free(ix->slots);
+	ix->slots = slots;
 	ix->nslots = ns;
-	if (old.nslots) {
-		for (size_t i = 0; i < old.nslots; i++)
-			if (old.slots[i].pos)
-				s_index_put_hash(ix, old.slots[i].hash, old.slots[i].pos - 1);
-	} else {
-		for (size_t i = 0; i < n; i++)
-			s_index_put(ix, arr[i].name, i);
-	}
-	s_index_free(&old);
+	for (size_t i = 0; i < n; i++)
+		s_index_put(ix, arr[i].name, i);
 	return 0;
 }
 
@@ -375,11 +421,15 @@ static void s_list_of(cp_config *c, int li, cp_section ***arr, size_t **n, size_
  * section gives what parsing the whole file would have given: a later
  * value wins per key, and a key keeps the place of its first definition. */
 typedef struct s_span {
-	size_t text;    /* which kept text (cp_config_lazy.texts) */
-	size_t off, len; /* the body, in that text */
-	size_t lineno;  /* the header's line number */
-	size_t next;    /* the section's next span + 1; 0: the last */
+	uint32_t text;   /* which kept text (cp_config_lazy.texts) */
+	uint32_t off, len; /* the body, in that text */
+	uint32_t lineno; /* the header's line number */
+	uint32_t next;   /* the section's next span + 1; 0: the last */
 } s_span;
+
+/* A text is at most CP_CONFIG_MAX_FILE bytes (and lines), with at most
+ * CP_CONFIG_MAX_SECTIONS spans, and two texts per cp_config_load. */
+_Static_assert(CP_CONFIG_MAX_FILE < UINT32_MAX / 4, "offsets and span numbers fit in 32 bits");
 
 typedef struct s_text {
 	char *data;
@@ -768,19 +818,18 @@ static int s_header(s_parser *ps, const char *line, size_t n)
 		ix = &ps->ix[2];
 		break;
 	}
-	char *nm = cp_strndup(name, namen);
-	if (!nm)
+	if (s_index_reserve(ix, *arr, *cnt, *cnt + 1))
 		return cp_error_set(ps->err, CP_EINTERNAL, "out of memory");
-	cp_section *s = s_index_find(ix, *arr, nm);
-	if (s) {
-		cp_free_secret(nm);
-	} else if (s_index_reserve(ix, *arr, *cnt, *cnt + 1)) {
-		cp_free_secret(nm);
-		return cp_error_set(ps->err, CP_EINTERNAL, "out of memory");
-	} else if ((r = s_list_add(arr, cnt, cap, nm, &s))) {
-		return cp_error_set(ps->err, r, "out of memory");
-	} else {
-		s_index_put(ix, s->name, *cnt - 1);
+	uint32_t h = s_hash_n(name, namen);
+	size_t slot;
+	cp_section *s = s_index_probe(ix, *arr, name, namen, h, &slot);
+	if (!s) {
+		char *nm = cp_strndup(name, namen);
+		if (!nm)
+			return cp_error_set(ps->err, CP_EINTERNAL, "out of memory");
+		if ((r = s_list_add(arr, cnt, cap, nm, &s)))
+			return cp_error_set(ps->err, r, "out of memory");
+		s_index_set(ix, slot, h, *cnt - 1);
 	}
 	ps->cur_list = list;
 	ps->cur_idx = (size_t)(s - *arr);
@@ -795,10 +844,7 @@ static int s_header(s_parser *ps, const char *line, size_t n)
 static int s_property_scan(s_parser *ps, const char *line, size_t n)
 {
 	const char *eq = memchr(line, '=', n), *end = line + n;
-	bool exact = !eq;
-	for (const char *p = line; !exact && p < eq; p++)
-		exact = *p == '#' || *p == ';';
-	if (exact) {
+	if (!eq || s_has_comment_char(line, (size_t)(eq - line))) {
 		const char *k, *v;
 		size_t kn, vn;
 		s_prepare_line(&line, &n, true);
@@ -913,11 +959,15 @@ static int s_parse_lines(s_parser *ps, const char *text, size_t len, bool file_s
 		if (n && line[n - 1] == '\r')
 			n--;
 
-		const char *t = line;
-		size_t tn = n;
-		s_trim_ws(&t, &tn);
-		if (tn == 0 || line[0] == '#' || line[0] == ';')
+		if (n == 0 || line[0] == '#' || line[0] == ';')
 			continue;
+		if (s_is_ws(line[0])) {
+			const char *t = line;
+			size_t tn = n;
+			s_trim_ws(&t, &tn);
+			if (tn == 0)
+				continue; /* blank */
+		}
 		if (line[0] == '[')
 			r = s_header(ps, line, n);
 		else if (s_is_ws(line[0]))
@@ -1163,6 +1213,27 @@ static void s_parser_free(s_parser *ps)
 	free(ps->spans);
 }
 
+/* scan: sizes the profile list, its index and the spans for a large file
+ * from its count of '[' (at least its headers), so that they grow, copied
+ * and rehashed, less or not at all. */
+static int s_presize(s_parser *ps, const char *text, size_t len)
+{
+	size_t n = 0;
+	for (const char *p = text, *end = text + len;
+	     n <= CP_CONFIG_MAX_SECTIONS && p < end && (p = memchr(p, '[', (size_t)(end - p)));
+	     p++)
+		n++;
+	if (n < 64)
+		return 0;
+	ps->tmp.profiles = malloc(n * sizeof *ps->tmp.profiles);
+	ps->spans = malloc(n * sizeof *ps->spans);
+	if (!ps->tmp.profiles || !ps->spans ||
+	    s_index_reserve(&ps->ix[L_PROFILES], NULL, 0, n))
+		return cp_error_set(ps->err, CP_EINTERNAL, "out of memory");
+	ps->tmp.cap_profiles = ps->cap_spans = n;
+	return 0;
+}
+
 /* Parses (ps->scan: checks) a whole file into ps->tmp. */
 static int s_parse_text(s_parser *ps, const char *text, size_t len)
 {
@@ -1211,6 +1282,8 @@ static int s_parse_file(cp_config *cfg, const char *text, size_t len, cp_file_ki
 	 * lookup. Near the property limit, parse it whole instead. */
 	s_parser_init(&ps, text, len, kind, file, err);
 	ps.scan = !s_eager;
+	if (ps.scan && (r = s_presize(&ps, text, len)))
+		goto out;
 	r = s_parse_text(&ps, text, len);
 	if (ps.scan && ((r && ps.overflow) || (!r && s_merge_may_overflow(cfg, &ps.tmp)))) {
 		s_parser_free(&ps);
