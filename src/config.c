@@ -288,8 +288,9 @@ typedef struct s_index {
 	size_t nslots;  /* a power of two */
 } s_index;
 
-/* Positions + 1 fit in S_POS_BITS; the slot number (low bits of the hash,
- * at most 2^19 slots for 2 files of CP_CONFIG_MAX_SECTIONS) is not the tag. */
+/* Positions + 1 fit in S_POS_BITS; the slot number (the low bits of the
+ * hash: at most 2^19 slots, CP_CONFIG_MAX_SECTIONS entries at 3/4) does
+ * not reach the tag's bits. */
 _Static_assert(2 * (uint64_t)CP_CONFIG_MAX_SECTIONS < S_POS_MASK, "positions fit in a slot");
 
 /* Eight bytes at a time, each word multiplied in; then murmur3's fmix64,
