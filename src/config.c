@@ -32,6 +32,7 @@ enum {
 	S_LIST_SSO,
 	S_LIST_SERVICES,
 	S_LIST_BARE_DEFAULT, /* "[default]" in the config file */
+	S_LIST_TARGET,       /* a span being parsed into its section (s_materialize) */
 };
 
 /* ---- characters ------------------------------------------------------- */
@@ -84,6 +85,27 @@ static bool s_is_ident(const char *p, size_t n)
 	return true;
 }
 
+/* Does p[0..n) hold a '#' or a ';'? Eight bytes at a time (a zero byte
+ * of w ^ c is a byte equal to c; the test is exact, see "Bit Twiddling
+ * Hacks", "Determine if a word has a zero byte"). */
+static bool s_has_comment_char(const char *p, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w, a, b;
+		memcpy(&w, p + i, 8);
+		a = w ^ (ones * '#');
+		b = w ^ (ones * ';');
+		if ((((a - ones) & ~a) | ((b - ones) & ~b)) & highs)
+			return true;
+	}
+	for (; i < n; i++)
+		if (p[i] == '#' || p[i] == ';')
+			return true;
+	return false;
+}
+
 /* ASCII case-insensitive comparison of n bytes (locale-independent). */
 static bool s_eq_icase_n(const char *a, const char *b, size_t n)
 {
@@ -112,6 +134,8 @@ static void s_lower(char *s)
 static void s_prepare_line(const char **p, size_t *n, bool comment_needs_space)
 {
 	s_trim_ws(p, n);
+	if (!memchr(*p, '#', *n) && !memchr(*p, ';', *n))
+		return; /* no comment: trimmed already */
 	bool prev_space = false;
 	for (size_t i = 0; i < *n; i++) {
 		char c = (*p)[i];
@@ -249,20 +273,60 @@ static int s_list_add(cp_section **arr, size_t *n, size_t *cap, char *name, cp_s
 }
 
 /* A name -> position hash over a section array, so that files with
- * thousands of profiles parse and merge in linear time. */
+ * thousands of profiles parse, merge and answer lookups in linear time.
+ * Open addressing, at most 3/4 full, 4 bytes a slot (20,000 profiles take
+ * 128 KiB: the cache misses of the probes are what a large file costs).
+ * A slot is 0 (empty) or the position + 1 in its low S_POS_BITS and 12
+ * more bits of the name's hash above: a probe reads the section (another
+ * cache miss) only when those match. */
+typedef uint32_t s_slot;
+
+#define S_POS_BITS 20
+#define S_POS_MASK ((1u << S_POS_BITS) - 1)
+
 typedef struct s_index {
-	size_t *slots;  /* position + 1; 0 = empty */
-	size_t nslots;  /* a power of two, at least twice the entries */
+	s_slot *slots;
+	size_t nslots;  /* a power of two */
 } s_index;
 
-static uint64_t s_hash(const char *s)
+/* Positions + 1 fit in S_POS_BITS; the slot number (the low bits of the
+ * hash: at most 2^19 slots, CP_CONFIG_MAX_SECTIONS entries at 3/4) does
+ * not reach the tag's bits. */
+_Static_assert(2 * (uint64_t)CP_CONFIG_MAX_SECTIONS < S_POS_MASK, "positions fit in a slot");
+
+/* Eight bytes at a time, each word multiplied in; then murmur3's fmix64,
+ * as the slot comes from the low bits (FNV-1a, used before, mixed them
+ * poorly: names differing in a few digits collided in long runs). */
+static uint32_t s_hash_n(const char *s, size_t n)
 {
-	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 0x100000001b3ull;
+	uint64_t h = 0xcbf29ce484222325ull ^ n, w;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, s + i, 8);
+		h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+		h ^= h >> 29;
 	}
-	return h;
+	if (i < n) {
+		w = 0;
+		memcpy(&w, s + i, n - i);
+		h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+	}
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
+	return (uint32_t)h;
+}
+
+static uint32_t s_hash(const char *s)
+{
+	return s_hash_n(s, strlen(s));
+}
+
+static uint32_t s_tag(uint32_t h)
+{
+	return h & ~S_POS_MASK;
 }
 
 static void s_index_free(s_index *ix)
@@ -272,38 +336,55 @@ static void s_index_free(s_index *ix)
 	ix->nslots = 0;
 }
 
+/* The section named name[0..n) (hash h), or NULL and *ret_slot the empty
+ * slot where it goes. The index has slots. */
+static cp_section *s_index_probe(const s_index *ix, cp_section *arr, const char *name, size_t n,
+				 uint32_t h, size_t *ret_slot)
+{
+	size_t mask = ix->nslots - 1;
+	for (size_t i = h & mask;; i = (i + 1) & mask) {
+		s_slot sl = ix->slots[i];
+		if (!sl) {
+			*ret_slot = i;
+			return NULL;
+		}
+		if (s_tag(sl) != s_tag(h))
+			continue;
+		cp_section *s = &arr[(sl & S_POS_MASK) - 1];
+		if (memcmp(s->name, name, n) == 0 && s->name[n] == '\0')
+			return s;
+	}
+}
+
 static cp_section *s_index_find(const s_index *ix, cp_section *arr, const char *name)
 {
-	if (!ix->nslots)
-		return NULL;
-	size_t mask = ix->nslots - 1;
-	for (size_t i = (size_t)s_hash(name) & mask;; i = (i + 1) & mask) {
-		size_t v = ix->slots[i];
-		if (!v)
-			return NULL;
-		if (strcmp(arr[v - 1].name, name) == 0)
-			return &arr[v - 1];
-	}
+	size_t n = strlen(name), slot;
+	return ix->nslots ? s_index_probe(ix, arr, name, n, s_hash_n(name, n), &slot) : NULL;
+}
+
+static void s_index_set(s_index *ix, size_t slot, uint32_t h, size_t pos)
+{
+	ix->slots[slot] = s_tag(h) | (uint32_t)(pos + 1);
 }
 
 static void s_index_put(s_index *ix, const char *name, size_t pos)
 {
-	size_t mask = ix->nslots - 1;
-	size_t i = (size_t)s_hash(name) & mask;
+	uint32_t h = s_hash(name);
+	size_t mask = ix->nslots - 1, i = h & mask;
 	while (ix->slots[i])
 		i = (i + 1) & mask;
-	ix->slots[i] = pos + 1;
+	s_index_set(ix, i, h, pos);
 }
 
 /* Makes room for `want` entries; arr[0..n) are the entries so far. */
 static int s_index_reserve(s_index *ix, const cp_section *arr, size_t n, size_t want)
 {
-	if (want <= ix->nslots / 2)
+	if (want <= ix->nslots / 4 * 3)
 		return 0;
 	size_t ns = 64;
-	while (ns / 2 < want)
+	while (ns / 4 * 3 < want)
 		ns *= 2;
-	size_t *slots = calloc(ns, sizeof *slots);
+	s_slot *slots = calloc(ns, sizeof *slots);
 	if (!slots)
 		return CP_EINTERNAL;
 	free(ix->slots);
@@ -319,6 +400,131 @@ static size_t s_nsections(const cp_config *cfg)
 	return cfg->nprofiles + cfg->nsso + cfg->nservices;
 }
 
+/* The three lists of a cp_config, by number. */
+enum { L_PROFILES, L_SSO, L_SERVICES, L_COUNT };
+
+static void s_list_of(cp_config *c, int li, cp_section ***arr, size_t **n, size_t **cap)
+{
+	switch (li) {
+	case L_PROFILES: *arr = &c->profiles, *n = &c->nprofiles, *cap = &c->cap_profiles; break;
+	case L_SSO: *arr = &c->sso_sessions, *n = &c->nsso, *cap = &c->cap_sso; break;
+	default: *arr = &c->services, *n = &c->nservices, *cap = &c->cap_services; break;
+	}
+}
+
+/* ---- the lazy part of a cp_config ---------------------------------------- */
+
+/* A file is checked line by line when it is loaded (every error is
+ * reported then), but a section's properties are only parsed when the
+ * section is first looked up: a cp_section keeps the list of its "spans",
+ * the bodies of its headers (the lines after a header, up to the next
+ * one), in the order they were read, and the file text they point into is
+ * kept (and wiped when freed). Parsing the spans in order into the
+ * section gives what parsing the whole file would have given: a later
+ * value wins per key, and a key keeps the place of its first definition. */
+typedef struct s_span {
+	uint32_t text;   /* which kept text (cp_config_lazy.texts) */
+	uint32_t off, len; /* the body, in that text */
+	uint32_t lineno; /* the header's line number */
+	uint32_t next;   /* the section's next span + 1; 0: the last */
+} s_span;
+
+/* A text is at most CP_CONFIG_MAX_FILE bytes (and lines), with at most
+ * CP_CONFIG_MAX_SECTIONS spans, and two texts per cp_config_load. */
+_Static_assert(CP_CONFIG_MAX_FILE < UINT32_MAX / 4, "offsets and span numbers fit in 32 bits");
+
+typedef struct s_text {
+	char *data;
+	size_t size;    /* bytes to wipe */
+} s_text;
+
+struct cp_config_lazy {
+	s_index ix[L_COUNT];     /* over profiles, sso_sessions, services */
+	s_span *spans;
+	size_t nspans, cap_spans;
+	s_text *texts;
+	size_t ntexts, cap_texts;
+};
+
+static struct cp_config_lazy *s_lazy(cp_config *cfg)
+{
+	if (!cfg->lazy)
+		cfg->lazy = calloc(1, sizeof *cfg->lazy);
+	return cfg->lazy;
+}
+
+static void s_lazy_free(struct cp_config_lazy *lz)
+{
+	if (!lz)
+		return;
+	for (int i = 0; i < L_COUNT; i++)
+		s_index_free(&lz->ix[i]);
+	free(lz->spans);
+	for (size_t i = 0; i < lz->ntexts; i++)
+		cp_freezero(lz->texts[i].data, lz->texts[i].size);
+	free(lz->texts);
+	free(lz);
+}
+
+/* Appends a span to a span array (realloc: spans hold offsets, no text).
+ * *ret is its index + 1. */
+static int s_span_push(s_span **arr, size_t *n, size_t *cap, const s_span *sp, size_t *ret)
+{
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 64;
+		s_span *na = realloc(*arr, ncap * sizeof *na);
+		if (!na)
+			return CP_EINTERNAL;
+		*arr = na;
+		*cap = ncap;
+	}
+	(*arr)[*n] = *sp;
+	(*arr)[*n].next = 0;
+	*ret = ++*n;
+	return 0;
+}
+
+/* Links span `idx` (+ 1, in `spans`) at the end of the section's list. */
+static void s_span_link(s_span *spans, cp_section *s, size_t idx)
+{
+	if (s->lazy_last)
+		spans[s->lazy_last - 1].next = idx;
+	else
+		s->lazy_first = idx;
+	s->lazy_last = idx;
+}
+
+static cp_section *s_cfg_find(const cp_config *cfg, int li, const char *name)
+{
+	cp_section **arr;
+	size_t *n, *cap;
+	s_list_of((cp_config *)cfg, li, &arr, &n, &cap);
+	if (cfg->lazy && cfg->lazy->ix[li].nslots)
+		return s_index_find(&cfg->lazy->ix[li], *arr, name);
+	return s_list_find(*arr, *n, name);
+}
+
+/* Appends an empty section named `name` (ownership taken) to a list of
+ * cfg, and indexes it. */
+static int s_cfg_add(cp_config *cfg, int li, char *name, cp_section **ret)
+{
+	cp_section **arr;
+	size_t *n, *cap;
+	s_list_of(cfg, li, &arr, &n, &cap);
+	struct cp_config_lazy *lz = s_lazy(cfg);
+	if (!lz || s_index_reserve(&lz->ix[li], *arr, *n, *n + 1)) {
+		cp_free_secret(name);
+		return CP_EINTERNAL;
+	}
+	int r = s_list_add(arr, n, cap, name, ret);
+	if (r)
+		return r;
+	s_index_put(&lz->ix[li], (*ret)->name, *n - 1);
+	return 0;
+}
+
+static int s_materialize(const cp_config *cfg, cp_section *s);
+
 /* ---- public lifecycle and lookups ------------------------------------- */
 
 void cp_config_init(cp_config *cfg)
@@ -333,21 +539,35 @@ void cp_config_free(cp_config *cfg)
 	s_list_free(&cfg->profiles, &cfg->nprofiles, &cfg->cap_profiles);
 	s_list_free(&cfg->sso_sessions, &cfg->nsso, &cfg->cap_sso);
 	s_list_free(&cfg->services, &cfg->nservices, &cfg->cap_services);
+	s_lazy_free(cfg->lazy);
+	cfg->lazy = NULL;
+}
+
+/* A section, its properties parsed. When that runs out of memory the
+ * section is reported absent, never with part of its properties. */
+static const cp_section *s_lookup(const cp_config *cfg, int li, const char *name)
+{
+	if (!cfg || !name)
+		return NULL;
+	cp_section *s = s_cfg_find(cfg, li, name);
+	if (s && s_materialize(cfg, s))
+		return NULL;
+	return s;
 }
 
 const cp_section *cp_config_profile(const cp_config *cfg, const char *name)
 {
-	return cfg && name ? s_list_find(cfg->profiles, cfg->nprofiles, name) : NULL;
+	return s_lookup(cfg, L_PROFILES, name);
 }
 
 const cp_section *cp_config_sso_session(const cp_config *cfg, const char *name)
 {
-	return cfg && name ? s_list_find(cfg->sso_sessions, cfg->nsso, name) : NULL;
+	return s_lookup(cfg, L_SSO, name);
 }
 
 const cp_section *cp_config_services(const cp_config *cfg, const char *name)
 {
-	return cfg && name ? s_list_find(cfg->services, cfg->nservices, name) : NULL;
+	return s_lookup(cfg, L_SERVICES, name);
 }
 
 const char *cp_section_get(const cp_section *sec, const char *key)
@@ -364,14 +584,16 @@ int cp_config_set(cp_config *cfg, const char *profile, const char *key, const ch
 {
 	if (!cfg || !profile || !key || !value)
 		return CP_EINTERNAL;
-	cp_section *s = s_list_find(cfg->profiles, cfg->nprofiles, profile);
+	cp_section *s = s_cfg_find(cfg, L_PROFILES, profile);
+	if (s && s_materialize(cfg, s))
+		return CP_EINTERNAL;
 	if (!s) {
 		if (s_nsections(cfg) >= CP_CONFIG_MAX_SECTIONS)
 			return CP_ECONFIG;
 		char *pname = cp_strdup(profile);
 		if (!pname)
 			return CP_EINTERNAL;
-		int r = s_list_add(&cfg->profiles, &cfg->nprofiles, &cfg->cap_profiles, pname, &s);
+		int r = s_cfg_add(cfg, L_PROFILES, pname, &s);
 		if (r)
 			return r;
 	}
@@ -437,6 +659,20 @@ typedef struct s_parser {
 	char *pend_key;         /* the current property, NULL if it is dropped */
 	cp_buf pend_val;        /* ... and its value so far */
 	size_t pend_line;
+
+	/* Checking a file (scan): every line is checked as when parsing, but
+	 * properties are only counted; each header's body is recorded as a
+	 * span of its section (tmp or bare_default). */
+	bool scan;
+	bool overflow;          /* scan: a section may reach CP_CONFIG_MAX_PROPS */
+	const char *nul;        /* the first NUL byte of the file, NULL if none */
+	size_t line_off;        /* offset of the current line in the file */
+	size_t next_off;        /* ... and of the line after it */
+	s_span *spans;          /* scan: this file's spans (text unused) */
+	size_t nspans, cap_spans;
+	size_t open_span;       /* the span being recorded + 1, 0 if none */
+	/* Parsing a span into a section of a cp_config (cur_list S_LIST_TARGET). */
+	cp_section *target;
 } s_parser;
 
 static int s_perr(s_parser *ps, const char *what)
@@ -451,6 +687,7 @@ static cp_section *s_cur_section(s_parser *ps)
 	case S_LIST_SSO: return &ps->tmp.sso_sessions[ps->cur_idx];
 	case S_LIST_SERVICES: return &ps->tmp.services[ps->cur_idx];
 	case S_LIST_BARE_DEFAULT: return &ps->bare_default;
+	case S_LIST_TARGET: return ps->target;
 	default: return NULL;
 	}
 }
@@ -479,9 +716,32 @@ static int s_flush(s_parser *ps)
 	return 0;
 }
 
+/* scan: ends the span being recorded at the current line. */
+static void s_span_close(s_parser *ps)
+{
+	if (ps->open_span) {
+		s_span *sp = &ps->spans[ps->open_span - 1];
+		sp->len = ps->line_off - sp->off;
+		ps->open_span = 0;
+	}
+}
+
+/* scan: starts recording the body of the current header, for section s. */
+static int s_span_open(s_parser *ps, cp_section *s)
+{
+	s_span sp = {.off = ps->next_off, .lineno = ps->lineno};
+	size_t idx;
+	if (s_span_push(&ps->spans, &ps->nspans, &ps->cap_spans, &sp, &idx))
+		return cp_error_set(ps->err, CP_EINTERNAL, "out of memory");
+	s_span_link(ps->spans, s, idx);
+	ps->open_span = idx;
+	return 0;
+}
+
 static int s_header(s_parser *ps, const char *line, size_t n)
 {
 	int r;
+	s_span_close(ps);
 	if ((r = s_flush(ps)))
 		return r;
 	if (++ps->nheaders > CP_CONFIG_MAX_SECTIONS)
@@ -538,7 +798,7 @@ static int s_header(s_parser *ps, const char *line, size_t n)
 			ps->have_bare_default = true;
 		}
 		ps->cur_list = list;
-		return 0;
+		return ps->scan ? s_span_open(ps, &ps->bare_default) : 0;
 	}
 	if (list == S_LIST_PROFILES && is_default && ps->kind == CP_FILE_CONFIG)
 		ps->saw_profile_default = true;
@@ -560,22 +820,60 @@ static int s_header(s_parser *ps, const char *line, size_t n)
 		ix = &ps->ix[2];
 		break;
 	}
-	char *nm = cp_strndup(name, namen);
-	if (!nm)
+	if (s_index_reserve(ix, *arr, *cnt, *cnt + 1))
 		return cp_error_set(ps->err, CP_EINTERNAL, "out of memory");
-	cp_section *s = s_index_find(ix, *arr, nm);
-	if (s) {
-		cp_free_secret(nm);
-	} else if (s_index_reserve(ix, *arr, *cnt, *cnt + 1)) {
-		cp_free_secret(nm);
-		return cp_error_set(ps->err, CP_EINTERNAL, "out of memory");
-	} else if ((r = s_list_add(arr, cnt, cap, nm, &s))) {
-		return cp_error_set(ps->err, r, "out of memory");
-	} else {
-		s_index_put(ix, s->name, *cnt - 1);
+	uint32_t h = s_hash_n(name, namen);
+	size_t slot;
+	cp_section *s = s_index_probe(ix, *arr, name, namen, h, &slot);
+	if (!s) {
+		char *nm = cp_strndup(name, namen);
+		if (!nm)
+			return cp_error_set(ps->err, CP_EINTERNAL, "out of memory");
+		if ((r = s_list_add(arr, cnt, cap, nm, &s)))
+			return cp_error_set(ps->err, r, "out of memory");
+		s_index_set(ix, slot, h, *cnt - 1);
 	}
 	ps->cur_list = list;
 	ps->cur_idx = (size_t)(s - *arr);
+	return ps->scan ? s_span_open(ps, s) : 0;
+}
+
+/* scan: checks a property line as s_property() does, without storing it.
+ * Most lines have an '=' and no '#' or ';' before it: then the comment
+ * cut (which needs a '#' or ';') cannot reach the '=', and only the start
+ * of the value need be looked at (is it empty?). Other lines take the
+ * parser's own path. Counts the line for the section's property limit. */
+static int s_property_scan(s_parser *ps, const char *line, size_t n)
+{
+	const char *eq = memchr(line, '=', n), *end = line + n;
+	if (!eq || s_has_comment_char(line, (size_t)(eq - line))) {
+		const char *k, *v;
+		size_t kn, vn;
+		s_prepare_line(&line, &n, true);
+		int r = s_split_property(line, n, &k, &kn, &v, &vn);
+		if (r == 1)
+			return s_perr(ps, "expected 'name = value'");
+		if (r == 2)
+			return s_perr(ps, "property has no name before '='");
+		ps->is_subprop = vn == 0;
+	} else {
+		/* line[0] is not a space: the name is empty only if it is '='. */
+		if (eq == line)
+			return s_perr(ps, "property has no name before '='");
+		const char *v = eq + 1;
+		while (v < end && s_is_ws(*v))
+			v++;
+		/* A comment needs a space before it ("a =#b" has the value "#b"). */
+		ps->is_subprop = v == end || ((*v == '#' || *v == ';') && v > eq + 1);
+	}
+	ps->have_prop = true;
+	cp_section *s = s_cur_section(ps);
+	if (s && ++s->lazy_lines >= CP_CONFIG_MAX_PROPS) {
+		/* At the limit: the file is parsed again whole, so that the
+		 * limit is enforced (and reported) exactly as before. */
+		ps->overflow = true;
+		return CP_ECONFIG;
+	}
 	return 0;
 }
 
@@ -587,6 +885,8 @@ static int s_property(s_parser *ps, const char *line, size_t n)
 	if (!ps->in_section)
 		return s_perr(ps, "expected a section header such as '[profile name]' before the "
 				  "first property");
+	if (ps->scan)
+		return s_property_scan(ps, line, n);
 	s_prepare_line(&line, &n, true);
 	r = s_split_property(line, n, &k, &kn, &v, &vn);
 	if (r == 1)
@@ -633,33 +933,43 @@ static int s_continuation(s_parser *ps, const char *line, size_t n)
 	return 0;
 }
 
-static int s_parse_lines(s_parser *ps, const char *text, size_t len)
+/* Parses (or, ps->scan, checks) lines: a whole file (file_start: a byte
+ * order mark may open it), or a span (a header's body). ps->nul is the
+ * first NUL byte of the text, or NULL. */
+static int s_parse_lines(s_parser *ps, const char *text, size_t len, bool file_start)
 {
 	size_t pos = 0;
 	int r;
 	/* A UTF-8 byte order mark, as some Windows editors write. */
-	if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
+	if (file_start && len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
 		pos = 3;
 	while (pos < len) {
 		const char *line = text + pos;
 		const char *nl = memchr(line, '\n', len - pos);
 		size_t n = nl ? (size_t)(nl - line) : len - pos;
+		ps->line_off = pos;
 		pos += n + (nl ? 1 : 0);
+		ps->next_off = pos;
 		ps->lineno++;
 		if (n > CP_CONFIG_MAX_LINE)
 			return cp_error_set(ps->err, CP_ECONFIG,
 					    "'%s' line %zu: line longer than %d bytes", ps->file,
 					    ps->lineno, CP_CONFIG_MAX_LINE);
-		if (memchr(line, '\0', n))
+		/* Earlier lines held none: a NUL before `line` is an error already. */
+		if (ps->nul && ps->nul < line + n)
 			return s_perr(ps, "NUL byte in the file (is it UTF-16?)");
 		if (n && line[n - 1] == '\r')
 			n--;
 
-		const char *t = line;
-		size_t tn = n;
-		s_trim_ws(&t, &tn);
-		if (tn == 0 || line[0] == '#' || line[0] == ';')
+		if (n == 0 || line[0] == '#' || line[0] == ';')
 			continue;
+		if (s_is_ws(line[0])) {
+			const char *t = line;
+			size_t tn = n;
+			s_trim_ws(&t, &tn);
+			if (tn == 0)
+				continue; /* blank */
+		}
 		if (line[0] == '[')
 			r = s_header(ps, line, n);
 		else if (s_is_ws(line[0]))
@@ -669,129 +979,357 @@ static int s_parse_lines(s_parser *ps, const char *text, size_t len)
 		if (r)
 			return r;
 	}
+	ps->line_off = len;
+	s_span_close(ps);
 	return s_flush(ps);
 }
 
 /* ---- merging ------------------------------------------------------------ */
 
-/* Moves every section of src into dst (merging per name, src wins per
- * key). src is left empty. */
-static int s_merge_list(cp_config *cfg, cp_section **dst, size_t *dn, size_t *dcap,
-			cp_section *src, size_t sn, const char *file, cp_error *err)
+static int s_too_many_sections(const char *file, cp_error *err)
 {
-	s_index ix = {0};
-	int r = 0;
-	if (sn == 0)
-		return 0;
-	if (s_index_reserve(&ix, *dst, *dn, *dn + sn)) {
-		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
-		goto out;
-	}
+	return cp_error_set(err, CP_ECONFIG, "'%s': more than %d sections", file,
+			    CP_CONFIG_MAX_SECTIONS);
+}
+
+/* Moves every section of src (parsed) into list li of cfg (merging per
+ * name, src wins per key). src is left empty. */
+static int s_merge_list(cp_config *cfg, int li, cp_section *src, size_t sn, const char *file,
+			cp_error *err)
+{
 	for (size_t i = 0; i < sn; i++) {
 		cp_section *from = &src[i];
-		cp_section *to = s_index_find(&ix, *dst, from->name);
+		cp_section *to = s_cfg_find(cfg, li, from->name);
 		if (!to) {
-			if (s_nsections(cfg) >= CP_CONFIG_MAX_SECTIONS) {
-				r = cp_error_set(err, CP_ECONFIG, "'%s': more than %d sections", file,
-						 CP_CONFIG_MAX_SECTIONS);
-				goto out;
-			}
-			if (*dn == *dcap) {
-				size_t ncap = *dcap ? *dcap * 2 : 8;
-				cp_section *na = realloc(*dst, ncap * sizeof *na);
-				if (!na) {
-					r = cp_error_set(err, CP_EINTERNAL, "out of memory");
-					goto out;
-				}
-				*dst = na;
-				*dcap = ncap;
-			}
-			(*dst)[*dn] = *from; /* transferred */
-			memset(from, 0, sizeof *from);
-			s_index_put(&ix, (*dst)[*dn].name, *dn);
-			(*dn)++;
+			if (s_nsections(cfg) >= CP_CONFIG_MAX_SECTIONS)
+				return s_too_many_sections(file, err);
+			char *nm = from->name;
+			from->name = NULL; /* transferred */
+			if (s_cfg_add(cfg, li, nm, &to))
+				return cp_error_set(err, CP_EINTERNAL, "out of memory");
+			to->props = from->props; /* transferred */
+			to->nprops = from->nprops;
+			to->cap = from->cap;
+			from->props = NULL;
+			from->nprops = from->cap = 0;
 			continue;
 		}
+		if (s_materialize(cfg, to))
+			return cp_error_set(err, CP_EINTERNAL, "out of memory");
 		for (size_t j = 0; j < from->nprops; j++) {
 			cp_prop *pr = &from->props[j];
 			char *name = pr->name, *value = pr->value;
 			pr->name = pr->value = NULL; /* transferred */
-			r = s_section_put(to, name, value);
-			if (r == CP_ECONFIG) {
-				r = cp_error_set(err, CP_ECONFIG,
-						 "'%s': section '%s' has more than %d properties",
-						 file, to->name, CP_CONFIG_MAX_PROPS);
-				goto out;
-			}
-			if (r) {
-				r = cp_error_set(err, r, "out of memory");
-				goto out;
-			}
+			int r = s_section_put(to, name, value);
+			if (r == CP_ECONFIG)
+				return cp_error_set(err, CP_ECONFIG,
+						    "'%s': section '%s' has more than %d properties",
+						    file, to->name, CP_CONFIG_MAX_PROPS);
+			if (r)
+				return cp_error_set(err, r, "out of memory");
 		}
 	}
+	return 0;
+}
+
+/* Could merging this file's (scanned) sections into cfg reach the
+ * property limit of a section? (Each property line counts.) */
+static bool s_merge_may_overflow(const cp_config *cfg, cp_config *tmp)
+{
+	for (int li = 0; li < L_COUNT; li++) {
+		cp_section **arr;
+		size_t *n, *cap;
+		s_list_of(tmp, li, &arr, &n, &cap);
+		for (size_t i = 0; i < *n; i++) {
+			const cp_section *to = s_cfg_find(cfg, li, (*arr)[i].name);
+			if (to && to->nprops + to->lazy_lines + (*arr)[i].lazy_lines >=
+					  CP_CONFIG_MAX_PROPS)
+				return true;
+		}
+	}
+	return false;
+}
+
+/* Moves the names and spans of a file's (scanned) sections into cfg, the
+ * spans pointing into kept text number `text`. When a list of cfg is
+ * empty (the config file, usually), the file's list and index become
+ * cfg's as they are. */
+static int s_merge_scanned(cp_config *cfg, s_parser *ps, size_t text, const char *file,
+			   cp_error *err)
+{
+	struct cp_config_lazy *lz = cfg->lazy;
+	size_t base = lz->nspans;
+	if (!lz->spans) {
+		lz->spans = ps->spans; /* transferred */
+		lz->nspans = ps->nspans;
+		lz->cap_spans = ps->cap_spans;
+		ps->spans = NULL;
+		ps->nspans = ps->cap_spans = 0;
+	} else {
+		if (ps->nspans > lz->cap_spans - lz->nspans) {
+			size_t ncap = lz->nspans + ps->nspans;
+			s_span *na = realloc(lz->spans, ncap * sizeof *na);
+			if (!na)
+				return cp_error_set(err, CP_EINTERNAL, "out of memory");
+			lz->spans = na;
+			lz->cap_spans = ncap;
+		}
+		memcpy(lz->spans + base, ps->spans, ps->nspans * sizeof *ps->spans);
+		lz->nspans += ps->nspans;
+	}
+	/* Span numbers (+ 1) of this file move up by `base`. */
+	for (size_t i = base; i < lz->nspans; i++) {
+		lz->spans[i].text = text;
+		if (lz->spans[i].next)
+			lz->spans[i].next += base;
+	}
+	for (int li = 0; li < L_COUNT; li++) {
+		cp_section **arr, **carr;
+		size_t *n, *cap, *cn, *ccap;
+		s_list_of(&ps->tmp, li, &arr, &n, &cap);
+		s_list_of(cfg, li, &carr, &cn, &ccap);
+		if (*cn == 0 && s_nsections(cfg) + *n <= CP_CONFIG_MAX_SECTIONS) {
+			free(*carr);
+			*carr = *arr, *cn = *n, *ccap = *cap; /* transferred, with the index */
+			*arr = NULL, *n = *cap = 0;
+			s_index_free(&lz->ix[li]);
+			lz->ix[li] = ps->ix[li];
+			memset(&ps->ix[li], 0, sizeof ps->ix[li]);
+			for (size_t i = 0; i < *cn && base; i++) {
+				cp_section *s = &(*carr)[i];
+				s->lazy_first += base;
+				s->lazy_last += base;
+			}
+			continue;
+		}
+		for (size_t i = 0; i < *n; i++) {
+			cp_section *from = &(*arr)[i];
+			cp_section *to = s_cfg_find(cfg, li, from->name);
+			if (!to) {
+				if (s_nsections(cfg) >= CP_CONFIG_MAX_SECTIONS)
+					return s_too_many_sections(file, err);
+				char *nm = from->name;
+				from->name = NULL; /* transferred */
+				if (s_cfg_add(cfg, li, nm, &to))
+					return cp_error_set(err, CP_EINTERNAL, "out of memory");
+			}
+			/* Every scanned section has a span (its header's). */
+			size_t first = from->lazy_first + base, last = from->lazy_last + base;
+			if (to->lazy_last)
+				lz->spans[to->lazy_last - 1].next = first;
+			else
+				to->lazy_first = first;
+			to->lazy_last = last;
+			to->lazy_lines += from->lazy_lines;
+		}
+	}
+	return 0;
+}
+
+/* Keeps the text the spans point into: `owned` (a heap copy of `size`
+ * bytes, taken: *owned becomes NULL) or a copy. *ret is its number. */
+static int s_keep_text(cp_config *cfg, const char *text, size_t len, char **owned, size_t size,
+		       size_t *ret)
+{
+	struct cp_config_lazy *lz = s_lazy(cfg);
+	if (!lz)
+		return CP_EINTERNAL;
+	if (lz->ntexts == lz->cap_texts) {
+		size_t ncap = lz->cap_texts ? lz->cap_texts * 2 : 2;
+		s_text *nt = realloc(lz->texts, ncap * sizeof *nt);
+		if (!nt)
+			return CP_EINTERNAL;
+		lz->texts = nt;
+		lz->cap_texts = ncap;
+	}
+	s_text t = {owned ? *owned : NULL, size};
+	if (!t.data) {
+		if (!(t.data = malloc(len ? len : 1)))
+			return CP_EINTERNAL;
+		memcpy(t.data, text, len);
+		t.size = len;
+	} else {
+		*owned = NULL;
+	}
+	lz->texts[lz->ntexts] = t;
+	*ret = lz->ntexts++;
+	return 0;
+}
+
+/* Parses the spans of a section (in order) into it. */
+static int s_materialize(const cp_config *cfg, cp_section *s)
+{
+	if (!s->lazy_first)
+		return 0;
+	const struct cp_config_lazy *lz = cfg->lazy;
+	cp_error err;
+	int r = 0;
+	for (size_t i = s->lazy_first; i && !r; i = lz->spans[i - 1].next) {
+		const s_span *sp = &lz->spans[i - 1];
+		s_parser ps;
+		memset(&ps, 0, sizeof ps);
+		ps.err = &err;
+		ps.file = "config";
+		ps.target = s;
+		ps.in_section = true;
+		ps.cur_list = S_LIST_TARGET;
+		ps.lineno = sp->lineno;
+		/* Checked when loaded: only running out of memory can fail. */
+		r = s_parse_lines(&ps, lz->texts[sp->text].data + sp->off, sp->len, false);
+		cp_free_secret(ps.pend_key);
+		cp_buf_free(&ps.pend_val);
+	}
+	if (r)
+		return r; /* the spans stay: a later lookup parses them again */
+	s->lazy_first = s->lazy_last = s->lazy_lines = 0;
+	return 0;
+}
+
+/* ---- parsing a file ------------------------------------------------------ */
+
+static bool s_eager; /* tests: parse every file whole (cp_config_parse_eagerly) */
+
+void cp_config_parse_eagerly(bool on)
+{
+	s_eager = on;
+}
+
+static void s_parser_init(s_parser *ps, const char *text, size_t len, cp_file_kind kind,
+			  const char *file, cp_error *err)
+{
+	memset(ps, 0, sizeof *ps);
+	ps->kind = kind;
+	ps->err = err;
+	ps->file = file;
+	ps->nul = len ? memchr(text, '\0', len) : NULL;
+}
+
+static void s_parser_free(s_parser *ps)
+{
+	cp_free_secret(ps->pend_key);
+	cp_buf_free(&ps->pend_val);
+	s_section_free(&ps->bare_default);
+	cp_config_free(&ps->tmp);
+	for (size_t i = 0; i < L_COUNT; i++)
+		s_index_free(&ps->ix[i]);
+	free(ps->spans);
+}
+
+/* scan: sizes the profile list, its index and the spans for a large file
+ * from its count of '[' (at least its headers), so that they grow, copied
+ * and rehashed, less or not at all. */
+static int s_presize(s_parser *ps, const char *text, size_t len)
+{
+	size_t n = 0;
+	for (const char *p = text, *end = text + len;
+	     n <= CP_CONFIG_MAX_SECTIONS && p < end && (p = memchr(p, '[', (size_t)(end - p)));
+	     p++)
+		n++;
+	if (n < 64)
+		return 0;
+	ps->tmp.profiles = malloc(n * sizeof *ps->tmp.profiles);
+	ps->spans = malloc(n * sizeof *ps->spans);
+	if (!ps->tmp.profiles || !ps->spans ||
+	    s_index_reserve(&ps->ix[L_PROFILES], NULL, 0, n))
+		return cp_error_set(ps->err, CP_EINTERNAL, "out of memory");
+	ps->tmp.cap_profiles = ps->cap_spans = n;
+	return 0;
+}
+
+/* Parses (ps->scan: checks) a whole file into ps->tmp. */
+static int s_parse_text(s_parser *ps, const char *text, size_t len)
+{
+	int r = s_parse_lines(ps, text, len, true);
+	if (r)
+		return r;
+	/* "[default]" counts only when the file has no "[profile default]". */
+	if (ps->have_bare_default && !ps->saw_profile_default) {
+		if (ps->tmp.nprofiles >= CP_CONFIG_MAX_SECTIONS)
+			return s_too_many_sections(ps->file, ps->err);
+		cp_section *s;
+		char *nm = ps->bare_default.name;
+		ps->bare_default.name = NULL;
+		if (s_index_reserve(&ps->ix[L_PROFILES], ps->tmp.profiles, ps->tmp.nprofiles,
+				    ps->tmp.nprofiles + 1)) {
+			cp_free_secret(nm);
+			return cp_error_set(ps->err, CP_EINTERNAL, "out of memory");
+		}
+		if ((r = s_list_add(&ps->tmp.profiles, &ps->tmp.nprofiles, &ps->tmp.cap_profiles, nm,
+				    &s)))
+			return cp_error_set(ps->err, r, "out of memory");
+		s_index_put(&ps->ix[L_PROFILES], s->name, ps->tmp.nprofiles - 1);
+		nm = s->name;
+		*s = ps->bare_default; /* properties or spans transferred */
+		s->name = nm;
+		memset(&ps->bare_default, 0, sizeof ps->bare_default);
+	}
+	return 0;
+}
+
+/* Parses one file and merges it into cfg. `owned`, if not NULL, is a heap
+ * copy of the text (`size` bytes to wipe) that may be kept instead of a
+ * copy (then *owned becomes NULL). */
+static int s_parse_file(cp_config *cfg, const char *text, size_t len, cp_file_kind kind,
+			const char *file, char **owned, size_t size, cp_error *err)
+{
+	s_parser ps;
+	int r;
+	if (len > CP_CONFIG_MAX_FILE)
+		return cp_error_set(err, CP_ECONFIG, "'%s': larger than %d bytes", file,
+				    CP_CONFIG_MAX_FILE);
+	if (len && !text)
+		return cp_error_set(err, CP_EINTERNAL, "no text to parse");
+
+	/* Check the file and find its sections; the properties are parsed on
+	 * lookup. Near the property limit, parse it whole instead. */
+	s_parser_init(&ps, text, len, kind, file, err);
+	ps.scan = !s_eager;
+	if (ps.scan && (r = s_presize(&ps, text, len)))
+		goto out;
+	r = s_parse_text(&ps, text, len);
+	if (ps.scan && ((r && ps.overflow) || (!r && s_merge_may_overflow(cfg, &ps.tmp)))) {
+		s_parser_free(&ps);
+		s_parser_init(&ps, text, len, kind, file, err);
+		r = s_parse_text(&ps, text, len);
+	}
+	if (r)
+		goto out;
+
+	if (!ps.scan) {
+		for (int li = 0; li < L_COUNT && !r; li++) {
+			cp_section **arr;
+			size_t *n, *cap;
+			s_list_of(&ps.tmp, li, &arr, &n, &cap);
+			r = s_merge_list(cfg, li, *arr, *n, file, err);
+		}
+	} else if (ps.nspans) {
+		size_t t;
+		if (s_keep_text(cfg, text, len, owned, size, &t)) {
+			r = cp_error_set(err, CP_EINTERNAL, "out of memory");
+			goto out;
+		}
+		r = s_merge_scanned(cfg, &ps, t, file, err);
+	}
+	if (r)
+		goto out;
+	/* sso-session and services sections are few: parse them now, so that
+	 * their lookups cannot fail. */
+	for (size_t i = 0; i < cfg->nsso && !r; i++)
+		r = s_materialize(cfg, &cfg->sso_sessions[i]);
+	for (size_t i = 0; i < cfg->nservices && !r; i++)
+		r = s_materialize(cfg, &cfg->services[i]);
+	if (r)
+		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
 out:
-	s_index_free(&ix);
+	s_parser_free(&ps);
 	return r;
 }
 
 int cp_config_parse(cp_config *cfg, const char *text, size_t len, cp_file_kind kind,
 		    const char *filename, cp_error *err)
 {
-	s_parser ps;
-	int r;
-	memset(&ps, 0, sizeof ps);
-	ps.kind = kind;
-	ps.err = err;
-	ps.file = filename ? filename : kind == CP_FILE_CONFIG ? "config" : "credentials";
-	if (len > CP_CONFIG_MAX_FILE) {
-		r = cp_error_set(err, CP_ECONFIG, "'%s': larger than %d bytes", ps.file,
-				 CP_CONFIG_MAX_FILE);
-		goto out;
-	}
-	if (len && !text) {
-		r = cp_error_set(err, CP_EINTERNAL, "no text to parse");
-		goto out;
-	}
-	if ((r = s_parse_lines(&ps, text, len)))
-		goto out;
-
-	/* "[default]" counts only when the file has no "[profile default]". */
-	if (ps.have_bare_default && !ps.saw_profile_default) {
-		if (ps.tmp.nprofiles >= CP_CONFIG_MAX_SECTIONS) {
-			r = cp_error_set(err, CP_ECONFIG, "'%s': more than %d sections", ps.file,
-					 CP_CONFIG_MAX_SECTIONS);
-			goto out;
-		}
-		cp_section *s;
-		char *nm = ps.bare_default.name;
-		ps.bare_default.name = NULL;
-		if ((r = s_list_add(&ps.tmp.profiles, &ps.tmp.nprofiles, &ps.tmp.cap_profiles, nm,
-				    &s))) {
-			r = cp_error_set(err, r, "out of memory");
-			goto out;
-		}
-		s->props = ps.bare_default.props; /* transferred */
-		s->nprops = ps.bare_default.nprops;
-		s->cap = ps.bare_default.cap;
-		memset(&ps.bare_default, 0, sizeof ps.bare_default);
-	}
-
-	if ((r = s_merge_list(cfg, &cfg->profiles, &cfg->nprofiles, &cfg->cap_profiles,
-			      ps.tmp.profiles, ps.tmp.nprofiles, ps.file, err)) ||
-	    (r = s_merge_list(cfg, &cfg->sso_sessions, &cfg->nsso, &cfg->cap_sso,
-			      ps.tmp.sso_sessions, ps.tmp.nsso, ps.file, err)) ||
-	    (r = s_merge_list(cfg, &cfg->services, &cfg->nservices, &cfg->cap_services,
-			      ps.tmp.services, ps.tmp.nservices, ps.file, err)))
-		goto out;
-	r = 0;
-out:
-	cp_free_secret(ps.pend_key);
-	cp_buf_free(&ps.pend_val);
-	s_section_free(&ps.bare_default);
-	cp_config_free(&ps.tmp);
-	for (size_t i = 0; i < 3; i++)
-		s_index_free(&ps.ix[i]);
-	return r;
+	const char *file = filename ? filename : kind == CP_FILE_CONFIG ? "config" : "credentials";
+	return s_parse_file(cfg, text, len, kind, file, NULL, 0, err);
 }
 
 /* ---- files -------------------------------------------------------------- */
@@ -820,7 +1358,8 @@ static int s_load_one(cp_config *cfg, const char *path, cp_file_kind kind, cp_er
 	default:
 		return cp_error_set(err, CP_ECONFIG, "cannot read '%s': %s", path, strerror(e));
 	}
-	int r = cp_config_parse(cfg, data, len, kind, path, err);
+	/* The text read is kept by cfg (no copy) when it has sections. */
+	int r = s_parse_file(cfg, data, len, kind, path, &data, len + 1, err);
 	cp_freezero(data, len + 1);
 	return r;
 }

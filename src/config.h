@@ -25,25 +25,35 @@
 #ifndef CP_CONFIG_H
 #define CP_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "util.h"
 
-#define CP_CONFIG_MAX_FILE (1024 * 1024) /* bytes per file */
-#define CP_CONFIG_MAX_LINE (64 * 1024)   /* bytes per line */
-#define CP_CONFIG_MAX_SECTIONS 10000     /* section headers per file; sections per cp_config */
-#define CP_CONFIG_MAX_PROPS 1000         /* properties per section */
+#define CP_CONFIG_MAX_FILE (16 * 1024 * 1024) /* bytes per file */
+#define CP_CONFIG_MAX_LINE (64 * 1024)        /* bytes per line */
+/* Section headers per file; sections per cp_config. A profile that does
+ * anything takes more than 64 bytes (an IAM Identity Center one, about
+ * 110), so a file of real profiles within the size limit is within this
+ * one; what it bounds is the memory of headers like "[a]". */
+#define CP_CONFIG_MAX_SECTIONS (CP_CONFIG_MAX_FILE / 64) /* 262144 */
+#define CP_CONFIG_MAX_PROPS 1000              /* properties per section */
 
 typedef struct cp_prop {
 	char *name;   /* lowercased by the parser; lookups are case-insensitive */
 	char *value;  /* trimmed; sub-properties as "\nkey = value..." */
 } cp_prop;
 
+/* A section found by a lookup (cp_config_profile...) holds all its
+ * properties. In cfg->profiles, a section not looked up yet may not: a
+ * file's properties are parsed on the first lookup of their section. */
 typedef struct cp_section {
 	char *name;
 	cp_prop *props;
 	size_t nprops;
 	size_t cap;
+	/* private to config.c: the bodies of its headers not parsed yet */
+	size_t lazy_first, lazy_last, lazy_lines;
 } cp_section;
 
 typedef struct cp_config {
@@ -53,6 +63,7 @@ typedef struct cp_config {
 	size_t nsso, cap_sso;
 	cp_section *services;     /* [services x] */
 	size_t nservices, cap_services;
+	struct cp_config_lazy *lazy; /* private: indexes, kept file texts */
 } cp_config;
 
 typedef enum cp_file_kind {
@@ -82,7 +93,10 @@ int cp_config_load(cp_config *cfg, const char *config_path, const char *credenti
  * ($HOME when absolute, else the passwd entry). Both results are heap strings. */
 int cp_config_paths(char **ret_config, char **ret_credentials, cp_error *err);
 
-/* Lookups. Return NULL when absent. */
+/* Lookups, in constant time. Return NULL when absent. The first lookup of
+ * a profile parses its properties (the file was checked when loaded): a
+ * profile is NULL, never partial, should that run out of memory. Not
+ * thread-safe, as nothing here is. */
 const cp_section *cp_config_profile(const cp_config *cfg, const char *name);
 const cp_section *cp_config_sso_session(const cp_config *cfg, const char *name);
 const cp_section *cp_config_services(const cp_config *cfg, const char *name);
@@ -101,5 +115,9 @@ int cp_config_set(cp_config *cfg, const char *profile, const char *key, const ch
  * definition wins, and a '#'/';' comment after whitespace is cut off.
  * Returns a heap copy in *ret (NULL if absent); 0 or CP_EINTERNAL. */
 int cp_subprop_get(const char *value, const char *key, char **ret);
+
+/* Tests only: parse every file whole when loaded (as one whose sections
+ * near CP_CONFIG_MAX_PROPS is), to compare with parsing on lookup. */
+void cp_config_parse_eagerly(bool on);
 
 #endif

@@ -377,7 +377,6 @@ int cp_read_file(const char *path, size_t max, char **ret_data, size_t *ret_len)
 {
 	struct stat st;
 	cp_buf b = {0};
-	char chunk[4096];
 	int fd = -1, e, fl;
 
 	/* Only a regular file is read whole: a FIFO or a terminal can keep a
@@ -403,8 +402,22 @@ int cp_read_file(const char *path, size_t max, char **ret_data, size_t *ret_len)
 		e = EFBIG;
 		goto out;
 	}
+	/* Read in place into a buffer of the size fstat gave (and one more
+	 * byte, to see the end): a large file is neither copied nor wiped
+	 * over and over as a growing buffer would be. It may still grow. */
+	if ((uintmax_t)st.st_size > SIZE_MAX - 2 || s_buf_reserve(&b, (size_t)st.st_size + 1)) {
+		e = ENOMEM;
+		goto out;
+	}
 	for (;;) {
-		ssize_t n = read(fd, chunk, sizeof chunk);
+		if (b.cap - b.len - 1 == 0 && s_buf_reserve(&b, 4096)) {
+			e = ENOMEM;
+			goto out;
+		}
+		size_t room = b.cap - b.len - 1;
+		if (room > max + 1 - b.len)
+			room = max + 1 - b.len; /* one byte past max is enough to refuse */
+		ssize_t n = read(fd, b.data + b.len, room);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -417,20 +430,13 @@ int cp_read_file(const char *path, size_t max, char **ret_data, size_t *ret_len)
 			e = EFBIG; /* it grew while we read */
 			goto out;
 		}
-		if (cp_buf_append(&b, chunk, (size_t)n)) {
-			e = ENOMEM;
-			goto out;
-		}
-	}
-	if (!b.data && cp_buf_append(&b, "", 0)) {
-		e = ENOMEM;
-		goto out;
+		b.len += (size_t)n;
+		b.data[b.len] = '\0';
 	}
 	*ret_len = b.len;
 	*ret_data = cp_buf_steal(&b);
 	e = 0;
 out:
-	cp_wipe(chunk, sizeof chunk);
 	cp_buf_free(&b);
 	close(fd);
 	return e;

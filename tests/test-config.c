@@ -4,6 +4,7 @@
  * inputs (every result checked against the parser's invariants). */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -249,12 +250,15 @@ static void s_limits(void)
 		cp_config_free(&cfg);
 	}
 	cp_buf_puts(&b, "[profile one-more]\n");
-	s_expect_error(b.data, b.len, CP_FILE_CONFIG, "line 20001", "sections", "too many sections");
+	char at[32];
+	snprintf(at, sizeof at, "line %d", 2 * CP_CONFIG_MAX_SECTIONS + 1);
+	s_expect_error(b.data, b.len, CP_FILE_CONFIG, at, "sections", "too many sections");
 	cp_buf_free(&b);
 	/* Repeated headers of one section count too. */
 	for (int i = 0; i < CP_CONFIG_MAX_SECTIONS + 1; i++)
 		cp_buf_puts(&b, "[default]\n");
-	s_expect_error(b.data, b.len, CP_FILE_CONFIG, "line 10001", "sections",
+	snprintf(at, sizeof at, "line %d", CP_CONFIG_MAX_SECTIONS + 1);
+	s_expect_error(b.data, b.len, CP_FILE_CONFIG, at, "sections",
 		       "too many section headers");
 	cp_buf_free(&b);
 
@@ -898,6 +902,272 @@ static void s_random_inputs(void)
 	       parsed, bad);
 }
 
+/* ---- scale: 20,000 profiles, parsing on lookup --------------------------- */
+
+#define S_SCALE_N 20000
+
+/* An IAM Identity Center config of S_SCALE_N profiles p0..p19999, p0's
+ * header repeated at the end (overriding region, adding a key), and an
+ * optional malformed line just before that. *ret_bad is its line number. */
+static void s_scale_text(cp_buf *b, bool malformed, size_t *ret_bad)
+{
+	size_t line = 5;
+	cp_buf_puts(b, "[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\n"
+		       "sso_region = us-east-1\n\n");
+	for (int i = 0; i < S_SCALE_N; i++) {
+		cp_buf_printf(b, "[profile p%d]\nsso_session = corp\nsso_account_id = %012d\n"
+			      "sso_role_name = Role%d\nregion = us-east-1\noutput = json\n\n",
+			      i, 100000 + i, i % 7);
+		line += 7;
+	}
+	if (malformed) {
+		cp_buf_puts(b, "region us-west-2\n");
+		*ret_bad = line++;
+	}
+	cp_buf_puts(b, "[profile p0]\n# again\nregion = eu-west-1\nextra = " SECRET "\n");
+}
+
+static bool s_scale_profile_ok(const cp_config *cfg, int i, const char *region)
+{
+	char name[32], acct[32], role[32];
+	snprintf(name, sizeof name, "p%d", i);
+	snprintf(acct, sizeof acct, "%012d", 100000 + i);
+	snprintf(role, sizeof role, "Role%d", i % 7);
+	const cp_section *s = cp_config_profile(cfg, name);
+	const char *v;
+	if (!s || s->nprops < 5) {
+		tap_diag("%s: %s", name, s ? "too few properties" : "missing");
+		return false;
+	}
+	/* File order, a repeated key keeping its first place. */
+	static const char *const order[] = {"sso_session", "sso_account_id", "sso_role_name",
+					    "region", "output"};
+	for (size_t k = 0; k < 5; k++)
+		if (strcmp(s->props[k].name, order[k]) != 0) {
+			tap_diag("%s: property %zu is '%s', expected '%s'", name, k,
+				 s->props[k].name, order[k]);
+			return false;
+		}
+	return (v = cp_section_get(s, "sso_account_id")) && strcmp(v, acct) == 0 &&
+	       (v = cp_section_get(s, "sso_role_name")) && strcmp(v, role) == 0 &&
+	       (v = cp_section_get(s, "region")) && strcmp(v, region) == 0;
+}
+
+static void s_scale(void)
+{
+	cp_buf b = {0};
+	size_t bad = 0;
+	s_scale_text(&b, false, &bad);
+	char dir[] = "/tmp/test-config.XXXXXX";
+	if (!mkdtemp(dir)) {
+		tap_ok(0, "mkdtemp: %s", strerror(errno));
+		cp_buf_free(&b);
+		return;
+	}
+	char *conf = s_write_tmp(dir, "config", b.data);
+	char *cred = s_write_tmp(dir, "credentials",
+				 "[p19999]\nregion = ap-south-1\naws_access_key_id = AKID\n"
+				 "[p10000]\nregion = sa-east-1\n");
+	tap_ok(b.len > CP_CONFIG_MAX_FILE / 16, "%d profiles make %zu bytes", S_SCALE_N, b.len);
+
+	for (int how = 0; how < 2; how++) {
+		const char *way = how ? "cp_config_parse" : "cp_config_load";
+		cp_config cfg;
+		cp_error err = {0};
+		cp_config_init(&cfg);
+		int rc = how ? cp_config_parse(&cfg, b.data, b.len, CP_FILE_CONFIG, "c", &err)
+			     : cp_config_load(&cfg, conf, cred, &err);
+		tap_ok(rc == 0 && cfg.nprofiles == S_SCALE_N && cfg.nsso == 1, "%s: %d profiles: %s",
+		       way, S_SCALE_N, rc ? err.msg : "ok");
+		tap_ok(s_scale_profile_ok(&cfg, S_SCALE_N / 2, how ? "us-east-1" : "sa-east-1") &&
+			       s_scale_profile_ok(&cfg, S_SCALE_N - 1,
+						  how ? "us-east-1" : "ap-south-1") &&
+			       s_scale_profile_ok(&cfg, 1, "us-east-1"),
+		       "%s: middle, last and second profile found%s", way,
+		       how ? "" : " (the credentials file wins per key)");
+		const char *v = cp_section_get(cp_config_profile(&cfg, "p19999"), "aws_access_key_id");
+		tap_ok(how ? v == NULL : v && strcmp(v, "AKID") == 0,
+		       "%s: credentials-file keys are merged into the profile", way);
+		const cp_section *p0 = cp_config_profile(&cfg, "p0");
+		v = cp_section_get(p0, "extra");
+		tap_ok(s_scale_profile_ok(&cfg, 0, "eu-west-1") && p0->nprops == 6 && v &&
+			       strcmp(v, SECRET) == 0 && strcmp(p0->props[5].name, "extra") == 0,
+		       "%s: a repeated header at the end merges into the first profile", way);
+		tap_ok(cp_config_profile(&cfg, "p20000") == NULL &&
+			       cp_config_profile(&cfg, "corp") == NULL &&
+			       strcmp(cp_section_get(cp_config_sso_session(&cfg, "corp"), "sso_region"),
+				      "us-east-1") == 0,
+		       "%s: absent names are absent; the sso-session is found", way);
+		/* cp_config_set on a profile not looked up yet keeps its properties. */
+		rc = cp_config_set(&cfg, "p12345", "region", "me-south-1");
+		tap_ok(rc == 0 && s_scale_profile_ok(&cfg, 12345, "me-south-1"),
+		       "%s: cp_config_set on a profile not looked up yet", way);
+		cp_config_free(&cfg);
+	}
+
+	/* A malformed line near the end is reported, with its line number,
+	 * and leaves the cp_config untouched. */
+	cp_buf_free(&b);
+	s_scale_text(&b, true, &bad);
+	{
+		char want[64];
+		snprintf(want, sizeof want, "'c' line %zu: expected 'name = value'", bad);
+		cp_config cfg;
+		cp_error err = {0};
+		cp_config_init(&cfg);
+		int rc = cp_config_parse(&cfg, "[profile keep]\nk = v\n", 21, CP_FILE_CONFIG, "a",
+					 &err);
+		rc = rc ? rc : cp_config_parse(&cfg, b.data, b.len, CP_FILE_CONFIG, "c", &err);
+		tap_ok(rc == CP_ECONFIG && strcmp(err.msg, want) == 0 && cfg.nprofiles == 1 &&
+			       cp_config_profile(&cfg, "keep") && !cp_config_profile(&cfg, "p0"),
+		       "a malformed line near the end (line %zu) is reported: %s", bad, err.msg);
+		cp_config_free(&cfg);
+	}
+	cp_buf_free(&b);
+	unlink(conf);
+	unlink(cred);
+	free(conf);
+	free(cred);
+
+	/* Over 16 MiB: refused, by cp_config_parse and by cp_config_load. */
+	size_t big = CP_CONFIG_MAX_FILE + 1;
+	char *text = malloc(big);
+	char *path = cp_asprintf("%s/big", dir);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (!text || fd < 0 || ftruncate(fd, (off_t)big) < 0) {
+		tap_ok(0, "cannot make a file of %zu bytes", big);
+	} else {
+		memset(text, '\n', big);
+		cp_config cfg;
+		cp_error err = {0};
+		cp_config_init(&cfg);
+		int rc = cp_config_parse(&cfg, text, big, CP_FILE_CONFIG, "c", &err);
+		tap_ok(rc == CP_ECONFIG && strcmp(err.msg, "'c': larger than 16777216 bytes") == 0,
+		       "a text of 16 MiB + 1 byte is refused: %s", err.msg);
+		rc = cp_config_parse(&cfg, text, big - 1, CP_FILE_CONFIG, "c", &err);
+		tap_ok(rc == 0, "a text of 16 MiB is accepted");
+		rc = cp_config_load(&cfg, path, NULL, &err);
+		char *want = cp_asprintf("'%s': larger than 16777216 bytes", path);
+		tap_ok(rc == CP_ECONFIG && strcmp(err.msg, want) == 0,
+		       "a file of 16 MiB + 1 byte is refused: %s", err.msg);
+		free(want);
+		cp_config_free(&cfg);
+	}
+	if (fd >= 0)
+		close(fd);
+	free(text);
+	unlink(path);
+	free(path);
+	rmdir(dir);
+}
+
+/* Parsing on lookup gives what parsing whole gives: same outcome, same
+ * message, same sections with the same properties in the same order. */
+static bool s_same_list(const cp_config *a, const cp_config *b, const cp_section *la, size_t na,
+			const cp_section *lb, size_t nb, s_lookup_fn lookup)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++) {
+		if (strcmp(la[i].name, lb[i].name) != 0)
+			return false;
+		const cp_section *x = lookup(a, la[i].name), *y = lookup(b, lb[i].name);
+		if (!x || !y || x->nprops != y->nprops)
+			return false;
+		for (size_t j = 0; j < x->nprops; j++)
+			if (strcmp(x->props[j].name, y->props[j].name) != 0 ||
+			    strcmp(x->props[j].value, y->props[j].value) != 0)
+				return false;
+	}
+	return true;
+}
+
+static bool s_lazy_is_eager(const char *t1, size_t n1, const char *t2, size_t n2)
+{
+	cp_config c[2];
+	cp_error e[2] = {{0}, {0}};
+	int rc[2];
+	for (int eager = 0; eager < 2; eager++) {
+		cp_config_parse_eagerly(eager);
+		cp_config_init(&c[eager]);
+		rc[eager] = cp_config_parse(&c[eager], t1, n1, CP_FILE_CONFIG, "c", &e[eager]);
+		if (!rc[eager])
+			rc[eager] = cp_config_parse(&c[eager], t2, n2, CP_FILE_CREDENTIALS, "k",
+						    &e[eager]);
+	}
+	cp_config_parse_eagerly(false);
+	bool same = rc[0] == rc[1] && strcmp(e[0].msg, e[1].msg) == 0 &&
+		    (rc[0] || (s_same_list(&c[0], &c[1], c[0].profiles, c[0].nprofiles,
+					   c[1].profiles, c[1].nprofiles, cp_config_profile) &&
+			       s_same_list(&c[0], &c[1], c[0].sso_sessions, c[0].nsso,
+					   c[1].sso_sessions, c[1].nsso, cp_config_sso_session) &&
+			       s_same_list(&c[0], &c[1], c[0].services, c[0].nservices,
+					   c[1].services, c[1].nservices, cp_config_services)));
+	cp_config_free(&c[0]);
+	cp_config_free(&c[1]);
+	return same;
+}
+
+static void s_lazy_vs_eager(void)
+{
+	static const char *const atoms[] = {
+		"[", "]", "=", "#", ";", " ", "\t", "\n", "\r", "\r\n", "\v", "profile", "default",
+		"sso-session", "services", "a", "B", "k", "v", "\xEF\xBB\xBF", "\0", "[profile a]\n",
+		"[default]\n", "[profile default]\n", "[a]\n", "[sso-session a]\n", "[services a]\n",
+		"s3 =\n", " x = y\n", "k = v\n", "K = w\n", "k =#c\n", "k = #c\n", "k=;c\n", "a#b = c\n",
+		"a ;b = c\n", "\n -c\n", "\n  # c\n",
+	};
+	char buf[2][400];
+	size_t len[2];
+	int bad = 0;
+	/* Cases a section body could get wrong: its first line. */
+	static const char *const fixed[] = {
+		"[profile a]\n\xEF\xBB\xBFk = v\n", "[profile a]\n k = v\n", "[profile a]",
+		"[profile a]\nk = v\n[profile b]\n[profile a]\n -c\nk =\n x = y\n",
+		"[default]\nk = 1\n[profile default]\nk = 2\n[default]\nj = 3\n",
+	};
+	for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
+		for (int f = 0; f < 2; f++)
+			if (!s_lazy_is_eager(f ? "" : fixed[i], f ? 0 : strlen(fixed[i]),
+					     f ? fixed[i] : "", f ? strlen(fixed[i]) : 0) &&
+			    bad++ < 3)
+				tap_diag("differs: '%s' (%s)", fixed[i], f ? "credentials" : "config");
+	for (int it = 0; it < 3000; it++) {
+		for (int f = 0; f < 2; f++) {
+			size_t target = s_rand() % 300;
+			len[f] = 0;
+			while (len[f] < target) {
+				const char *a = atoms[s_rand() % (sizeof atoms / sizeof *atoms)];
+				size_t an = *a ? strlen(a) : 1;
+				if (len[f] + an > sizeof buf[f])
+					break;
+				memcpy(buf[f] + len[f], a, an);
+				len[f] += an;
+			}
+		}
+		if (!s_lazy_is_eager(buf[0], len[0], buf[1], len[1]) && bad++ < 3)
+			tap_diag("differs: '%.*s' then '%.*s'", (int)len[0], buf[0], (int)len[1], buf[1]);
+	}
+	tap_ok(bad == 0,
+	       "3000 random pairs of files, and cases: parsing on lookup is parsing whole "
+	       "(%d differ)", bad);
+
+	/* Near the property limit, within a file and across files. */
+	cp_buf a = {0}, k = {0};
+	cp_buf_puts(&a, "[default]\n");
+	for (int i = 0; i < CP_CONFIG_MAX_PROPS - 1; i++)
+		cp_buf_printf(&a, "k%d = v\n[default]\nk%d = w\n", i, i);
+	cp_buf_puts(&k, "[default]\nk0 = x\nnew = y\n");
+	bool ok = s_lazy_is_eager(a.data, a.len, k.data, k.len);
+	cp_buf_puts(&k, "newer = z\n");
+	ok = ok && s_lazy_is_eager(a.data, a.len, k.data, k.len);
+	cp_buf_puts(&a, "k1 = again\nlast = v\n");
+	ok = ok && s_lazy_is_eager(a.data, a.len, "", 0);
+	tap_ok(ok, "at the property limit, within and across files: same outcome");
+	cp_buf_free(&a);
+	cp_buf_free(&k);
+}
+
 int main(void)
 {
 	s_limits();
@@ -906,6 +1176,8 @@ int main(void)
 	s_load();
 	s_paths();
 	s_random_inputs();
+	s_scale();
+	s_lazy_vs_eager();
 
 	const char *cdir = tap_conformance_dir();
 	if (!cdir) {

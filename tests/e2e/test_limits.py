@@ -47,14 +47,14 @@ def test_limits_config_file_size(t):
                             ("credentials", "AWS_SHARED_CREDENTIALS_FILE")):
         path = t.tmp / f"{which}-big"
         text = STATIC if which == "config" else STATIC.replace("[profile static]", "[static]")
-        path.write_bytes(_padded_file(text, MIB))
+        path.write_bytes(_padded_file(text, 16 * MIB))
         res = t.run(["--profile", "static"], **{env_name: str(path)})
         doc = t.ok(res, static=True)
         assert doc["AccessKeyId"] == "AKIALIMITS0000000001"
-        path.write_bytes(_padded_file(text, MIB + 1))
+        path.write_bytes(_padded_file(text, 16 * MIB + 1))
         res = t.run(["--profile", "static"], **{env_name: str(path)})
         _not_crashed(res)
-        t.fail(res, 2, str(path), any_of=["larger than", "1048576", "1 MiB", "too large"])
+        t.fail(res, 2, str(path), any_of=["larger than", "16777216", "16 MiB", "too large"])
 
 
 def test_limits_config_not_a_regular_file(t):
