@@ -50,15 +50,6 @@
 #define S_ENV_TOKEN "AWS_CONTAINER_AUTHORIZATION_TOKEN"
 #define S_ENV_TOKEN_FILE "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"
 
-void cp_ecs_options_from_env(cp_ecs_options *o)
-{
-	memset(o, 0, sizeof *o);
-	o->relative_uri = getenv(S_ENV_RELATIVE);
-	o->full_uri = getenv(S_ENV_FULL);
-	o->auth_token = getenv(S_ENV_TOKEN);
-	o->auth_token_file = getenv(S_ENV_TOKEN_FILE);
-}
-
 static bool s_set(const char *s)
 {
 	return s && s[0];

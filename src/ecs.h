@@ -31,7 +31,8 @@ typedef struct cp_ecs_options {
 	int64_t deadline_ms;           /* monotonic; 0: none */
 } cp_ecs_options;
 
-/* Fills o from the environment (borrowed pointers into environ). */
+/* Fills o from the environment (borrowed pointers into environ; an empty
+ * variable counts as unset). The core's (sources/container.c). */
 void cp_ecs_options_from_env(cp_ecs_options *o);
 
 /* The URL to call, after the SDKs' host checks (no DNS lookups: a host name

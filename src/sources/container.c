@@ -1,6 +1,7 @@
 /* container.c - credential_source = EcsContainer: the container credential
  * endpoint of ECS tasks and EKS Pod Identity. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "identity.h"
 #include "run.h"
@@ -24,17 +25,22 @@ static int s_explain(const cp_source *s, const cp_run *run, cp_buf *b)
 static int s_fetch(const cp_source *s, cp_run *run, cp_creds *ret, cp_error *err)
 {
 	(void)s;
-	cp_ecs_options o = {
-		.relative_uri = cp_env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"),
-		.full_uri = cp_env("AWS_CONTAINER_CREDENTIALS_FULL_URI"),
-		.auth_token = cp_env("AWS_CONTAINER_AUTHORIZATION_TOKEN"),
-		.auth_token_file = cp_env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"),
-		.attempts = 3,
-		.deadline_ms = run->deadline_ms,
-	};
+	cp_ecs_options o;
+	cp_ecs_options_from_env(&o);
+	o.attempts = 3;
+	o.deadline_ms = run->deadline_ms;
 	const cp_net_ops *net = cp_run_net(run, err);
 	cp_debug("base: container credential endpoint");
 	return net ? net->ecs_credentials(&o, ret, err) : err->status;
+}
+
+void cp_ecs_options_from_env(cp_ecs_options *o)
+{
+	memset(o, 0, sizeof *o);
+	o->relative_uri = cp_env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+	o->full_uri = cp_env("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+	o->auth_token = cp_env("AWS_CONTAINER_AUTHORIZATION_TOKEN");
+	o->auth_token_file = cp_env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
 }
 
 const cp_source_ops cp_source_container_ops = {
