@@ -388,8 +388,8 @@ static int s_fetch(const cp_ecs_options *o, const char *url, const char *shown,
 				/* Later attempts keep the previous attempt's result. */
 				if (attempt == 1) {
 					f = CP_HTTP_FAIL_TIMEOUT;
-					r = cp_error_set(err, CP_ETRANSPORT,
-							 "no answer within the overall deadline");
+					r = cp_error_set_cause(err, CP_ETRANSPORT, CP_CAUSE_NO_ANSWER,
+							       "no answer within the overall deadline");
 				}
 				break;
 			}
@@ -443,7 +443,8 @@ static int s_fetch(const cp_ecs_options *o, const char *url, const char *shown,
 	s_error_body(&resp->body, token, code, sizeof code, msg, sizeof msg);
 	cp_http_response_free(resp);
 	const char *reason = s_reason(st);
-	r = cp_error_set(err, CP_ESOURCE,
+	r = cp_error_set_cause(err, CP_ESOURCE,
+			       st == 429 ? CP_CAUSE_THROTTLED : st >= 500 ? CP_CAUSE_SERVER : CP_CAUSE_REFUSED,
 			 "container credentials endpoint '%s' answered %ld%s%s%s%s%s%s", shown, st,
 			 reason ? " " : "", reason ? reason : "", code[0] ? ": " : "", code,
 			 msg[0] ? (code[0] ? " - " : ": ") : "", msg);
@@ -469,7 +470,7 @@ static int s_check_code(const cp_buf *body, const char *shown, const char *token
 			   sizeof code);
 		if (cJSON_IsString(m))
 			s_sanitize(m->valuestring, token, msg, sizeof msg);
-		r = cp_error_set(err, CP_ESOURCE,
+		r = cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_REFUSED,
 				 "container credentials endpoint '%s' returned Code '%s'%s%s", shown,
 				 code, msg[0] ? ": " : "", msg);
 		if (err)

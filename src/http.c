@@ -140,8 +140,8 @@ static int s_transfer_error(CURL *h, CURLcode rc, const s_transfer *t, const cha
 	}
 	if (t->too_large) {
 		*ret_failure = CP_HTTP_FAIL_TOO_LARGE;
-		return cp_error_set(err, CP_ETRANSPORT, "response from '%s' exceeds %zu bytes", base,
-				    t->max);
+		return cp_error_set_cause(err, CP_ETRANSPORT, CP_CAUSE_TOO_LARGE,
+					  "response from '%s' exceeds %zu bytes", base, t->max);
 	}
 	switch (rc) {
 	case CURLE_URL_MALFORMAT:
@@ -151,30 +151,34 @@ static int s_transfer_error(CURL *h, CURLcode rc, const s_transfer *t, const cha
 				    curl_easy_strerror(rc));
 	case CURLE_COULDNT_RESOLVE_HOST:
 		*ret_failure = CP_HTTP_FAIL_RESOLVE;
-		return cp_error_set(err, CP_ETRANSPORT, "cannot resolve the host of '%s'", base);
+		return cp_error_set_cause(err, CP_ETRANSPORT, CP_CAUSE_NO_ANSWER,
+					  "cannot resolve the host of '%s'", base);
 	case CURLE_COULDNT_RESOLVE_PROXY:
 		*ret_failure = CP_HTTP_FAIL_RESOLVE;
-		return cp_error_set(err, CP_ETRANSPORT, "cannot resolve the proxy for '%s'", base);
+		return cp_error_set_cause(err, CP_ETRANSPORT, CP_CAUSE_NO_ANSWER,
+					  "cannot resolve the proxy for '%s'", base);
 	case CURLE_COULDNT_CONNECT:
 		*ret_failure = CP_HTTP_FAIL_CONNECT;
-		return cp_error_set(err, CP_ETRANSPORT, "cannot connect to '%s': %s", base, why);
+		return cp_error_set_cause(err, CP_ETRANSPORT, CP_CAUSE_NO_ANSWER,
+					  "cannot connect to '%s': %s", base, why);
 	case CURLE_OPERATION_TIMEDOUT:
 		if (connect_time <= 0) {
 			*ret_failure = CP_HTTP_FAIL_CONNECT;
-			return cp_error_set(err, CP_ETRANSPORT,
-					    "cannot connect to '%s': timed out", base);
+			return cp_error_set_cause(err, CP_ETRANSPORT, CP_CAUSE_NO_ANSWER,
+						  "cannot connect to '%s': timed out", base);
 		}
 		*ret_failure = CP_HTTP_FAIL_TIMEOUT;
-		return cp_error_set(err, CP_ETRANSPORT, "no reply from '%s' within %ld ms", base,
-				    timeout_ms);
+		return cp_error_set_cause(err, CP_ETRANSPORT, CP_CAUSE_NO_ANSWER,
+					  "no reply from '%s' within %ld ms", base, timeout_ms);
 	case CURLE_SEND_ERROR:
 	case CURLE_RECV_ERROR:
 	case CURLE_GOT_NOTHING:
 	case CURLE_PARTIAL_FILE:
 		*ret_failure = CP_HTTP_FAIL_RESET;
-		return cp_error_set(err, CP_ETRANSPORT, "connection to '%s' failed: %s", base,
-				    rc == CURLE_GOT_NOTHING || rc == CURLE_PARTIAL_FILE
-					    ? curl_easy_strerror(rc) : why);
+		return cp_error_set_cause(err, CP_ETRANSPORT, CP_CAUSE_NO_ANSWER,
+					  "connection to '%s' failed: %s", base,
+					  rc == CURLE_GOT_NOTHING || rc == CURLE_PARTIAL_FILE
+						  ? curl_easy_strerror(rc) : why);
 	case CURLE_OUT_OF_MEMORY:
 		*ret_failure = CP_HTTP_FAIL_OTHER;
 		return cp_error_set(err, CP_EINTERNAL, "out of memory talking to '%s'", base);
@@ -183,12 +187,13 @@ static int s_transfer_error(CURL *h, CURLcode rc, const s_transfer *t, const cha
 	}
 	if (s_is_tls_error(rc)) {
 		*ret_failure = CP_HTTP_FAIL_TLS;
-		return cp_error_set(err, CP_ETRANSPORT, "TLS failure with '%s': %s", base,
-				    errbuf[0] ? errbuf : curl_easy_strerror(rc));
+		return cp_error_set_cause(err, CP_ETRANSPORT, CP_CAUSE_TLS, "TLS failure with '%s': %s",
+					  base, errbuf[0] ? errbuf : curl_easy_strerror(rc));
 	}
+	/* Any other transfer failure: no HTTP answer came back either. */
 	*ret_failure = CP_HTTP_FAIL_OTHER;
-	return cp_error_set(err, CP_ETRANSPORT, "request to '%s' failed: %s", base,
-			    curl_easy_strerror(rc));
+	return cp_error_set_cause(err, CP_ETRANSPORT, CP_CAUSE_NO_ANSWER, "request to '%s' failed: %s",
+				  base, curl_easy_strerror(rc));
 }
 
 /* Header list whose strings are wiped on free (values may be secrets). */
@@ -304,10 +309,6 @@ int cp_http_send_ex(const cp_http_request *req, cp_http_response *ret,
 	CURLcode rc = curl_easy_perform(h);
 	if (rc != CURLE_OK) {
 		r = s_transfer_error(h, rc, &t, base, timeout_ms, errbuf, ret_failure, err);
-		/* Failures that another attempt cannot fix are marked as such. */
-		if (err && (*ret_failure == CP_HTTP_FAIL_TLS || *ret_failure == CP_HTTP_FAIL_TOO_LARGE))
-			snprintf(err->code, sizeof err->code, "%s",
-				 *ret_failure == CP_HTTP_FAIL_TLS ? "TlsFailure" : "ResponseTooLarge");
 		if (err)
 			cp_debug("%s %s: %s", method, base, err->msg);
 		goto out;

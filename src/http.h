@@ -2,7 +2,8 @@
  *
  * cp_http_send() returns 0 whenever an HTTP response was received, whatever
  * its status; CP_ETRANSPORT for DNS, connect, TLS, timeout or an oversized
- * reply (err->msg says which, naming the host); CP_EINTERNAL on OOM;
+ * reply (err->msg says which, naming the host; err->cause is
+ * CP_CAUSE_NO_ANSWER, CP_CAUSE_TLS or CP_CAUSE_TOO_LARGE); CP_EINTERNAL on OOM;
  * CP_ECONFIG when the URL is malformed or not http/https.
  * Proxies come from the usual environment variables unless no_proxy is set.
  */

@@ -112,7 +112,8 @@ static int s_request(s_imds *im, const char *method, const char *path, bool with
 			long left = (long)(im->deadline_ms - s_mono_ms());
 			if (left <= 0) {
 				*ret_failure = CP_HTTP_FAIL_TIMEOUT;
-				r = cp_error_set(err, CP_ETRANSPORT, "no answer within the overall deadline");
+				r = cp_error_set_cause(err, CP_ETRANSPORT, CP_CAUSE_NO_ANSWER,
+						       "no answer within the overall deadline");
 				break;
 			}
 			if (left < im->timeout_ms)
@@ -167,11 +168,13 @@ static int s_get_token(s_imds *im, cp_error *err)
 	cp_http_failure f = CP_HTTP_OK;
 	cp_error e = {0};
 	char why[160];
+	cp_cause cause = CP_CAUSE_REFUSED; /* of a refused fallback */
 	int r = s_request(im, "PUT", S_TOKEN_PATH, false, &resp, &f, &e);
 	if (r != 0) {
 		if (r == CP_ETRANSPORT && (f == CP_HTTP_FAIL_TIMEOUT || f == CP_HTTP_FAIL_RESET)) {
 			snprintf(why, sizeof why, "the token request %s",
 				 f == CP_HTTP_FAIL_TIMEOUT ? "timed out" : "was reset");
+			cause = CP_CAUSE_NO_ANSWER;
 			goto fallback;
 		}
 		if (err)
@@ -182,7 +185,7 @@ static int s_get_token(s_imds *im, cp_error *err)
 		char *t = cp_trim(resp.body.data);
 		if (t[0] == '\0' || strpbrk(t, "\r\n")) {
 			cp_http_response_free(&resp);
-			return cp_error_set(err, CP_ESOURCE,
+			return cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_MALFORMED,
 					    "EC2 instance metadata service at '%s' sent an invalid token",
 					    im->base);
 		}
@@ -194,7 +197,7 @@ static int s_get_token(s_imds *im, cp_error *err)
 	}
 	if (resp.status == 400) {
 		cp_http_response_free(&resp);
-		return cp_error_set(err, CP_ESOURCE,
+		return cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_REFUSED,
 				    "EC2 instance metadata service at '%s' rejected the token request "
 				    "(HTTP 400)", im->base);
 	}
@@ -202,7 +205,7 @@ static int s_get_token(s_imds *im, cp_error *err)
 	cp_http_response_free(&resp);
 fallback:
 	if (im->v1_disabled)
-		return cp_error_set(err, CP_ESOURCE,
+		return cp_error_set_cause(err, CP_ESOURCE, cause,
 				    "IMDSv1 fallback disabled and no IMDSv2 token (%s at '%s')", why,
 				    im->base);
 	cp_debug("IMDS: %s; falling back to IMDSv1", why);
@@ -223,16 +226,17 @@ static int s_get(s_imds *im, const char *path, const char *what, cp_http_respons
 	if (st == 200)
 		return 0;
 	cp_http_response_free(resp);
+	cp_cause cause = st >= 500 ? CP_CAUSE_SERVER : CP_CAUSE_REFUSED;
 	if (st == 401 && !im->token)
-		r = cp_error_set(err, CP_ESOURCE,
+		r = cp_error_set_cause(err, CP_ESOURCE, cause,
 				 "EC2 instance metadata service at '%s' requires IMDSv2 and no token "
 				 "could be obtained (HTTP 401 for %s)", im->base, what);
 	else if (st == 401)
-		r = cp_error_set(err, CP_ESOURCE,
+		r = cp_error_set_cause(err, CP_ESOURCE, cause,
 				 "EC2 instance metadata service at '%s' rejected the IMDSv2 token "
 				 "(HTTP 401 for %s)", im->base, what);
 	else
-		r = cp_error_set(err, CP_ESOURCE,
+		r = cp_error_set_cause(err, CP_ESOURCE, cause,
 				 "EC2 instance metadata service at '%s' answered HTTP %ld for %s",
 				 im->base, st, what);
 	if (err)
@@ -267,7 +271,7 @@ int cp_imds_get_credentials(const cp_imds_options *o, cp_creds *ret, cp_error *e
 	long st;
 	r = s_get(&im, S_CREDS_PATH, "the role name", &resp, &st, err);
 	if (r == CP_ESOURCE && st == 404) {
-		r = cp_error_set(err, CP_ESOURCE,
+		r = cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_REFUSED,
 				 "no IAM instance profile is attached (IMDS returned 404 for the "
 				 "role name)");
 		goto out;
@@ -287,13 +291,13 @@ int cp_imds_get_credentials(const cp_imds_options *o, cp_creds *ret, cp_error *e
 		}
 	}
 	if (!role) {
-		r = cp_error_set(err, CP_ESOURCE,
+		r = cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_REFUSED,
 				 "no IAM instance profile is attached (IMDS returned an empty role "
 				 "name)");
 		goto out;
 	}
 	if (!s_valid_role_name(role)) {
-		r = cp_error_set(err, CP_ESOURCE,
+		r = cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_MALFORMED,
 				 "EC2 instance metadata service at '%s' returned an invalid role name",
 				 im.base);
 		goto out;
@@ -333,7 +337,7 @@ int cp_imds_get_region(const cp_imds_options *o, char **ret_region, cp_error *er
 	char *region = cp_trim(resp.body.data);
 	if (!region[0] || strlen(region) > 64 ||
 	    strspn(region, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(region)) {
-		r = cp_error_set(err, CP_ESOURCE,
+		r = cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_MALFORMED,
 				 "EC2 instance metadata service at '%s' returned an invalid region",
 				 im.base);
 		goto out;
@@ -371,17 +375,17 @@ static const char *s_json_str(const cJSON *obj, const char *name)
 int cp_imds_parse_credentials(const char *json, size_t len, cp_creds *ret, cp_error *err)
 {
 	if (!json || len == 0)
-		return cp_error_set(err, CP_ESOURCE, "empty credentials document");
+		return cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_MALFORMED, "empty credentials document");
 	if (len > S_MAX_REPLY)
-		return cp_error_set(err, CP_ESOURCE, "credentials document exceeds %d bytes",
+		return cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_MALFORMED, "credentials document exceeds %d bytes",
 				    S_MAX_REPLY);
 	cJSON *j = cJSON_ParseWithLength(json, len);
 	if (!j)
-		return cp_error_set(err, CP_ESOURCE, "credentials document is not valid JSON");
+		return cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_MALFORMED, "credentials document is not valid JSON");
 	cp_creds c = {0};
 	int r;
 	if (!cJSON_IsObject(j)) {
-		r = cp_error_set(err, CP_ESOURCE, "credentials document is not a JSON object");
+		r = cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_MALFORMED, "credentials document is not a JSON object");
 		goto out;
 	}
 	const cJSON *code = cJSON_GetObjectItemCaseSensitive(j, "Code");
@@ -392,7 +396,7 @@ int cp_imds_parse_credentials(const char *json, size_t len, cp_creds *ret, cp_er
 		char ctext[72], mtext[256];
 		cp_safe_text(ctext, sizeof ctext, cs, strlen(cs));
 		cp_safe_text(mtext, sizeof mtext, ms ? ms : "", ms ? strlen(ms) : 0);
-		r = cp_error_set(err, CP_ESOURCE, "instance profile credentials unavailable: Code '%s'%s%s",
+		r = cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_REFUSED, "instance profile credentials unavailable: Code '%s'%s%s",
 				 ctext, mtext[0] ? ": " : "", mtext);
 		goto out;
 	}
@@ -405,11 +409,11 @@ int cp_imds_parse_credentials(const char *json, size_t len, cp_creds *ret, cp_er
 			      : !token || !token[0] ? "Token"
 			      : !exp ? "Expiration" : NULL;
 	if (missing) {
-		r = cp_error_set(err, CP_ESOURCE, "credentials document lacks '%s'", missing);
+		r = cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_MALFORMED, "credentials document lacks '%s'", missing);
 		goto out;
 	}
 	if (cp_parse_iso8601(exp, &c.expiration) != 0 || c.expiration <= 0) {
-		r = cp_error_set(err, CP_ESOURCE, "credentials document has a malformed Expiration");
+		r = cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_MALFORMED, "credentials document has a malformed Expiration");
 		goto out;
 	}
 	const char *account = s_json_str(j, "AccountId");

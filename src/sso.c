@@ -342,14 +342,14 @@ int cp_sso_apply_refresh(cp_sso_token *t, const char *json, size_t len, int64_t 
 	char *at = NULL, *rt = NULL;
 	cJSON *j = cJSON_ParseWithLength(json, len);
 	if (!j || !cJSON_IsObject(j)) {
-		r = cp_error_set(err, CP_ESOURCE, "the reply is not a JSON object");
+		r = cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_MALFORMED, "the reply is not a JSON object");
 		goto out;
 	}
 	const char *a = s_jstr(j, "accessToken");
 	const cJSON *ei = cJSON_GetObjectItemCaseSensitive(j, "expiresIn");
 	if (!a || !cJSON_IsNumber(ei) || !isfinite(ei->valuedouble) || ei->valuedouble <= 0 ||
 	    ei->valuedouble > (double)S_MAX_EXPIRES_IN) {
-		r = cp_error_set(err, CP_ESOURCE, "the reply has no %s",
+		r = cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_MALFORMED, "the reply has no %s",
 				 !a ? "accessToken" : "valid expiresIn");
 		goto out;
 	}
@@ -655,6 +655,12 @@ static bool s_retryable_status(long st)
 	return st == 429 || st >= 500;
 }
 
+/* The cause of an error status of the portal or of OIDC. */
+static cp_cause s_status_cause(long st)
+{
+	return st == 429 ? CP_CAUSE_THROTTLED : st >= 500 ? CP_CAUSE_SERVER : CP_CAUSE_REFUSED;
+}
+
 /* Sends req with o's attempts, jittered backoff and deadline. Returns 0
  * with the last response (a retryable status only when attempts ran out),
  * or CP_ETRANSPORT/CP_ECONFIG/CP_EINTERNAL with err set. */
@@ -674,8 +680,8 @@ static int s_send(const cp_sso_options *o, cp_http_request *req, const char *wha
 			long left = (long)(o->deadline_ms - s_mono_ms());
 			if (left <= 0) {
 				if (attempt == 1)
-					r = cp_error_set(err, CP_ETRANSPORT, "%s: no answer within the overall deadline",
-							 what);
+					r = cp_error_set_cause(err, CP_ETRANSPORT, CP_CAUSE_NO_ANSWER,
+							       "%s: no answer within the overall deadline", what);
 				break;
 			}
 			if (left < timeout_ms)
@@ -758,8 +764,8 @@ static int s_refresh(const cp_sso_options *o, cp_sso_token *t, cp_error *err)
 	s_error_body(&resp.body, secrets, 3, code, sizeof code, msg, sizeof msg);
 	int status = s_retryable_status(resp.status) ? CP_ETRANSPORT
 		     : (resp.status >= 400 && resp.status < 500) ? CP_EINTERACTIVE : CP_ESOURCE;
-	r = cp_error_set(err, status, "%s answered %ld%s%s%s%s", what, resp.status, code[0] ? " " : "",
-			 code, msg[0] ? ": " : "", msg);
+	r = cp_error_set_cause(err, status, s_status_cause(resp.status), "%s answered %ld%s%s%s%s",
+			       what, resp.status, code[0] ? " " : "", code, msg[0] ? ": " : "", msg);
 	if (err) {
 		err->http_status = resp.status;
 		snprintf(err->code, sizeof err->code, "%s", code);
@@ -856,7 +862,7 @@ static int s_token(const cp_sso_options *o, cp_sso_token *ret, cp_error *err)
 			"valid until %s", owner, rerr.msg, when);
 		goto out;
 	}
-	r = cp_error_set(err, rr == CP_EINTERACTIVE ? CP_EINTERACTIVE : rr,
+	r = cp_error_set_cause(err, rr == CP_EINTERACTIVE ? CP_EINTERACTIVE : rr, rerr.cause,
 			 "the SSO access token for %s expired at %s and refreshing it failed (%s)%s%s",
 			 owner, when, rerr.msg, rr == CP_EINTERACTIVE ? ": " : "",
 			 rr == CP_EINTERACTIVE ? hint : "");
@@ -882,7 +888,7 @@ int cp_sso_parse_role_credentials(const char *json, size_t len, cp_creds *ret, c
 	cJSON *j = cJSON_ParseWithLength(json, len);
 	const cJSON *rc = j ? cJSON_GetObjectItemCaseSensitive(j, "roleCredentials") : NULL;
 	if (!cJSON_IsObject(rc)) {
-		r = cp_error_set(err, CP_ESOURCE, "the reply has no roleCredentials object");
+		r = cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_MALFORMED, "the reply has no roleCredentials object");
 		goto out;
 	}
 	const char *akid = s_jstr(rc, "accessKeyId");
@@ -890,13 +896,13 @@ int cp_sso_parse_role_credentials(const char *json, size_t len, cp_creds *ret, c
 	const char *token = s_jstr(rc, "sessionToken");
 	const cJSON *exp = cJSON_GetObjectItemCaseSensitive(rc, "expiration");
 	if (!akid || !secret || !token) {
-		r = cp_error_set(err, CP_ESOURCE, "the reply's roleCredentials have no %s",
+		r = cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_MALFORMED, "the reply's roleCredentials have no %s",
 				 !akid ? "accessKeyId" : !secret ? "secretAccessKey" : "sessionToken");
 		goto out;
 	}
 	if (!cJSON_IsNumber(exp) || !isfinite(exp->valuedouble) || exp->valuedouble <= 0 ||
 	    exp->valuedouble > 253402300799000.0) {
-		r = cp_error_set(err, CP_ESOURCE,
+		r = cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_MALFORMED,
 				 "the reply's roleCredentials have no valid expiration (epoch milliseconds)");
 		goto out;
 	}
@@ -975,7 +981,7 @@ int cp_sso_get_credentials(const cp_sso_options *o, cp_creds *ret, cp_error *err
 				char when[21];
 				cp_format_iso8601(ret->expiration, when);
 				cp_creds_clear(ret);
-				r = cp_error_set(err, CP_EREFUSED,
+				r = cp_error_set_cause(err, CP_EREFUSED, CP_CAUSE_REFUSED,
 						 "%s returned credentials that expired at %s, before the local "
 						 "time; check the system clock", what, when);
 			} else if (s_account_id_valid(o->account_id) &&
@@ -994,12 +1000,12 @@ int cp_sso_get_credentials(const cp_sso_options *o, cp_creds *ret, cp_error *err
 	 * only when it says so (ForbiddenException "No access": the role is not
 	 * assigned to the user, which signing in again does not change). */
 	if (st == 401 || (st == 403 && strcmp(code, "UnauthorizedException") == 0)) {
-		r = cp_error_set(err, CP_EINTERACTIVE,
+		r = cp_error_set_cause(err, CP_EINTERACTIVE, CP_CAUSE_EXPIRED_SESSION,
 				 "%s refused the SSO access token for %s (%ld%s%s%s%s): %s", what, owner, st,
 				 code[0] ? " " : "", code, msg[0] ? ": " : "", msg, hint);
 	} else {
-		r = cp_error_set(err, s_retryable_status(st) ? CP_ETRANSPORT : CP_EREFUSED,
-				 "%s: GetRoleCredentials for role '%s' in account %s answered %ld%s%s%s%s%s",
+		r = cp_error_set_cause(err, s_retryable_status(st) ? CP_ETRANSPORT : CP_EREFUSED,
+				 s_status_cause(st), "%s: GetRoleCredentials for role '%s' in account %s answered %ld%s%s%s%s%s",
 				 what, o->role_name, o->account_id, st, code[0] ? " " : "", code,
 				 msg[0] ? ": " : "", msg,
 				 st == 403 ? " (is the role assigned to you in that account?)" : "");

@@ -1,8 +1,6 @@
 /* util.c - errors, buffers, secret-safe memory, time helpers. */
 #include "util.h"
 
-#include "sts.h" /* cp_sts_error_retryable, until every failure carries its cause */
-
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -142,14 +140,31 @@ static void s_format(char *out, size_t outlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-int cp_error_set(cp_error *err, int status, const char *fmt, ...)
+__attribute__((format(printf, 4, 0)))
+static int s_error_vset(cp_error *err, int status, cp_cause cause, const char *fmt, va_list ap)
 {
 	if (!err)
 		return status;
 	err->status = status;
+	err->cause = cause;
+	s_vformat(err->msg, sizeof err->msg, fmt, ap);
+	return status;
+}
+
+int cp_error_set(cp_error *err, int status, const char *fmt, ...)
+{
 	va_list ap;
 	va_start(ap, fmt);
-	s_vformat(err->msg, sizeof err->msg, fmt, ap);
+	s_error_vset(err, status, CP_CAUSE_NONE, fmt, ap);
+	va_end(ap);
+	return status;
+}
+
+int cp_error_set_cause(cp_error *err, int status, cp_cause cause, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	s_error_vset(err, status, cause, fmt, ap);
 	va_end(ap);
 	return status;
 }
@@ -178,20 +193,8 @@ bool cp_error_retryable(const cp_error *e)
 {
 	if (e->status != CP_ETRANSPORT)
 		return false;
-	switch (e->cause) {
-	case CP_CAUSE_NO_ANSWER:
-	case CP_CAUSE_SERVER:
-	case CP_CAUSE_THROTTLED:
-		return true;
-	case CP_CAUSE_NONE: /* not classified yet: by the HTTP answer */
-		break;
-	default:
-		return false;
-	}
-	if (strcmp(e->code, "TlsFailure") == 0 || strcmp(e->code, "ResponseTooLarge") == 0)
-		return false;
-	return e->http_status == 0 || e->http_status == 429 || e->http_status >= 500 ||
-	       cp_sts_error_retryable(e->code);
+	return e->cause == CP_CAUSE_NO_ANSWER || e->cause == CP_CAUSE_SERVER ||
+	       e->cause == CP_CAUSE_THROTTLED;
 }
 
 void cp_set_warn_handler(cp_warn_fn fn, void *userdata)

@@ -55,17 +55,22 @@ typedef struct cp_error {
 	char msg[1024];      /* one line, no trailing newline, never a secret */
 } cp_error;
 
-/* Sets err (if non-NULL) and returns status. The message is formatted with
+/* Sets err (if non-NULL) and returns status; err->cause becomes
+ * CP_CAUSE_NONE (http_status, server_date and code are kept). The message is formatted with
  * printf semantics, truncated to fit, and made safe to print
  * (cp_message_clean: one line, no control character, no URL userinfo). */
 int cp_error_set(cp_error *err, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* cp_error_set() that also sets err->cause: what every remote failure uses. */
+int cp_error_set_cause(cp_error *err, int status, cp_cause cause, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 /* Prepends "prefix: " to an existing message (keeps status and code); the
  * result is cleaned as by cp_error_set(). */
 void cp_error_prefix(cp_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void cp_error_clear(cp_error *err);
-/* Worth another attempt: no answer, a 5xx or throttling (CP_ETRANSPORT). */
+/* Worth another attempt: a CP_ETRANSPORT whose cause is no answer, a 5xx or
+ * throttling. Decided by the cause alone. */
 bool cp_error_retryable(const cp_error *e);
 
 /* Text from outside (server replies above all: error codes and messages,

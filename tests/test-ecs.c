@@ -704,7 +704,8 @@ static void test_flows(void)
 		log = call_server(routes, 2, &o, "/creds", &c, &e, &r);
 		bool ok = r == retry[i].want_r && count_str(log, "=== ") == retry[i].want_requests &&
 			  (r ? e.status == r && e.http_status == retry[i].first && !c.access_key_id &&
-				       strstr(e.msg, retry[i].msg) && strstr(e.msg, "/creds'")
+				       strstr(e.msg, retry[i].msg) && strstr(e.msg, "/creds'") &&
+				       e.cause == (retry[i].first >= 500 ? CP_CAUSE_SERVER : CP_CAUSE_REFUSED)
 			     : good_creds(&c));
 		if (!tap_ok(ok, "flow: %s", retry[i].name))
 			tap_diag("r=%d msg=%s log:\n%s", r, e.msg, log);
@@ -722,7 +723,7 @@ static void test_flows(void)
 		r = cp_ecs_get_credentials(&o, &c, &e);
 		int64_t took = mono_ms() - t0;
 		bool ok = r == CP_ESOURCE && e.status == CP_ESOURCE && strstr(e.msg, "unreachable") &&
-			  strstr(e.msg, url) && took < 1500;
+			  strstr(e.msg, url) && took < 1500 && e.cause == CP_CAUSE_NO_ANSWER;
 		if (!tap_ok(ok, "flow: refused connection: CP_ESOURCE in %lld ms", (long long)took))
 			tap_diag("r=%d msg=%s", r, e.msg);
 	}
@@ -735,7 +736,8 @@ static void test_flows(void)
 		cp_error_clear(&e);
 		log = call_server(routes, 1, &o, "/creds", &c, &e, &r);
 		int64_t took = mono_ms() - t0;
-		bool ok = r == CP_ESOURCE && took < 2000 && !c.access_key_id;
+		bool ok = r == CP_ESOURCE && took < 2000 && !c.access_key_id &&
+			  e.cause == CP_CAUSE_NO_ANSWER;
 		if (!tap_ok(ok, "flow: no answer: CP_ESOURCE after the timeout (%lld ms)", (long long)took))
 			tap_diag("r=%d msg=%s", r, e.msg);
 		free(log);
@@ -747,7 +749,8 @@ static void test_flows(void)
 		cp_ecs_options o = {0};
 		cp_error_clear(&e);
 		log = call_server(routes, 1, &o, "/creds", &c, &e, &r);
-		tap_ok(r == CP_ESOURCE && !c.access_key_id, "flow: connection closed: CP_ESOURCE");
+		tap_ok(r == CP_ESOURCE && !c.access_key_id && e.cause == CP_CAUSE_NO_ANSWER,
+		       "flow: connection closed: CP_ESOURCE (no answer)");
 		free(log);
 	}
 
@@ -757,7 +760,8 @@ static void test_flows(void)
 		cp_ecs_options o = {.deadline_ms = mono_ms() - 1};
 		cp_error_clear(&e);
 		log = call_server(routes, 1, &o, "/creds", &c, &e, &r);
-		bool ok = r == CP_ESOURCE && strstr(e.msg, "deadline") && count_str(log, "=== ") == 0;
+		bool ok = r == CP_ESOURCE && strstr(e.msg, "deadline") && count_str(log, "=== ") == 0 &&
+			  e.cause == CP_CAUSE_NO_ANSWER;
 		if (!tap_ok(ok, "flow: deadline passed: CP_ESOURCE, no request"))
 			tap_diag("r=%d msg=%s log:\n%s", r, e.msg, log);
 		free(log);
@@ -790,22 +794,24 @@ static void test_flows(void)
 		const char *body, *name, *msg;
 		int status;
 		const char *code;
+		cp_cause cause;
 	} bad[] = {
 		{"{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\",\"Token\":\"T\"}",
 		 "200 without Expiration: rejected (container credentials are temporary)", "Expiration",
-		 200, ""},
+		 200, "", CP_CAUSE_MALFORMED},
 		{"{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\",\"Expiration\":\"2030-01-01T00:00:00Z\"}",
-		 "200 without Token: rejected", "Token", 200, ""},
-		{"<html>hello</html>", "200 with HTML: rejected", "JSON", 200, ""},
+		 "200 without Token: rejected", "Token", 200, "", CP_CAUSE_MALFORMED},
+		{"<html>hello</html>", "200 with HTML: rejected", "JSON", 200, "", CP_CAUSE_MALFORMED},
 		{"{\"Code\":\"AccessDenied\",\"Message\":\"role not assumable\"}",
 		 "200 with Code not Success: the endpoint's error", "role not assumable", 200,
-		 "AccessDenied"},
+		 "AccessDenied", CP_CAUSE_REFUSED},
 		{"{\"code\":\"InvalidIdentityToken\",\"message\":\"token expired\"}",
 		 "403 with {code,message}: both in the message", "403 Forbidden: InvalidIdentityToken - token expired",
-		 403, "InvalidIdentityToken"},
+		 403, "InvalidIdentityToken", CP_CAUSE_REFUSED},
 		{"{\"message\":\"no such task\"}", "400 with only a message", "400 Bad Request: no such task",
-		 400, ""},
-		{"not json", "418 with a text body: status only", "answered 418", 418, ""},
+		 400, "", CP_CAUSE_REFUSED},
+		{"not json", "418 with a text body: status only", "answered 418", 418, "",
+		 CP_CAUSE_REFUSED},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		srv_route routes[] = {{"/creds", 0, bad[i].status, bad[i].body, SRV_REPLY, NULL}};
@@ -814,7 +820,7 @@ static void test_flows(void)
 		log = call_server(routes, 1, &o, "/creds", &c, &e, &r);
 		bool ok = r == CP_ESOURCE && e.status == CP_ESOURCE && !c.access_key_id &&
 			  strstr(e.msg, bad[i].msg) && strcmp(e.code, bad[i].code) == 0 &&
-			  strstr(e.msg, "container credentials endpoint");
+			  strstr(e.msg, "container credentials endpoint") && e.cause == bad[i].cause;
 		if (!tap_ok(ok, "flow: %s", bad[i].name))
 			tap_diag("r=%d code=%s msg=%s", r, e.code, e.msg);
 		free(log);

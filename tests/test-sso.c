@@ -651,7 +651,7 @@ static void s_module(void)
 		r = cp_sso_get_credentials(&o, &c, &err);
 		log = srv_stop(&s);
 		tap_ok(r == CP_EINTERACTIVE && strstr(err.msg, "aws sso login --sso-session dev") &&
-		       !strstr(log, "GET ") && s_no_secret(err.msg),
+		       !strstr(log, "GET ") && s_no_secret(err.msg) && err.cause == CP_CAUSE_REFUSED,
 		       "expired, refresh refused: %s", err.msg);
 		free(log);
 	}
@@ -668,7 +668,8 @@ static void s_module(void)
 		o.attempts = 2;
 		r = cp_sso_get_credentials(&o, &c, &err);
 		log = srv_stop(&s);
-		tap_ok(r == CP_ETRANSPORT && count_str(log, "=== POST /token") == 2,
+		tap_ok(r == CP_ETRANSPORT && count_str(log, "=== POST /token") == 2 &&
+		       err.cause == CP_CAUSE_SERVER,
 		       "expired, OIDC answers 503 twice: exit 5 after 2 attempts: %s", err.msg);
 		free(log);
 	}
@@ -736,21 +737,23 @@ static void s_module(void)
 		const char *body;
 		int want;
 		const char *needle;
+		cp_cause cause;
 	} cases[] = {
 		{401, "{\"message\":\"Session token not found or invalid\"}", CP_EINTERACTIVE,
-		 "aws sso login --sso-session dev"},
+		 "aws sso login --sso-session dev", CP_CAUSE_EXPIRED_SESSION},
 		{403, "{\"message\":\"forbidden " AT "\",\"__type\":\"UnauthorizedException\"}",
-		 CP_EINTERACTIVE, "aws sso login"},
+		 CP_EINTERACTIVE, "aws sso login", CP_CAUSE_EXPIRED_SESSION},
 		{403, "{\"message\":\"No access\",\"__type\":\"ForbiddenException\"}", CP_EREFUSED,
-		 "ForbiddenException: No access (is the role assigned"},
+		 "ForbiddenException: No access (is the role assigned", CP_CAUSE_REFUSED},
 		{404, "{\"message\":\"No access\",\"__type\":\"com.amazonaws.switchboard.portal#ResourceNotFoundException\"}",
-		 CP_EREFUSED, "ResourceNotFoundException: No access"},
-		{400, "{\"message\":\"bad\"}", CP_EREFUSED, "400"},
-		{500, "oops", CP_ETRANSPORT, "500"},
-		{429, "{\"message\":\"slow down\"}", CP_ETRANSPORT, "429"},
-		{200, "{\"roleCredentials\":{}}", CP_ESOURCE, "accessKeyId"},
+		 CP_EREFUSED, "ResourceNotFoundException: No access", CP_CAUSE_REFUSED},
+		{400, "{\"message\":\"bad\"}", CP_EREFUSED, "400", CP_CAUSE_REFUSED},
+		{500, "oops", CP_ETRANSPORT, "500", CP_CAUSE_SERVER},
+		{429, "{\"message\":\"slow down\"}", CP_ETRANSPORT, "429", CP_CAUSE_THROTTLED},
+		{200, "{\"roleCredentials\":{}}", CP_ESOURCE, "accessKeyId", CP_CAUSE_MALFORMED},
 		{200, "{\"roleCredentials\":{\"accessKeyId\":\"A\",\"secretAccessKey\":\"" SAK
-		      "\",\"sessionToken\":\"" STOK "\",\"expiration\":1000}}", CP_EREFUSED, "clock"},
+		      "\",\"sessionToken\":\"" STOK "\",\"expiration\":1000}}", CP_EREFUSED, "clock",
+		 CP_CAUSE_REFUSED},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		srv_route rt[] = {{"GET", PORTAL_PATH, 0, cases[i].status, cases[i].body, NULL, NULL}};
@@ -762,9 +765,10 @@ static void s_module(void)
 		log = srv_stop(&s);
 		int expect_calls = cases[i].status >= 429 && cases[i].status != 200 ? 2 : 1;
 		tap_ok(r == cases[i].want && strstr(err.msg, cases[i].needle) && s_no_secret(err.msg) &&
-		       count_str(log, "=== GET") == expect_calls && !c.access_key_id,
-		       "portal %d: exit %d, %d call(s): %s", cases[i].status, cases[i].want, expect_calls,
-		       err.msg);
+		       count_str(log, "=== GET") == expect_calls && !c.access_key_id &&
+		       err.cause == cases[i].cause,
+		       "portal %d: exit %d, %d call(s), cause %d: %s", cases[i].status, cases[i].want,
+		       expect_calls, (int)err.cause, err.msg);
 		free(log);
 		cp_creds_clear(&c);
 	}
@@ -778,7 +782,9 @@ static void s_module(void)
 	s_write(tf, tok);
 	s_opts(&o, "dev");
 	r = cp_sso_get_credentials(&o, &c, &err);
-	tap_ok(r == CP_ETRANSPORT && strstr(err.msg, "SSO portal"), "portal unreachable: %s", err.msg);
+	tap_ok(r == CP_ETRANSPORT && strstr(err.msg, "SSO portal") && err.cause == CP_CAUSE_NO_ANSWER &&
+		       cp_error_retryable(&err),
+	       "portal unreachable (no answer, retryable): %s", err.msg);
 	free(tok);
 	free(tf);
 
