@@ -27,8 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -262,24 +260,6 @@ static int s_auth_token(const cp_ecs_options *o, char **ret, cp_error *err)
 	return 0;
 }
 
-static int64_t s_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static bool s_unreachable(cp_http_failure f)
-{
-	return f == CP_HTTP_FAIL_RESOLVE || f == CP_HTTP_FAIL_CONNECT || f == CP_HTTP_FAIL_TIMEOUT ||
-	       f == CP_HTTP_FAIL_RESET;
-}
-
-static bool s_retryable_status(long st)
-{
-	return st == 429 || st >= 500;
-}
-
 /* The endpoint as messages name it: everything before the query, without
  * userinfo. The query of a custom FULL_URI may carry a credential, so it is
  * left out. */
@@ -379,53 +359,20 @@ static int s_fetch(const cp_ecs_options *o, const char *url, const char *shown,
 		.timeout_ms = timeout_ms,
 		.max_response = S_MAX_REPLY,
 	};
+	char what[400];
+	snprintf(what, sizeof what, "container credentials %s", shown);
+	cp_http_retry rp = {
+		.attempts = attempts,
+		.deadline_ms = o->deadline_ms,
+		.clock = o->clock,
+		.retry_429 = true,
+		.what = what,
+	};
 	cp_http_failure f = CP_HTTP_OK;
-	int r = 0;
-	for (int attempt = 1; attempt <= attempts; attempt++) {
-		if (o->deadline_ms) {
-			long left = (long)(o->deadline_ms - s_mono_ms());
-			if (left <= 0) {
-				/* Later attempts keep the previous attempt's result. */
-				if (attempt == 1) {
-					f = CP_HTTP_FAIL_TIMEOUT;
-					r = cp_error_set_cause(err, CP_ETRANSPORT, CP_CAUSE_NO_ANSWER,
-							       "no answer within the overall deadline");
-				}
-				break;
-			}
-			if (left < timeout_ms)
-				req.connect_timeout_ms = req.timeout_ms = left;
-		}
-		cp_http_response_free(resp);
-		r = cp_http_send_ex(&req, resp, &f, err);
-		if (r == 0 && !s_retryable_status(resp->status))
-			break;
-		if (r != 0 && (r != CP_ETRANSPORT || !s_unreachable(f)))
-			break;
-		if (attempt < attempts) {
-			/* Full-jitter exponential backoff: [0, min(1 s, 100 ms * 2^n)). */
-			long ceiling = 100L << attempt;
-			if (ceiling > 1000)
-				ceiling = 1000;
-			unsigned int rnd = 0;
-			if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd)
-				rnd = (unsigned int)attempt * 7919u;
-			long delay = (long)(rnd % (unsigned long)ceiling);
-			if (o->deadline_ms) {
-				long left = (long)(o->deadline_ms - s_mono_ms());
-				if (delay > left)
-					delay = left > 0 ? left : 0;
-			}
-			cp_debug("container credentials %s: attempt %d failed, retrying in %ld ms",
-				 shown, attempt, delay);
-			struct timespec ts = {delay / 1000, (delay % 1000) * 1000000L};
-			while (nanosleep(&ts, &ts) < 0)
-				;
-		}
-	}
+	int r = cp_http_send_retry(&rp, &req, resp, &f, err);
 	if (r != 0) {
 		if (r == CP_ETRANSPORT) {
-			if (s_unreachable(f))
+			if (cp_http_unreachable(f))
 				cp_error_prefix(err, "container credentials endpoint '%s' is unreachable",
 						shown);
 			else

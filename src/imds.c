@@ -12,8 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -32,7 +30,8 @@ typedef struct s_imds {
 	bool v1_disabled;
 	long timeout_ms;
 	int attempts;
-	int64_t deadline_ms;  /* monotonic; 0: none */
+	int64_t deadline_ms;  /* on clock->mono_ms; 0: none */
+	const cp_clock *clock; /* NULL: the system's */
 	char *token;          /* IMDSv2 session token (secret), NULL in v1 mode */
 } s_imds;
 
@@ -57,14 +56,8 @@ static int s_init(s_imds *im, const cp_imds_options *o, cp_error *err)
 	if (im->attempts > S_MAX_ATTEMPTS)
 		im->attempts = S_MAX_ATTEMPTS;
 	im->deadline_ms = o ? o->deadline_ms : 0;
+	im->clock = o ? o->clock : NULL;
 	return 0;
-}
-
-static int64_t s_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void s_fini(s_imds *im)
@@ -73,14 +66,9 @@ static void s_fini(s_imds *im)
 	im->token = NULL;
 }
 
-static bool s_unreachable(cp_http_failure f)
-{
-	return f == CP_HTTP_FAIL_RESOLVE || f == CP_HTTP_FAIL_CONNECT || f == CP_HTTP_FAIL_TIMEOUT ||
-	       f == CP_HTTP_FAIL_RESET;
-}
-
 /* One IMDS request with up to im->attempts tries on transport failures and
- * 5xx (a token PUT that times out is not retried: it means "fall back").
+ * 5xx (a token PUT that times out is not retried: it means "fall back";
+ * running out of time is a timeout, so a token PUT then falls back too).
  * Returns 0 with *resp set, or the cp_http_send status with *ret_failure. */
 static int s_request(s_imds *im, const char *method, const char *path, bool with_token,
 		     cp_http_response *resp, cp_http_failure *ret_failure, cp_error *err)
@@ -105,45 +93,17 @@ static int s_request(s_imds *im, const char *method, const char *path, bool with
 		.timeout_ms = im->timeout_ms,
 		.max_response = S_MAX_REPLY,
 	};
-	int r = 0;
-	for (int attempt = 1; attempt <= im->attempts; attempt++) {
-		cp_http_response_free(resp);
-		if (im->deadline_ms) {
-			long left = (long)(im->deadline_ms - s_mono_ms());
-			if (left <= 0) {
-				*ret_failure = CP_HTTP_FAIL_TIMEOUT;
-				r = cp_error_set_cause(err, CP_ETRANSPORT, CP_CAUSE_NO_ANSWER,
-						       "no answer within the overall deadline");
-				break;
-			}
-			if (left < im->timeout_ms)
-				req.connect_timeout_ms = req.timeout_ms = left;
-		}
-		r = cp_http_send_ex(&req, resp, ret_failure, err);
-		if (r == 0 && resp->status < 500)
-			break;
-		if (r != 0 && r != CP_ETRANSPORT)
-			break;
-		if (r != 0 && is_token_put && *ret_failure == CP_HTTP_FAIL_TIMEOUT)
-			break;
-		if (r != 0 && !s_unreachable(*ret_failure))
-			break;
-		if (attempt < im->attempts) {
-			/* Full-jitter exponential backoff: [0, min(1 s, 100 ms * 2^n)). */
-			long ceiling = 100L << attempt;
-			if (ceiling > 1000)
-				ceiling = 1000;
-			unsigned int rnd = 0;
-			if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd)
-				rnd = (unsigned int)attempt * 7919u;
-			long delay = (long)(rnd % (unsigned long)ceiling);
-			cp_debug("IMDS %s %s: attempt %d failed, retrying in %ld ms", method, path,
-				 attempt, delay);
-			struct timespec ts = {0, delay * 1000000L};
-			while (nanosleep(&ts, &ts) < 0)
-				;
-		}
-	}
+	char what[160];
+	snprintf(what, sizeof what, "IMDS %s %s", method, path);
+	cp_http_retry rp = {
+		.attempts = im->attempts,
+		.deadline_ms = im->deadline_ms,
+		.clock = im->clock,
+		.timeout_is_final = is_token_put,
+		.late_is_timeout = true,
+		.what = what,
+	};
+	int r = cp_http_send_retry(&rp, &req, resp, ret_failure, err);
 	free(url);
 	return r;
 }
@@ -151,7 +111,7 @@ static int s_request(s_imds *im, const char *method, const char *path, bool with
 /* Rewords a transport failure already in err as a source failure. */
 static int s_transport_error(const s_imds *im, cp_http_failure f, cp_error *err)
 {
-	if (s_unreachable(f))
+	if (cp_http_unreachable(f))
 		cp_error_prefix(err, "EC2 instance metadata service at '%s' is unreachable",
 				im->base);
 	else

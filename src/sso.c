@@ -51,13 +51,6 @@ static const char *s_env(const char *name)
 	return v && *v ? v : NULL;
 }
 
-static int64_t s_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int64_t s_now(const cp_sso_options *o)
 {
 	return o && o->now ? o->now : cp_now();
@@ -438,7 +431,7 @@ static int s_write_atomic(const char *path, const char *text)
 	for (int attempt = 0; attempt < 3; attempt++) {
 		uint64_t rnd = 0;
 		if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd)
-			rnd = (uint64_t)s_mono_ms() * 2654435761u + (uint64_t)attempt;
+			rnd = (uint64_t)cp_mono_ms() * 2654435761u + (uint64_t)attempt;
 		free(tmp);
 		if (!(tmp = cp_asprintf("%s/.%s.%ld.%016" PRIx64 ".tmp", dir, slash ? slash + 1 : path,
 					(long)getpid(), rnd))) {
@@ -644,12 +637,6 @@ out:
 
 /* ---- HTTP with retries -------------------------------------------------- */
 
-static bool s_unreachable(cp_http_failure f)
-{
-	return f == CP_HTTP_FAIL_RESOLVE || f == CP_HTTP_FAIL_CONNECT || f == CP_HTTP_FAIL_TIMEOUT ||
-	       f == CP_HTTP_FAIL_RESET;
-}
-
 static bool s_retryable_status(long st)
 {
 	return st == 429 || st >= 500;
@@ -673,46 +660,14 @@ static int s_send(const cp_sso_options *o, cp_http_request *req, const char *wha
 		attempts = S_MAX_ATTEMPTS;
 	req->connect_timeout_ms = req->timeout_ms = timeout_ms;
 	req->max_response = S_MAX_REPLY;
-	cp_http_failure f = CP_HTTP_OK;
-	int r = 0;
-	for (int attempt = 1; attempt <= attempts; attempt++) {
-		if (o->deadline_ms) {
-			long left = (long)(o->deadline_ms - s_mono_ms());
-			if (left <= 0) {
-				if (attempt == 1)
-					r = cp_error_set_cause(err, CP_ETRANSPORT, CP_CAUSE_NO_ANSWER,
-							       "%s: no answer within the overall deadline", what);
-				break;
-			}
-			if (left < timeout_ms)
-				req->connect_timeout_ms = req->timeout_ms = left;
-		}
-		cp_http_response_free(resp);
-		cp_error_clear(err);
-		r = cp_http_send_ex(req, resp, &f, err);
-		if (r == 0 && !s_retryable_status(resp->status))
-			break;
-		if (r != 0 && (r != CP_ETRANSPORT || !s_unreachable(f)))
-			break;
-		if (attempt < attempts) {
-			long ceiling = 100L << attempt;
-			if (ceiling > 1000)
-				ceiling = 1000;
-			unsigned int rnd = 0;
-			if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd)
-				rnd = (unsigned int)attempt * 7919u;
-			long delay = (long)(rnd % (unsigned long)ceiling);
-			if (o->deadline_ms) {
-				long left = (long)(o->deadline_ms - s_mono_ms());
-				if (delay > left)
-					delay = left > 0 ? left : 0;
-			}
-			cp_debug("%s: attempt %d failed, retrying in %ld ms", what, attempt, delay);
-			struct timespec ts = {delay / 1000, (delay % 1000) * 1000000L};
-			while (nanosleep(&ts, &ts) < 0)
-				;
-		}
-	}
+	cp_http_retry rp = {
+		.attempts = attempts,
+		.deadline_ms = o->deadline_ms,
+		.clock = o->clock,
+		.retry_429 = true,
+		.what = what,
+	};
+	int r = cp_http_send_retry(&rp, req, resp, NULL, err);
 	if (r)
 		cp_error_prefix(err, "%s", what);
 	return r;

@@ -51,6 +51,7 @@
 
 #include "config.h"
 #include "creds.h"
+#include "retry.h"
 #include "util.h"
 
 #define CP_SSO_REFRESH_WINDOW (15 * 60) /* botocore SSOTokenProvider._REFRESH_WINDOW */
@@ -69,7 +70,8 @@ typedef struct cp_sso_options {
 	const char *token_dir;        /* NULL: $HOME/.aws/sso/cache */
 	long timeout_ms;              /* per request; 0: 10000 */
 	int attempts;                 /* per request; 0: 1 */
-	int64_t deadline_ms;          /* monotonic; 0: none */
+	int64_t deadline_ms;          /* on clock->mono_ms; 0: none */
+	const cp_clock *clock;        /* backoff and deadline; NULL: cp_clock_system */
 	int64_t now;                  /* Unix seconds; 0: the clock (tests pin it) */
 } cp_sso_options;
 

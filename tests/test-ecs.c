@@ -263,6 +263,35 @@ static const char *uri_target(const char *uri)
 }
 
 /* One call against a one-route server; returns the log (caller frees). */
+/* A clock for the tests: mono advances only by what is slept (plus step
+ * per sleep), and every sleep is recorded, never made. */
+typedef struct fake_clock {
+	int64_t mono;
+	long step;
+	long slept[8];
+	int nsleeps;
+} fake_clock;
+
+static int64_t fake_now(const cp_clock *c)
+{
+	(void)c;
+	return 1700000000;
+}
+
+static int64_t fake_mono(const cp_clock *c)
+{
+	return ((fake_clock *)c->data)->mono;
+}
+
+static void fake_sleep(const cp_clock *c, long ms)
+{
+	fake_clock *f = c->data;
+	if (f->nsleeps < 8)
+		f->slept[f->nsleeps] = ms;
+	f->nsleeps++;
+	f->mono += ms + f->step;
+}
+
 static char *call_server(srv_route *routes, size_t nroutes, cp_ecs_options *o, const char *path,
 			 cp_creds *c, cp_error *e, int *ret)
 {
@@ -711,6 +740,38 @@ static void test_flows(void)
 			tap_diag("r=%d msg=%s log:\n%s", r, e.msg, log);
 		free(log);
 		cp_creds_clear(&c);
+	}
+
+	/* Backoff and deadline go through the options' clock: its sleeps are
+	 * the backoffs (none real), and a deadline on it is honoured. */
+	{
+		srv_route routes[] = {{"/creds", 0, 503, "{}", SRV_REPLY, NULL}};
+		fake_clock fc = {0};
+		cp_clock clk = {.now = fake_now, .mono_ms = fake_mono, .sleep_ms = fake_sleep, .data = &fc};
+		cp_ecs_options o = {.attempts = 3, .clock = &clk};
+		cp_error_clear(&e);
+		int64_t t0 = mono_ms();
+		log = call_server(routes, 1, &o, "/creds", &c, &e, &r);
+		bool ok = r == CP_ESOURCE && count_str(log, "=== ") == 3 && fc.nsleeps == 2 &&
+			  fc.slept[0] < 200 && fc.slept[1] < 400 && e.cause == CP_CAUSE_SERVER &&
+			  strstr(e.msg, "503");
+		if (!tap_ok(ok, "flow: 503 x3 on a fake clock: 2 backoffs on it (%ld, %ld ms), %lld ms real",
+			    fc.slept[0], fc.slept[1], (long long)(mono_ms() - t0)))
+			tap_diag("r=%d sleeps=%d msg=%s log:\n%s", r, fc.nsleeps, e.msg, log);
+		free(log);
+
+		/* The deadline is on the fake clock: 1 s in, each backoff
+		 * advances it by 2 s, so the second attempt is never made. */
+		fake_clock fc2 = {.mono = 5000, .step = 2000};
+		clk.data = &fc2;
+		o = (cp_ecs_options){.attempts = 3, .clock = &clk, .deadline_ms = 6000};
+		cp_error_clear(&e);
+		log = call_server(routes, 1, &o, "/creds", &c, &e, &r);
+		ok = r == CP_ESOURCE && count_str(log, "=== ") == 1 && strstr(e.msg, "503");
+		if (!tap_ok(ok, "flow: a deadline on the fake clock stops the retries (%d request(s))",
+			    count_str(log, "=== ")))
+			tap_diag("r=%d msg=%s log:\n%s", r, e.msg, log);
+		free(log);
 	}
 
 	/* Unreachable: refused connection, quickly. */
