@@ -233,6 +233,13 @@ static int s_base_credentials(s_ctx *x, cp_creds *ret, cp_error *err)
 					    "profile '%s' sets sso_session '%s' without sso_account_id and "
 					    "sso_role_name: the selected profile will resolve an access token "
 					    "instead of credentials", c->base_profile, c->sso_session);
+		char *portal = NULL, *oidc = NULL;
+		const char *portal_src = NULL, *oidc_src = NULL;
+		cp_error oidc_err = {0};
+		r = cp_sso_endpoints(&x->cfg, x->settings, c->sso_region, &portal, &portal_src,
+					 &oidc, &oidc_src, &oidc_err, err);
+		if (r)
+			return r;
 		cp_sso_options o = {
 			.profile = c->base_profile,
 			.session_name = c->sso_session,
@@ -240,8 +247,11 @@ static int s_base_credentials(s_ctx *x, cp_creds *ret, cp_error *err)
 			.region = c->sso_region,
 			.account_id = c->sso_account_id,
 			.role_name = c->sso_role_name,
-			.cfg = &x->cfg,
-			.settings = x->settings,
+			.portal_url = portal,
+			.portal_source = portal_src,
+			.oidc_url = oidc,
+			.oidc_source = oidc_src,
+			.oidc_error = &oidc_err,
 			.ca_bundle = cp_ca_bundle(x->settings),
 			.attempts = 3,
 			.deadline_ms = x->deadline_ms,
@@ -250,7 +260,10 @@ static int s_base_credentials(s_ctx *x, cp_creds *ret, cp_error *err)
 		cp_debug("base: IAM Identity Center role '%s' in account %s (%s '%s' of profile '%s')",
 			 c->sso_role_name, c->sso_account_id, c->sso_session ? "sso-session" : "start URL",
 			 c->sso_session ? c->sso_session : c->sso_start_url, c->base_profile);
-		return net ? net->sso_credentials(&o, ret, err) : err->status;
+		r = net ? net->sso_credentials(&o, ret, err) : err->status;
+		free(portal);
+		free(oidc);
+		return r;
 	}
 	}
 	return cp_error_set(err, CP_ECONFIG, "profile '%s': %s credentials are not supported yet",

@@ -24,7 +24,7 @@
 
 /* Bump when the table, or any type or core function it relies on, changes
  * incompatibly. The loader also requires the module's version to be its own. */
-#define CP_NET_ABI 3
+#define CP_NET_ABI 4
 
 typedef struct cp_net_ops {
 	unsigned abi; /* CP_NET_ABI */

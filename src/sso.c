@@ -34,22 +34,14 @@
 #include <cjson/cJSON.h>
 #include <openssl/evp.h>
 
-#include "endpoint.h"
 #include "http.h"
 
 #define S_DEFAULT_TIMEOUT_MS 10000L
 #define S_MAX_ATTEMPTS 10
 #define S_MAX_REPLY (64 * 1024)
-#define S_MAX_URL 2048
 #define S_MAX_EXPIRES_IN (10LL * 365 * 86400)
 
 /* ---- small helpers ------------------------------------------------------ */
-
-static const char *s_env(const char *name)
-{
-	const char *v = getenv(name);
-	return v && *v ? v : NULL;
-}
 
 static int64_t s_now(const cp_sso_options *o)
 {
@@ -515,126 +507,6 @@ static int s_load_token(const cp_sso_options *o, const char *path, cp_sso_token 
 	return r;
 }
 
-/* ---- endpoints ---------------------------------------------------------- */
-
-static int s_check_url(const char *url, const char *src, cp_error *err)
-{
-	size_t n = strlen(url);
-	const char *rest = NULL;
-	if (strncmp(url, "https://", 8) == 0)
-		rest = url + 8;
-	else if (strncmp(url, "http://", 7) == 0)
-		rest = url + 7;
-	bool clean = n <= S_MAX_URL;
-	for (const unsigned char *p = (const unsigned char *)url; clean && *p; p++)
-		clean = *p > 0x20 && *p != 0x7f;
-	if (!rest || !clean || !*rest || *rest == '/' || strpbrk(url, "?#")) {
-		char shown[301]; /* no userinfo, cut */
-		cp_strip_userinfo(shown, sizeof shown, clean ? url : "(unprintable)");
-		return cp_error_set(err, CP_ECONFIG,
-				    "the SSO endpoint '%s' (from %s) is invalid: it must be an "
-				    "http or https URL with a host and no query", shown, src);
-	}
-	return 0;
-}
-
-int cp_sso_endpoint(const cp_sso_options *o, bool oidc, char **ret_url, const char **ret_source,
-		    cp_error *err)
-{
-	const char *url = NULL, *src = NULL;
-	char *sub = NULL, *out = NULL;
-	int r = 0;
-	bool ignore = cp_truthy(s_env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")) ||
-		      (o->settings && cp_truthy(cp_section_get(o->settings, "ignore_configured_endpoint_urls")));
-	if (!ignore) {
-		const char *var = oidc ? "AWS_ENDPOINT_URL_SSO_OIDC" : "AWS_ENDPOINT_URL_SSO";
-		if ((url = s_env(var)))
-			src = var;
-		else if ((url = s_env("AWS_ENDPOINT_URL")))
-			src = "AWS_ENDPOINT_URL";
-		if (!url && o->settings) {
-			const char *svc = cp_section_get(o->settings, "services");
-			const cp_section *s = svc && *svc && o->cfg ? cp_config_services(o->cfg, svc) : NULL;
-			const char *v = s ? cp_section_get(s, oidc ? "sso_oidc" : "sso") : NULL;
-			if (v) {
-				if (cp_subprop_get(v, "endpoint_url", &sub))
-					return cp_error_set(err, CP_EINTERNAL, "out of memory");
-				if (sub && *sub) {
-					url = sub;
-					src = "the [services] section";
-				}
-			}
-			if (!url) {
-				v = cp_section_get(o->settings, "endpoint_url");
-				if (v && *v) {
-					url = v;
-					src = "the profile's endpoint_url";
-				}
-			}
-		}
-	}
-	/* use_fips_endpoint / use_dualstack_endpoint, as the rule sets of both
-	 * services read them (the same settings as STS's). */
-	cp_sts_flags fl;
-	if ((r = cp_sts_flags_get(o->settings, &fl, err)))
-		goto out;
-	if (url) {
-		if (fl.fips || fl.dualstack) {
-			r = cp_error_set(err, CP_ECONFIG,
-					 "%s is true and an SSO endpoint is configured (%s): FIPS and "
-					 "dual-stack are not supported with a custom endpoint",
-					 fl.fips ? "use_fips_endpoint" : "use_dualstack_endpoint", src);
-			goto out;
-		}
-		if ((r = s_check_url(url, src, err)))
-			goto out;
-		size_t n = strlen(url);
-		while (n > 0 && url[n - 1] == '/')
-			n--;
-		out = cp_strndup(url, n);
-	} else {
-		if (!o->region || !cp_region_valid(o->region)) {
-			r = cp_error_set(err, CP_ECONFIG, "invalid sso_region '%.64s'",
-					 o->region ? o->region : "");
-			goto out;
-		}
-		const char *name = oidc ? "oidc" : "portal.sso";
-		const char *fips = oidc ? "oidc-fips" : "portal.sso-fips";
-		src = "the regional endpoint";
-		if (fl.dualstack) {
-			/* The partition's dual-stack suffix, as STS's rule set has it:
-			 * https://sts.<region>.<suffix>. */
-			char *sts = NULL, *signing = NULL;
-			if ((r = cp_sts_endpoint_for(o->region, false, true, false, NULL, &sts, &signing, err)))
-				goto out;
-			size_t pre = strlen("https://sts.") + strlen(o->region) + 1;
-			if (strlen(sts) > pre)
-				out = cp_asprintf("https://%s.%s.%s", fl.fips ? fips : name, o->region, sts + pre);
-			else
-				r = cp_error_set(err, CP_EINTERNAL, "no dual-stack suffix for '%s'", o->region);
-			free(sts);
-			free(signing);
-			if (r)
-				goto out;
-		} else if (fl.fips && strcmp(cp_region_partition(o->region), "aws-us-gov") == 0) {
-			out = cp_asprintf("https://%s.%s.amazonaws.com", name, o->region);
-		} else {
-			out = cp_asprintf("https://%s.%s.%s", fl.fips ? fips : name, o->region,
-					  cp_region_dns_suffix(o->region));
-		}
-	}
-	if (!out) {
-		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
-		goto out;
-	}
-	*ret_url = out;
-	if (ret_source)
-		*ret_source = src;
-out:
-	free(sub);
-	return r;
-}
-
 /* ---- HTTP with retries -------------------------------------------------- */
 
 static bool s_retryable_status(long st)
@@ -679,12 +551,18 @@ static int s_send(const cp_sso_options *o, cp_http_request *req, const char *wha
  * (the sign-in is over); CP_ETRANSPORT, CP_ESOURCE, CP_ECONFIG otherwise. */
 static int s_refresh(const cp_sso_options *o, cp_sso_token *t, cp_error *err)
 {
-	char *url = NULL, *full = NULL, *body = NULL;
-	const char *src = NULL;
+	const char *url = o->oidc_url, *src = o->oidc_source ? o->oidc_source : "the caller";
+	char *full = NULL, *body = NULL;
 	cp_http_response resp = {0};
 	int r;
-	if ((r = cp_sso_endpoint(o, true, &url, &src, err)))
-		return r;
+	if (!url) {
+		/* The core could not resolve it: a refresh is due now, so say why. */
+		if (!o->oidc_error)
+			return cp_error_set(err, CP_EINTERNAL, "no SSO OIDC endpoint");
+		if (err)
+			*err = *o->oidc_error;
+		return o->oidc_error->status ? o->oidc_error->status : CP_EINTERNAL;
+	}
 	if (!(full = cp_asprintf("%s/token", url)) || !(body = cp_sso_refresh_body(t))) {
 		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
 		goto out;
@@ -729,7 +607,6 @@ out:
 	cp_http_response_free(&resp);
 	cp_free_secret(body);
 	free(full);
-	free(url);
 	return r;
 }
 
@@ -894,15 +771,14 @@ int cp_sso_get_credentials(const cp_sso_options *o, cp_creds *ret, cp_error *err
 	cp_sso_token t = {0};
 	cp_http_response resp = {0};
 	cp_buf url = {0};
-	char *ep = NULL;
-	const char *src = NULL;
+	const char *ep = o->portal_url;
+	const char *src = o->portal_source ? o->portal_source : "the caller";
 	char owner[400], hint[300], what[400];
 	int r;
+	if (!ep)
+		return cp_error_set(err, CP_EINTERNAL, "no SSO portal endpoint");
 	s_token_owner(o, owner, sizeof owner);
 	s_login_hint(o, hint, sizeof hint);
-	/* Endpoint errors are configuration errors: report them before the token's. */
-	if ((r = cp_sso_endpoint(o, false, &ep, &src, err)))
-		return r;
 	if ((r = s_token(o, &t, err)))
 		goto out;
 	if (cp_buf_printf(&url, "%s/federation/credentials?role_name=", ep) ||
@@ -973,6 +849,5 @@ out:
 	cp_http_response_free(&resp);
 	cp_sso_token_free(&t);
 	cp_buf_free(&url);
-	free(ep);
 	return r;
 }
