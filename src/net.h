@@ -8,7 +8,8 @@
  *  - true: the network side is the shared module credproc-net.so, which
  *    exports only cp_net_module_entry(); cp_net() (net-load.c) dlopens it on
  *    first use. The module calls back into the executable's core (util,
- *    creds), which the executable exports for it.
+ *    creds, retry): exactly the functions named in exe-exports.list, which
+ *    the executable exports for it and nothing else.
  *  - false: everything is linked into the executable; cp_net() (net.c)
  *    returns cp_net_ops_builtin.
  */
