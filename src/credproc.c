@@ -126,7 +126,7 @@ static int s_web_identity(s_ctx *x, const char *role_arn, const char *token_file
 		return err->status;
 	if (!x->sts.url && (r = cp_sts_endpoint_resolve(&x->cfg, x->settings, x->region, &x->sts, err)))
 		return r;
-	e = cp_read_file(token_file, CP_WEB_IDENTITY_TOKEN_MAX, &token, &len);
+	e = cp_read_file(token_file, CP_WEB_IDENTITY_TOKEN_MAX, &token, &len) < 0 ? errno : 0;
 	if (e == EFBIG)
 		return cp_error_set(err, CP_ESOURCE, "web identity token file '%s' is larger than %d bytes",
 				    token_file, CP_WEB_IDENTITY_TOKEN_MAX);

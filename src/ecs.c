@@ -217,7 +217,7 @@ static int s_auth_token(const cp_ecs_options *o, char **ret, cp_error *err)
 		const char *path = o->auth_token_file;
 		char *data = NULL;
 		size_t len = 0;
-		int e = cp_read_file(path, S_MAX_TOKEN, &data, &len);
+		int e = cp_read_file(path, S_MAX_TOKEN, &data, &len) < 0 ? errno : 0;
 		if (e == EFBIG)
 			return cp_error_set(err, CP_ECONFIG,
 					    "authorization token file '%.300s' is larger than %d KiB",

@@ -642,15 +642,14 @@ int cp_sts_endpoint_inputs(const cp_config *cfg, const cp_section *profile, cp_b
 		"ignore_configured_endpoint_urls", "endpoint_url", "use_fips_endpoint",
 		"use_dualstack_endpoint", "sts_regional_endpoints", "ca_bundle", "services",
 	};
-	int e = 0;
 	for (size_t i = 0; i < sizeof envs / sizeof *envs; i++)
-		e |= cp_key_url_line(b, envs[i], getenv(envs[i]));
+		cp_key_url_line(b, envs[i], getenv(envs[i]));
 	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
-		e |= cp_key_url_line(b, keys[i], profile ? cp_section_get(profile, keys[i]) : NULL);
+		cp_key_url_line(b, keys[i], profile ? cp_section_get(profile, keys[i]) : NULL);
 	const char *svc = profile ? cp_section_get(profile, "services") : NULL;
 	const cp_section *s = svc && *svc ? cp_config_services(cfg, svc) : NULL;
-	e |= cp_key_url_line(b, "services.sts", s ? cp_section_get(s, "sts") : NULL);
-	return e ? CP_EINTERNAL : 0;
+	cp_key_url_line(b, "services.sts", s ? cp_section_get(s, "sts") : NULL);
+	return cp_buf_status(b);
 }
 
 void cp_sts_target_free(cp_sts_target *t)

@@ -165,17 +165,16 @@ static int s_parse_time(const char *s, int64_t *ret)
 static int s_query_escape(cp_buf *b, const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	int e = 0;
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
 		    *p == '-' || *p == '_' || *p == '.' || *p == '~') {
-			e |= cp_buf_putc(b, (char)*p);
+			cp_buf_putc(b, (char)*p);
 		} else {
 			char enc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
-			e |= cp_buf_append(b, enc, 3);
+			cp_buf_append(b, enc, 3);
 		}
 	}
-	return e;
+	return cp_buf_status(b);
 }
 
 /* ---- the token cache file ---------------------------------------------- */
@@ -482,7 +481,7 @@ static int s_load_token(const cp_sso_options *o, const char *path, cp_sso_token 
 	size_t len = 0;
 	s_token_owner(o, owner, sizeof owner);
 	s_login_hint(o, hint, sizeof hint);
-	int e = cp_read_file(path, CP_SSO_MAX_TOKEN_FILE, &data, &len);
+	int e = cp_read_file(path, CP_SSO_MAX_TOKEN_FILE, &data, &len) < 0 ? errno : 0;
 	if (e == ENOENT)
 		return cp_error_set(err, CP_EINTERACTIVE,
 				    "no SSO access token for %s ('%s' does not exist): %s", owner, path,
@@ -781,9 +780,11 @@ int cp_sso_get_credentials(const cp_sso_options *o, cp_creds *ret, cp_error *err
 	s_login_hint(o, hint, sizeof hint);
 	if ((r = s_token(o, &t, err)))
 		goto out;
-	if (cp_buf_printf(&url, "%s/federation/credentials?role_name=", ep) ||
-	    s_query_escape(&url, o->role_name) || cp_buf_puts(&url, "&account_id=") ||
-	    s_query_escape(&url, o->account_id)) {
+	cp_buf_printf(&url, "%s/federation/credentials?role_name=", ep);
+	s_query_escape(&url, o->role_name);
+	cp_buf_puts(&url, "&account_id=");
+	s_query_escape(&url, o->account_id);
+	if (url.failed) {
 		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
 		goto out;
 	}

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "endpoint.h"
+#include "identity.h"
 #include "output.h"
 #include "process.h"
 #include "tap.h"
@@ -223,13 +224,19 @@ static void s_read_file(void)
 	       "a regular file is read whole");
 	free(data);
 	data = NULL;
-	tap_ok(cp_read_file(path, 9, &data, &len) == EFBIG && !data, "over the cap: EFBIG");
-	tap_ok(cp_read_file(dir, 100, &data, &len) == EISDIR && !data, "a directory: EISDIR");
+	tap_ok(cp_read_file(path, 9, &data, &len) == -1 && errno == EFBIG && !data,
+	       "over the cap: -1, EFBIG");
+	tap_ok(cp_read_file(dir, 100, &data, &len) == -1 && errno == EISDIR && !data,
+	       "a directory: -1, EISDIR");
+	char missing[80];
+	snprintf(missing, sizeof missing, "%s/missing", dir);
+	tap_ok(cp_read_file(missing, 100, &data, &len) == -1 && errno == ENOENT && !data,
+	       "a missing file: -1 and ENOENT, not ENOENT as a status (2 is CP_ECONFIG)");
 	alarm(10); /* a failure must not hang the suite */
 	int held = mkfifo(fifo, 0600) == 0 ? open(fifo, O_RDWR | O_CLOEXEC) : -1;
-	tap_ok(held >= 0 && cp_read_file(fifo, 100, &data, &len) == EINVAL && !data,
+	tap_ok(held >= 0 && cp_read_file(fifo, 100, &data, &len) == -1 && errno == EINVAL && !data,
 	       "a FIFO held open by a writer: EINVAL at once");
-	tap_ok(cp_read_file("/dev/zero", 100, &data, &len) == EINVAL && !data,
+	tap_ok(cp_read_file("/dev/zero", 100, &data, &len) == -1 && errno == EINVAL && !data,
 	       "a character device: EINVAL");
 	alarm(0);
 	if (held >= 0)
@@ -373,8 +380,33 @@ static void s_userinfo(void)
 	       "cp_error_prefix strips userinfo: %s", err.msg);
 }
 
+/* cp_buf remembers a failed append: later appends leave it as it is and
+ * fail too, and cp_buf_status says so once at the end. */
+static void s_buf_failed(void)
+{
+	cp_buf b = {0};
+	cp_buf_puts(&b, "kept");
+	int r1 = cp_buf_append(&b, "x", SIZE_MAX); /* cannot fit: fails like OOM */
+	int r2 = cp_buf_puts(&b, " not appended");
+	int r3 = cp_buf_printf(&b, "%d", 42);
+	int r4 = cp_buf_putc(&b, '!');
+	tap_ok(r1 == CP_EINTERNAL && r2 == CP_EINTERNAL && r3 == CP_EINTERNAL && r4 == CP_EINTERNAL &&
+		       b.failed && cp_buf_status(&b) == CP_EINTERNAL && strcmp(b.data, "kept") == 0,
+	       "cp_buf: after a failed append every append fails, the content stays, status says so");
+	cp_buf_free(&b);
+	tap_ok(!b.failed && cp_buf_status(&b) == 0 && cp_buf_puts(&b, "again") == 0 &&
+		       strcmp(b.data, "again") == 0,
+	       "cp_buf: freed, it is usable again");
+	cp_buf_free(&b);
+	cp_buf k = {0};
+	k.failed = true;
+	tap_ok(cp_key_line(&k, "name", "value") == CP_EINTERNAL && !k.data,
+	       "cp_key_line on a failed buffer: CP_EINTERNAL, nothing appended");
+}
+
 int main(void)
 {
+	s_buf_failed();
 	s_time();
 	s_endpoints();
 	s_output();
