@@ -934,8 +934,9 @@ static void test_http(void)
 	cp_http_request get = {.method = "GET", .url = url, .max_response = 100};
 	r = cp_http_send_ex(&get, &resp, &f, &e);
 	if (!tap_ok(r == CP_ETRANSPORT && f == CP_HTTP_FAIL_TOO_LARGE && strstr(e.msg, "exceeds 100 bytes") &&
-			    strstr(e.msg, s.base) && !strstr(e.msg, "bbbb"),
-		    "http: reply over max_response aborted"))
+			    strstr(e.msg, s.base) && !strstr(e.msg, "bbbb") &&
+			    e.cause == CP_CAUSE_TOO_LARGE && !cp_error_retryable(&e),
+		    "http: reply over max_response aborted (cause: too large, not retried)"))
 		tap_diag("r=%d msg=%s", r, e.msg);
 	get.max_response = 1000;
 	r = cp_http_send(&get, &resp, &e);
@@ -951,14 +952,16 @@ static void test_http(void)
 	snprintf(url, sizeof url, "%s/hang", s.base);
 	cp_http_request hang = {.method = "GET", .url = url, .timeout_ms = 300};
 	r = cp_http_send_ex(&hang, &resp, &f, &e);
-	if (!tap_ok(r == CP_ETRANSPORT && f == CP_HTTP_FAIL_TIMEOUT && strstr(e.msg, "no reply from"),
-		    "http: timeout"))
+	if (!tap_ok(r == CP_ETRANSPORT && f == CP_HTTP_FAIL_TIMEOUT && strstr(e.msg, "no reply from") &&
+			    e.cause == CP_CAUSE_NO_ANSWER && cp_error_retryable(&e),
+		    "http: timeout (cause: no answer, retried)"))
 		tap_diag("r=%d f=%d msg=%s", r, (int)f, e.msg);
 
 	snprintf(url, sizeof url, "%s/close", s.base);
 	get.url = url;
 	r = cp_http_send_ex(&get, &resp, &f, &e);
-	if (!tap_ok(r == CP_ETRANSPORT && f == CP_HTTP_FAIL_RESET, "http: connection closed without a reply"))
+	if (!tap_ok(r == CP_ETRANSPORT && f == CP_HTTP_FAIL_RESET && e.cause == CP_CAUSE_NO_ANSWER,
+		    "http: connection closed without a reply (cause: no answer)"))
 		tap_diag("r=%d f=%d msg=%s", r, (int)f, e.msg);
 
 	/* Proxies come from the environment unless no_proxy. */
@@ -971,7 +974,8 @@ static void test_http(void)
 	cp_http_response_free(&resp);
 	px.no_proxy = true;
 	r = cp_http_send_ex(&px, &resp, &f, &e);
-	if (!tap_ok(r == CP_ETRANSPORT && f == CP_HTTP_FAIL_RESOLVE, "http: no_proxy bypasses it"))
+	if (!tap_ok(r == CP_ETRANSPORT && f == CP_HTTP_FAIL_RESOLVE && e.cause == CP_CAUSE_NO_ANSWER,
+		    "http: no_proxy bypasses it (DNS failure: cause no answer)"))
 		tap_diag("r=%d f=%d msg=%s", r, (int)f, e.msg);
 	unsetenv("http_proxy");
 

@@ -404,9 +404,48 @@ static void s_buf_failed(void)
 	       "cp_key_line on a failed buffer: CP_EINTERNAL, nothing appended");
 }
 
+/* cp_error_retryable decides by the cause alone: a transport failure with
+ * no answer, a 5xx or throttling; never a TLS failure, an oversized or
+ * malformed reply, a refusal, nor anything not CP_ETRANSPORT; never by a code
+ * string or an HTTP status. */
+static void s_retryable(void)
+{
+	static const struct {
+		int status;
+		cp_cause cause;
+		bool want;
+	} t[] = {
+		{CP_ETRANSPORT, CP_CAUSE_NO_ANSWER, true},   {CP_ETRANSPORT, CP_CAUSE_SERVER, true},
+		{CP_ETRANSPORT, CP_CAUSE_THROTTLED, true},   {CP_ETRANSPORT, CP_CAUSE_TLS, false},
+		{CP_ETRANSPORT, CP_CAUSE_TOO_LARGE, false},  {CP_ETRANSPORT, CP_CAUSE_MALFORMED, false},
+		{CP_ETRANSPORT, CP_CAUSE_NONE, false},       {CP_EREFUSED, CP_CAUSE_REFUSED, false},
+		{CP_EREFUSED, CP_CAUSE_CLOCK_SKEW, false},   {CP_ESOURCE, CP_CAUSE_NO_ANSWER, false},
+		{CP_EINTERACTIVE, CP_CAUSE_EXPIRED_SESSION, false},
+	};
+	bool ok = true;
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		cp_error e = {.status = t[i].status, .cause = t[i].cause};
+		/* What used to decide (HTTP status, code) must not matter. */
+		e.http_status = 503;
+		snprintf(e.code, sizeof e.code, "Throttling");
+		if (cp_error_retryable(&e) != t[i].want) {
+			ok = false;
+			tap_diag("status %d cause %d: retryable %d", t[i].status, (int)t[i].cause,
+				 !t[i].want);
+		}
+	}
+	tap_ok(ok, "cp_error_retryable: by cause alone (no answer, 5xx, throttled)");
+	cp_error e = {0};
+	cp_error_set_cause(&e, CP_ETRANSPORT, CP_CAUSE_SERVER, "x");
+	cp_error_set(&e, CP_ETRANSPORT, "a new failure");
+	tap_ok(e.cause == CP_CAUSE_NONE && !cp_error_retryable(&e),
+	       "cp_error_set: a new error starts without a cause");
+}
+
 int main(void)
 {
 	s_buf_failed();
+	s_retryable();
 	s_time();
 	s_endpoints();
 	s_output();
