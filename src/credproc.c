@@ -273,13 +273,13 @@ static int s_base_credentials(s_ctx *x, cp_creds *ret, cp_error *err)
 /* STS refused the signature's time: the local clock is off. */
 static bool s_skew_refusal(const cp_error *e, int64_t *ret_offset)
 {
-	if (e->status != CP_EREFUSED || !e->server_date)
+	if (e->status != CP_EREFUSED || !e->remote.date)
 		return false;
-	if (strcmp(e->code, "SignatureDoesNotMatch") != 0 && strcmp(e->code, "RequestExpired") != 0 &&
-	    strcmp(e->code, "InvalidSignatureException") != 0 &&
-	    strcmp(e->code, "RequestTimeTooSkewed") != 0)
+	if (strcmp(e->remote.code, "SignatureDoesNotMatch") != 0 && strcmp(e->remote.code, "RequestExpired") != 0 &&
+	    strcmp(e->remote.code, "InvalidSignatureException") != 0 &&
+	    strcmp(e->remote.code, "RequestTimeTooSkewed") != 0)
 		return false;
-	int64_t off = e->server_date - cp_now();
+	int64_t off = e->remote.date - cp_now();
 	if (off > -CP_MAX_CLOCK_SKEW && off < CP_MAX_CLOCK_SKEW)
 		return false;
 	*ret_offset = off;
@@ -298,7 +298,7 @@ static void s_describe_skew(char *buf, size_t len, int64_t off)
 
 static bool s_role_chaining_refusal(const cp_error *e)
 {
-	return e->status == CP_EREFUSED && strcmp(e->code, "ValidationError") == 0 &&
+	return e->status == CP_EREFUSED && strcmp(e->remote.code, "ValidationError") == 0 &&
 	       strstr(e->msg, "role chaining") != NULL;
 }
 
@@ -486,7 +486,7 @@ static int s_assume(s_ctx *x, const cp_role_step *s, const cp_creds *src, const 
 			char what[128];
 			s_describe_skew(what, sizeof what, off);
 			cp_warn("role '%s': STS refused the request time (%s); %s; retrying with STS's time",
-				s->role_arn, err->code, what);
+				s->role_arn, err->remote.code, what);
 			ep.clock_offset = off;
 			x->clock_offset = off;
 			skew_fixed = true;
@@ -651,7 +651,7 @@ static int s_get_session_token(s_ctx *x, const cp_role_step *s, const cp_creds *
 			char what[128];
 			s_describe_skew(what, sizeof what, off);
 			cp_warn("MFA session for '%s': STS refused the request time (%s); %s; retrying "
-				"with STS's time", s->mfa_serial, err->code, what);
+				"with STS's time", s->mfa_serial, err->remote.code, what);
 			ep.clock_offset = off;
 			x->clock_offset = off;
 			skew_fixed = true;
@@ -754,7 +754,7 @@ out:
 static bool s_stale_session_refusal(const cp_error *e)
 {
 	return e->status == CP_EREFUSED &&
-	       (strcmp(e->code, "ExpiredToken") == 0 || strcmp(e->code, "InvalidClientTokenId") == 0);
+	       (strcmp(e->remote.code, "ExpiredToken") == 0 || strcmp(e->remote.code, "InvalidClientTokenId") == 0);
 }
 
 /* One role step, with its MFA when it has mfa_serial. */
@@ -786,7 +786,7 @@ static int s_assume_step(s_ctx *x, const cp_role_step *s, const cp_creds *src, c
 		r = s_assume(x, s, &session, NULL, ret, err);
 	if (r && cached && s_stale_session_refusal(err)) {
 		cp_debug("STS refused the cached MFA session for '%s' (%s); starting a new one",
-			 s->mfa_serial, err->code);
+			 s->mfa_serial, err->remote.code);
 		if (!(refused = cp_strdup(session.access_key_id))) {
 			r = cp_error_set(err, CP_EINTERNAL, "out of memory");
 			goto out;

@@ -396,8 +396,8 @@ static int s_fetch(const cp_ecs_options *o, const char *url, const char *shown,
 			 reason ? " " : "", reason ? reason : "", code[0] ? ": " : "", code,
 			 msg[0] ? (code[0] ? " - " : ": ") : "", msg);
 	if (err) {
-		err->http_status = st;
-		snprintf(err->code, sizeof err->code, "%s", code);
+		err->remote.http_status = st;
+		snprintf(err->remote.code, sizeof err->remote.code, "%s", code);
 	}
 	return r;
 }
@@ -421,7 +421,7 @@ static int s_check_code(const cp_buf *body, const char *shown, const char *token
 				 "container credentials endpoint '%s' returned Code '%s'%s%s", shown,
 				 code, msg[0] ? ": " : "", msg);
 		if (err)
-			snprintf(err->code, sizeof err->code, "%s", code);
+			snprintf(err->remote.code, sizeof err->remote.code, "%s", code);
 	}
 	s_json_wipe(j);
 	cJSON_Delete(j);

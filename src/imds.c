@@ -200,7 +200,7 @@ static int s_get(s_imds *im, const char *path, const char *what, cp_http_respons
 				 "EC2 instance metadata service at '%s' answered HTTP %ld for %s",
 				 im->base, st, what);
 	if (err)
-		err->http_status = st;
+		err->remote.http_status = st;
 	return r;
 }
 

@@ -599,8 +599,8 @@ static int s_refresh(const cp_sso_options *o, cp_sso_token *t, cp_error *err)
 	r = cp_error_set_cause(err, status, s_status_cause(resp.status), "%s answered %ld%s%s%s%s",
 			       what, resp.status, code[0] ? " " : "", code, msg[0] ? ": " : "", msg);
 	if (err) {
-		err->http_status = resp.status;
-		snprintf(err->code, sizeof err->code, "%s", code);
+		err->remote.http_status = resp.status;
+		snprintf(err->remote.code, sizeof err->remote.code, "%s", code);
 	}
 out:
 	cp_http_response_free(&resp);
@@ -698,8 +698,8 @@ static int s_token(const cp_sso_options *o, cp_sso_token *ret, cp_error *err)
 			 owner, when, rerr.msg, rr == CP_EINTERACTIVE ? ": " : "",
 			 rr == CP_EINTERACTIVE ? hint : "");
 	if (err) {
-		err->http_status = rerr.http_status;
-		snprintf(err->code, sizeof err->code, "%s", rerr.code);
+		err->remote.http_status = rerr.remote.http_status;
+		snprintf(err->remote.code, sizeof err->remote.code, "%s", rerr.remote.code);
 	}
 out:
 	if (r == 0)
@@ -843,8 +843,8 @@ int cp_sso_get_credentials(const cp_sso_options *o, cp_creds *ret, cp_error *err
 				 st == 403 ? " (is the role assigned to you in that account?)" : "");
 	}
 	if (err) {
-		err->http_status = st;
-		snprintf(err->code, sizeof err->code, "%s", code);
+		err->remote.http_status = st;
+		snprintf(err->remote.code, sizeof err->remote.code, "%s", code);
 	}
 out:
 	cp_http_response_free(&resp);

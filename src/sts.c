@@ -801,7 +801,7 @@ static int s_sts_reply(const cp_sts_endpoint *ep, const char *role_arn, const cp
 			r = cp_error_set_cause(err, CP_ETRANSPORT, CP_CAUSE_MALFORMED,
 					       "malformed reply from STS at '%s'", ep->url);
 			if (err)
-				err->http_status = resp->status;
+				err->remote.http_status = resp->status;
 			goto out;
 		}
 		cp_creds_move(ret, &rep.creds);
@@ -809,7 +809,7 @@ static int s_sts_reply(const cp_sts_endpoint *ep, const char *role_arn, const cp
 		goto out;
 	}
 	if (pr == 0 && rep.is_error) {
-		char code[sizeof err->code], msg[768];
+		char code[sizeof err->remote.code], msg[768];
 		cp_safe_text(code, sizeof code, rep.error_code, strlen(rep.error_code));
 		s_safe_message(rep.error_message, source, token, msg, sizeof msg);
 		cp_cause cause = cp_sts_error_cause(resp->status, code, rep.error_message,
@@ -823,8 +823,8 @@ static int s_sts_reply(const cp_sts_endpoint *ep, const char *role_arn, const cp
 					       msg[0] ? ": " : "", msg);
 		}
 		if (err) {
-			snprintf(err->code, sizeof err->code, "%s", code);
-			err->http_status = resp->status;
+			snprintf(err->remote.code, sizeof err->remote.code, "%s", code);
+			err->remote.http_status = resp->status;
 		}
 		goto out;
 	}
@@ -838,7 +838,7 @@ static int s_sts_reply(const cp_sts_endpoint *ep, const char *role_arn, const cp
 							     : CP_CAUSE_MALFORMED,
 				       "STS at '%s' answered HTTP %ld", ep->url, resp->status);
 	if (err)
-		err->http_status = resp->status;
+		err->remote.http_status = resp->status;
 out:
 	cp_sts_reply_free(&rep);
 	return r;
@@ -928,7 +928,7 @@ static int s_assume_role_once(const cp_sts_endpoint *ep, const cp_creds *source,
 		goto out;
 	r = s_sts_reply(ep, in->role_arn, source, NULL, &resp, ret, err);
 	if (r && err)
-		err->server_date = resp.server_date;
+		err->remote.date = resp.server_date;
 out:
 	cp_http_response_free(&resp);
 	cp_buf_free(&body);
@@ -980,7 +980,7 @@ int cp_sts_assume_role_with_web_identity(const cp_sts_endpoint *ep, const cp_web
 		goto out;
 	r = s_sts_reply(ep, in->role_arn, NULL, in->token, &resp, ret, err);
 	if (r && err)
-		err->server_date = resp.server_date;
+		err->remote.date = resp.server_date;
 out:
 	cp_http_response_free(&resp);
 	cp_buf_free(&body); /* held the token */
@@ -1061,7 +1061,7 @@ int cp_sts_get_session_token(const cp_sts_endpoint *ep, const cp_creds *source,
 	/* Messages name the device; none may repeat the code. */
 	r = s_sts_reply(ep, in->serial_number, source, in->token_code, &resp, ret, err);
 	if (r && err)
-		err->server_date = resp.server_date;
+		err->remote.date = resp.server_date;
 out:
 	cp_http_response_free(&resp);
 	cp_buf_free(&body); /* held the code */

@@ -1,7 +1,7 @@
 /* sts.h - the STS client: AssumeRole over SigV4 and the XML replies.
  *
- * Return values: 0; CP_EREFUSED when STS answers with an error (err->code is
- * the STS error code, err->http_status the status, err->msg names the role,
+ * Return values: 0; CP_EREFUSED when STS answers with an error (err->remote.code is
+ * the STS error code, err->remote.http_status the status, err->msg names the role,
  * code and message); CP_ETRANSPORT for transport failures, 5xx, throttling
  * or an unparsable reply; CP_EINTERNAL on OOM. Every remote failure sets
  * err->cause (cp_sts_error_cause; CP_CAUSE_MALFORMED for an unparsable

@@ -49,17 +49,23 @@ typedef enum cp_cause {
 	CP_CAUSE_REFUSED,         /* any other refusal */
 } cp_cause;
 
+/* What the remote side answered, in its own terms (the details behind a
+ * cause: the skew offset comes from date, messages quote the code). */
+typedef struct cp_remote {
+	long http_status;    /* HTTP status of the failing reply, 0 if none */
+	int64_t date;        /* the failing reply's Date header (Unix seconds), 0 if none */
+	char code[96];       /* remote error code (e.g. STS "AccessDenied"), "" if none */
+} cp_remote;
+
 typedef struct cp_error {
 	int status;          /* CP_E*, 0 when no error */
 	cp_cause cause;      /* CP_CAUSE_*, for remote failures */
-	long http_status;    /* HTTP status of the failing reply, 0 if none */
-	int64_t server_date; /* the failing reply's Date header (Unix seconds), 0 if none */
-	char code[96];       /* remote error code (e.g. STS "AccessDenied"), "" if none */
+	cp_remote remote;    /* the reply's details, for remote failures */
 	char msg[1024];      /* one line, no trailing newline, never a secret */
 } cp_error;
 
 /* Sets err (if non-NULL) and returns status; err->cause becomes
- * CP_CAUSE_NONE (http_status, server_date and code are kept). The message is formatted with
+ * CP_CAUSE_NONE (remote is kept). The message is formatted with
  * printf semantics, truncated to fit, and made safe to print
  * (cp_message_clean: one line, no control character, no URL userinfo). */
 int cp_error_set(cp_error *err, int status, const char *fmt, ...)
@@ -67,7 +73,7 @@ int cp_error_set(cp_error *err, int status, const char *fmt, ...)
 /* cp_error_set() that also sets err->cause: what every remote failure uses. */
 int cp_error_set_cause(cp_error *err, int status, cp_cause cause, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-/* Prepends "prefix: " to an existing message (keeps status and code); the
+/* Prepends "prefix: " to an existing message (keeps status, cause and remote); the
  * result is cleaned as by cp_error_set(). */
 void cp_error_prefix(cp_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -466,14 +466,14 @@ static void test_ruby_response(void)
 			const char *reason = cJSON_GetObjectItem(expect, "reason")->valuestring;
 			const char *st = strrchr(reason, ':');
 			st = st ? st + 2 : reason;
-			ok = r == CP_ESOURCE && e.status == CP_ESOURCE && e.http_status == status &&
+			ok = r == CP_ESOURCE && e.status == CP_ESOURCE && e.remote.http_status == status &&
 			     !c.access_key_id && strstr(e.msg, "credentials endpoint") && strstr(e.msg, st);
 			cJSON *code = cJSON_GetObjectItem(cJSON_GetObjectItem(expect, "metadata"), "Code");
 			if (code)
-				ok = ok && strcmp(e.code, code->valuestring) == 0 &&
+				ok = ok && strcmp(e.remote.code, code->valuestring) == 0 &&
 				     strstr(e.msg, code->valuestring);
 			else
-				ok = ok && e.code[0] == '\0';
+				ok = ok && e.remote.code[0] == '\0';
 		} else {
 			cJSON *w = cJSON_GetObjectItem(expect, "credentials");
 			int64_t exp = 0;
@@ -495,7 +495,7 @@ static void test_ruby_response(void)
 			}
 		}
 		if (!tap_ok(ok, "ruby response: %s%s", desc, note))
-			tap_diag("r=%d http=%ld code=%s msg=%s log:\n%s", r, e.http_status, e.code,
+			tap_diag("r=%d http=%ld code=%s msg=%s log:\n%s", r, e.remote.http_status, e.remote.code,
 				 e.msg, log);
 		else if (r)
 			tap_diag("%s", e.msg);
@@ -732,7 +732,7 @@ static void test_flows(void)
 		cp_error_clear(&e);
 		log = call_server(routes, 2, &o, "/creds", &c, &e, &r);
 		bool ok = r == retry[i].want_r && count_str(log, "=== ") == retry[i].want_requests &&
-			  (r ? e.status == r && e.http_status == retry[i].first && !c.access_key_id &&
+			  (r ? e.status == r && e.remote.http_status == retry[i].first && !c.access_key_id &&
 				       strstr(e.msg, retry[i].msg) && strstr(e.msg, "/creds'") &&
 				       e.cause == (retry[i].first >= 500 ? CP_CAUSE_SERVER : CP_CAUSE_REFUSED)
 			     : good_creds(&c));
@@ -880,10 +880,10 @@ static void test_flows(void)
 		cp_error_clear(&e);
 		log = call_server(routes, 1, &o, "/creds", &c, &e, &r);
 		bool ok = r == CP_ESOURCE && e.status == CP_ESOURCE && !c.access_key_id &&
-			  strstr(e.msg, bad[i].msg) && strcmp(e.code, bad[i].code) == 0 &&
+			  strstr(e.msg, bad[i].msg) && strcmp(e.remote.code, bad[i].code) == 0 &&
 			  strstr(e.msg, "container credentials endpoint") && e.cause == bad[i].cause;
 		if (!tap_ok(ok, "flow: %s", bad[i].name))
-			tap_diag("r=%d code=%s msg=%s", r, e.code, e.msg);
+			tap_diag("r=%d code=%s msg=%s", r, e.remote.code, e.msg);
 		free(log);
 		cp_creds_clear(&c);
 	}
@@ -1037,9 +1037,9 @@ static void test_tokens(void)
 		cp_error_clear(&e);
 		char *log = call_server(routes, 1, &o, "/creds", &c, &e, &r);
 		bool ok = r == CP_ESOURCE && strstr(e.msg, "401 Unauthorized") &&
-			  !strstr(e.msg, "SECRETTOK") && !strstr(e.code, "SECRETTOK");
+			  !strstr(e.msg, "SECRETTOK") && !strstr(e.remote.code, "SECRETTOK");
 		if (!tap_ok(ok, "an endpoint echoing the token: not in the message"))
-			tap_diag("r=%d code=%s msg=%s", r, e.code, e.msg);
+			tap_diag("r=%d code=%s msg=%s", r, e.remote.code, e.msg);
 		free(log);
 	}
 	/* Reply values never reach a message. */

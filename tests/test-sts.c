@@ -1145,15 +1145,15 @@ static void test_assume_role(void)
 					 "%3Aiam%3A%3A123456789012%3Arole%2Freport-writer&RoleSessionName="
 					 "nightly&DurationSeconds=900\n");
 		} else {
-			ok = ok && !out.access_key_id && e.http_status == c->status &&
-			     str_eq(e.code, c->want_code) && strstr(e.msg, c->want_msg) &&
+			ok = ok && !out.access_key_id && e.remote.http_status == c->status &&
+			     str_eq(e.remote.code, c->want_code) && strstr(e.msg, c->want_msg) &&
 			     (!c->forbid_msg || !strstr(e.msg, c->forbid_msg)) &&
 			     !strstr(e.msg, "SRCSECRET") && e.cause == causes[i] &&
 			     cp_error_retryable(&e) ==
 				     (causes[i] == CP_CAUSE_THROTTLED || causes[i] == CP_CAUSE_SERVER);
 		}
 		if (!tap_ok(ok, "assume-role: %s", c->name))
-			tap_diag("r=%d code=%s status=%ld cause=%d msg=%s\n%s", r, e.code, e.http_status,
+			tap_diag("r=%d code=%s status=%ld cause=%d msg=%s\n%s", r, e.remote.code, e.remote.http_status,
 				 (int)e.cause, e.msg, log);
 		else if (r)
 			tap_diag("%s", e.msg);
@@ -1346,17 +1346,17 @@ static void test_web_identity(void)
 			     str_eq(out.session_token, "WEBSESSIONTOKEN") &&
 			     out.expiration == 1629147173 && str_eq(out.account_id, "210987654321");
 		} else {
-			ok = ok && !out.access_key_id && e.http_status == c->status &&
-			     str_eq(e.code, c->want_code) && strstr(e.msg, c->want_msg) &&
+			ok = ok && !out.access_key_id && e.remote.http_status == c->status &&
+			     str_eq(e.remote.code, c->want_code) && strstr(e.msg, c->want_msg) &&
 			     (!c->forbid_msg || !strstr(e.msg, c->forbid_msg)) &&
 			     !strstr(e.msg, "eyJ") &&
 			     (c->want != CP_ETRANSPORT || !c->want_code[0] ||
-			      throttled(e.code)) &&
+			      throttled(e.remote.code)) &&
 			     e.cause == causes[i];
 		}
 		if (!tap_ok(ok, "web identity: %s%s", c->name,
 			    i == 0 ? " (unsigned: no Authorization, no X-Amz-*; form body)" : ""))
-			tap_diag("r=%d code=%s status=%ld msg=%s\n%s", r, e.code, e.http_status, e.msg,
+			tap_diag("r=%d code=%s status=%ld msg=%s\n%s", r, e.remote.code, e.remote.http_status, e.msg,
 				 log);
 		else if (r)
 			tap_diag("%s", e.msg);
@@ -1503,13 +1503,13 @@ static void test_web_identity_recorded(void)
 			/* smithy-rs says "InvalidIdentityTokenException: <message>"; we
 			 * say the STS code and message. */
 			const char *colon = contains ? strstr(contains, ": ") : NULL;
-			ok = ok && r == CP_EREFUSED && str_eq(e.code, "InvalidIdentityToken") &&
+			ok = ok && r == CP_EREFUSED && str_eq(e.remote.code, "InvalidIdentityToken") &&
 			     colon && strstr(e.msg, colon + 2) && strstr(e.msg, in.role_arn) &&
 			     !strstr(e.msg, "eyJ");
 		}
 		if (!tap_ok(ok, "recorded %s: same request, %s", cases[k].dir,
 			    okr ? "same credentials" : "refused with the recorded code and message"))
-			tap_diag("r=%d code=%s msg=%s", r, e.code, e.msg);
+			tap_diag("r=%d code=%s msg=%s", r, e.remote.code, e.msg);
 		else if (r)
 			tap_diag("%s", e.msg);
 		free(log);

@@ -426,8 +426,8 @@ static void s_retryable(void)
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
 		cp_error e = {.status = t[i].status, .cause = t[i].cause};
 		/* What used to decide (HTTP status, code) must not matter. */
-		e.http_status = 503;
-		snprintf(e.code, sizeof e.code, "Throttling");
+		e.remote.http_status = 503;
+		snprintf(e.remote.code, sizeof e.remote.code, "Throttling");
 		if (cp_error_retryable(&e) != t[i].want) {
 			ok = false;
 			tap_diag("status %d cause %d: retryable %d", t[i].status, (int)t[i].cause,
