@@ -1340,7 +1340,7 @@ static int s_load_one(cp_config *cfg, const char *path, cp_file_kind kind, cp_er
 	size_t len = 0;
 	if (!path)
 		return 0;
-	int e = cp_read_file(path, CP_CONFIG_MAX_FILE, &data, &len);
+	int e = cp_read_file(path, CP_CONFIG_MAX_FILE, &data, &len) < 0 ? errno : 0;
 	switch (e) {
 	case 0:
 		break;

@@ -27,8 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -212,7 +210,7 @@ static int s_auth_token(const cp_ecs_options *o, char **ret, cp_error *err)
 		const char *path = o->auth_token_file;
 		char *data = NULL;
 		size_t len = 0;
-		int e = cp_read_file(path, S_MAX_TOKEN, &data, &len);
+		int e = cp_read_file(path, S_MAX_TOKEN, &data, &len) < 0 ? errno : 0;
 		if (e == EFBIG)
 			return cp_error_set(err, CP_ECONFIG,
 					    "authorization token file '%.300s' is larger than %d KiB",
@@ -253,17 +251,6 @@ static int s_auth_token(const cp_ecs_options *o, char **ret, cp_error *err)
 		*ret = t;
 	}
 	return 0;
-}
-
-static bool s_unreachable(cp_http_failure f)
-{
-	return f == CP_HTTP_FAIL_RESOLVE || f == CP_HTTP_FAIL_CONNECT || f == CP_HTTP_FAIL_TIMEOUT ||
-	       f == CP_HTTP_FAIL_RESET;
-}
-
-static bool s_retryable_status(long st)
-{
-	return st == 429 || st >= 500;
 }
 
 /* The endpoint as messages name it: everything before the query, without
@@ -354,53 +341,20 @@ static int s_fetch(const cp_ecs_options *o, const char *url, const char *shown,
 		.timeout_ms = timeout_ms,
 		.max_response = S_MAX_REPLY,
 	};
+	char what[400];
+	snprintf(what, sizeof what, "container credentials %s", shown);
+	cp_http_retry rp = {
+		.attempts = attempts,
+		.deadline_ms = o->deadline_ms,
+		.clock = o->clock,
+		.retry_429 = true,
+		.what = what,
+	};
 	cp_http_failure f = CP_HTTP_OK;
-	int r = 0;
-	for (int attempt = 1; attempt <= attempts; attempt++) {
-		if (o->deadline_ms) {
-			long left = (long)(o->deadline_ms - cp_mono_ms());
-			if (left <= 0) {
-				/* Later attempts keep the previous attempt's result. */
-				if (attempt == 1) {
-					f = CP_HTTP_FAIL_TIMEOUT;
-					r = cp_error_set(err, CP_ETRANSPORT,
-							 "no answer within the overall deadline");
-				}
-				break;
-			}
-			if (left < timeout_ms)
-				req.connect_timeout_ms = req.timeout_ms = left;
-		}
-		cp_http_response_free(resp);
-		r = cp_http_send_ex(&req, resp, &f, err);
-		if (r == 0 && !s_retryable_status(resp->status))
-			break;
-		if (r != 0 && (r != CP_ETRANSPORT || !s_unreachable(f)))
-			break;
-		if (attempt < attempts) {
-			/* Full-jitter exponential backoff: [0, min(1 s, 100 ms * 2^n)). */
-			long ceiling = 100L << attempt;
-			if (ceiling > 1000)
-				ceiling = 1000;
-			unsigned int rnd = 0;
-			if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd)
-				rnd = (unsigned int)attempt * 7919u;
-			long delay = (long)(rnd % (unsigned long)ceiling);
-			if (o->deadline_ms) {
-				long left = (long)(o->deadline_ms - cp_mono_ms());
-				if (delay > left)
-					delay = left > 0 ? left : 0;
-			}
-			cp_debug("container credentials %s: attempt %d failed, retrying in %ld ms",
-				 shown, attempt, delay);
-			struct timespec ts = {delay / 1000, (delay % 1000) * 1000000L};
-			while (nanosleep(&ts, &ts) < 0)
-				;
-		}
-	}
+	int r = cp_http_send_retry(&rp, &req, resp, &f, err);
 	if (r != 0) {
 		if (r == CP_ETRANSPORT) {
-			if (s_unreachable(f))
+			if (cp_http_unreachable(f))
 				cp_error_prefix(err, "container credentials endpoint '%s' is unreachable",
 						shown);
 			else
@@ -418,13 +372,14 @@ static int s_fetch(const cp_ecs_options *o, const char *url, const char *shown,
 	s_error_body(&resp->body, token, code, sizeof code, msg, sizeof msg);
 	cp_http_response_free(resp);
 	const char *reason = s_reason(st);
-	r = cp_error_set(err, CP_ESOURCE,
+	r = cp_error_set_cause(err, CP_ESOURCE,
+			       st == 429 ? CP_CAUSE_THROTTLED : st >= 500 ? CP_CAUSE_SERVER : CP_CAUSE_REFUSED,
 			 "container credentials endpoint '%s' answered %ld%s%s%s%s%s%s", shown, st,
 			 reason ? " " : "", reason ? reason : "", code[0] ? ": " : "", code,
 			 msg[0] ? (code[0] ? " - " : ": ") : "", msg);
 	if (err) {
-		err->http_status = st;
-		snprintf(err->code, sizeof err->code, "%s", code);
+		err->remote.http_status = st;
+		snprintf(err->remote.code, sizeof err->remote.code, "%s", code);
 	}
 	return r;
 }
@@ -444,11 +399,11 @@ static int s_check_code(const cp_buf *body, const char *shown, const char *token
 			   sizeof code);
 		if (cJSON_IsString(m))
 			s_sanitize(m->valuestring, token, msg, sizeof msg);
-		r = cp_error_set(err, CP_ESOURCE,
+		r = cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_REFUSED,
 				 "container credentials endpoint '%s' returned Code '%s'%s%s", shown,
 				 code, msg[0] ? ": " : "", msg);
 		if (err)
-			snprintf(err->code, sizeof err->code, "%s", code);
+			snprintf(err->remote.code, sizeof err->remote.code, "%s", code);
 	}
 	cp_json_free_secret(j);
 	return r;

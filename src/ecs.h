@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "creds.h"
+#include "retry.h"
 #include "util.h"
 
 #define CP_ECS_HOST "169.254.170.2"
@@ -28,7 +29,8 @@ typedef struct cp_ecs_options {
 	const char *auth_token_file;   /* AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE */
 	long timeout_ms;               /* per request; 0: 2000 */
 	int attempts;                  /* 0: 1 */
-	int64_t deadline_ms;           /* monotonic; 0: none */
+	int64_t deadline_ms;           /* on clock->mono_ms; 0: none */
+	const cp_clock *clock;         /* backoff and deadline; NULL: cp_clock_system */
 } cp_ecs_options;
 
 /* Fills o from the environment (borrowed pointers into environ; an empty

@@ -144,6 +144,8 @@ const char *cp_region_partition(const char *region)
 	return s_partition_of(region)->name;
 }
 
+#define S_MAX_SSO_URL 2048
+
 static bool s_host_char(char c)
 {
 	/* RFC 3986 unreserved, sub-delims and pct-encoded */
@@ -373,47 +375,67 @@ int cp_sts_flags_get(const cp_section *profile, cp_sts_flags *ret, cp_error *err
 	return 0;
 }
 
-int cp_sts_configured_endpoint(const cp_config *cfg, const cp_section *profile, char **ret_url,
-			       const char **ret_src, cp_error *err)
+/* The configured endpoint of a service: env_var > AWS_ENDPOINT_URL >
+ * [services X] <key> endpoint_url > the profile's endpoint_url, none when
+ * configured endpoints are ignored. *ret_url points into the environment,
+ * the profile or *ret_sub (a heap copy of a [services] value: the caller
+ * frees it); NULL when none. A profile naming a missing or empty
+ * [services] section is CP_ECONFIG when strict (botocore refuses it), else
+ * skipped. Unchecked. */
+static int s_configured_endpoint(const cp_config *cfg, const cp_section *profile,
+				 const char *env_var, const char *key, bool strict,
+				 const char **ret_url, char **ret_sub, const char **ret_src,
+				 cp_error *err)
 {
 	const char *url = NULL, *src = NULL;
-	char *sub = NULL;
-	int r = 0;
 	bool ignore = cp_truthy(s_env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")) ||
 		      (profile && cp_truthy(cp_section_get(profile, "ignore_configured_endpoint_urls")));
 
 	*ret_url = NULL;
+	*ret_sub = NULL;
 	*ret_src = NULL;
 	if (ignore)
 		return 0;
-	if ((url = s_env("AWS_ENDPOINT_URL_STS")))
-		src = "AWS_ENDPOINT_URL_STS";
+	if ((url = s_env(env_var)))
+		src = env_var;
 	else if ((url = s_env("AWS_ENDPOINT_URL")))
 		src = "AWS_ENDPOINT_URL";
 	if (!url && profile) {
 		const char *svc = cp_section_get(profile, "services");
-		const cp_section *s = svc && *svc ? cp_config_services(cfg, svc) : NULL;
-		const char *sts = s ? cp_section_get(s, "sts") : NULL;
-		/* botocore refuses a profile whose services section is missing
-		 * or empty rather than fall back to the default endpoint. */
-		if (svc && *svc && (!s || !s->nprops))
+		const cp_section *s = svc && *svc && cfg ? cp_config_services(cfg, svc) : NULL;
+		const char *v = s ? cp_section_get(s, key) : NULL;
+		if (strict && svc && *svc && (!s || !s->nprops))
 			return cp_error_set(err, CP_ECONFIG, "services section '%.64s' of profile '%.64s' %s",
 					    svc, profile->name, s ? "is empty" : "does not exist");
-		if (sts && cp_subprop_get(sts, "endpoint_url", &sub))
+		if (v && cp_subprop_get(v, "endpoint_url", ret_sub))
 			return cp_error_set(err, CP_EINTERNAL, "out of memory");
-		if (sub && *sub) {
-			url = sub;
+		if (*ret_sub && **ret_sub) {
+			url = *ret_sub;
 			src = "the [services] section";
 		}
 		if (!url) {
-			const char *v = cp_section_get(profile, "endpoint_url");
+			v = cp_section_get(profile, "endpoint_url");
 			if (v && *v) {
 				url = v;
 				src = "the profile's endpoint_url";
 			}
 		}
 	}
-	if (url && !(r = s_check_url(url, src, err))) {
+	*ret_url = url;
+	*ret_src = url ? src : NULL;
+	return 0;
+}
+
+int cp_sts_configured_endpoint(const cp_config *cfg, const cp_section *profile, char **ret_url,
+			       const char **ret_src, cp_error *err)
+{
+	const char *url, *src;
+	char *sub;
+	*ret_url = NULL;
+	*ret_src = NULL;
+	int r = s_configured_endpoint(cfg, profile, "AWS_ENDPOINT_URL_STS", "sts", true, &url, &sub,
+				      &src, err);
+	if (!r && url && !(r = s_check_url(url, src, err))) {
 		if (!(*ret_url = cp_strdup(url)))
 			r = cp_error_set(err, CP_EINTERNAL, "out of memory");
 		else
@@ -421,6 +443,123 @@ int cp_sts_configured_endpoint(const cp_config *cfg, const cp_section *profile, 
 	}
 	free(sub);
 	return r;
+}
+
+/* ---- IAM Identity Center ------------------------------------------------ */
+
+/* A configured SSO endpoint: http or https, a host, no query or fragment. */
+static int s_check_sso_url(const char *url, const char *src, cp_error *err)
+{
+	size_t n = strlen(url);
+	const char *rest = NULL;
+	if (strncmp(url, "https://", 8) == 0)
+		rest = url + 8;
+	else if (strncmp(url, "http://", 7) == 0)
+		rest = url + 7;
+	bool clean = n <= S_MAX_SSO_URL;
+	for (const unsigned char *p = (const unsigned char *)url; clean && *p; p++)
+		clean = *p > 0x20 && *p != 0x7f;
+	if (!rest || !clean || !*rest || *rest == '/' || strpbrk(url, "?#")) {
+		char shown[301]; /* no userinfo, cut */
+		cp_strip_userinfo(shown, sizeof shown, clean ? url : "(unprintable)");
+		return cp_error_set(err, CP_ECONFIG,
+				    "the SSO endpoint '%s' (from %s) is invalid: it must be an "
+				    "http or https URL with a host and no query", shown, src);
+	}
+	return 0;
+}
+
+int cp_sso_endpoint(const cp_config *cfg, const cp_section *settings, const char *sso_region,
+		    bool oidc, char **ret_url, const char **ret_source, cp_error *err)
+{
+	const char *url = NULL, *src = NULL;
+	char *sub = NULL, *out = NULL;
+	int r = s_configured_endpoint(cfg, settings,
+				      oidc ? "AWS_ENDPOINT_URL_SSO_OIDC" : "AWS_ENDPOINT_URL_SSO",
+				      oidc ? "sso_oidc" : "sso", false, &url, &sub, &src, err);
+	if (r)
+		goto out;
+	/* use_fips_endpoint / use_dualstack_endpoint, as the rule sets of both
+	 * services read them (the same settings as STS's). */
+	cp_sts_flags fl;
+	if ((r = cp_sts_flags_get(settings, &fl, err)))
+		goto out;
+	if (url) {
+		if (fl.fips || fl.dualstack) {
+			r = cp_error_set(err, CP_ECONFIG,
+					 "%s is true and an SSO endpoint is configured (%s): FIPS and "
+					 "dual-stack are not supported with a custom endpoint",
+					 fl.fips ? "use_fips_endpoint" : "use_dualstack_endpoint", src);
+			goto out;
+		}
+		if ((r = s_check_sso_url(url, src, err)))
+			goto out;
+		out = s_trimmed(url);
+	} else {
+		if (!sso_region || !cp_region_valid(sso_region)) {
+			r = cp_error_set(err, CP_ECONFIG, "invalid sso_region '%.64s'",
+					 sso_region ? sso_region : "");
+			goto out;
+		}
+		const char *name = oidc ? "oidc" : "portal.sso";
+		const char *fips = oidc ? "oidc-fips" : "portal.sso-fips";
+		src = "the regional endpoint";
+		if (fl.dualstack) {
+			/* The partition's dual-stack suffix, as STS's rule set has it:
+			 * https://sts.<region>.<suffix>. */
+			char *sts = NULL, *signing = NULL;
+			if ((r = cp_sts_endpoint_for(sso_region, false, true, false, NULL, &sts, &signing,
+						     err)))
+				goto out;
+			size_t pre = strlen("https://sts.") + strlen(sso_region) + 1;
+			if (strlen(sts) > pre)
+				out = cp_asprintf("https://%s.%s.%s", fl.fips ? fips : name, sso_region,
+						  sts + pre);
+			else
+				r = cp_error_set(err, CP_EINTERNAL, "no dual-stack suffix for '%s'",
+						 sso_region);
+			free(sts);
+			free(signing);
+			if (r)
+				goto out;
+		} else if (fl.fips && strcmp(cp_region_partition(sso_region), "aws-us-gov") == 0) {
+			out = cp_asprintf("https://%s.%s.amazonaws.com", name, sso_region);
+		} else {
+			out = cp_asprintf("https://%s.%s.%s", fl.fips ? fips : name, sso_region,
+					  cp_region_dns_suffix(sso_region));
+		}
+	}
+	if (!out) {
+		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
+		goto out;
+	}
+	*ret_url = out;
+	if (ret_source)
+		*ret_source = src;
+out:
+	free(sub);
+	return r;
+}
+
+int cp_sso_endpoints(const cp_config *cfg, const cp_section *settings, const char *sso_region,
+		     char **ret_portal, const char **ret_portal_src, char **ret_oidc,
+		     const char **ret_oidc_src, cp_error *ret_oidc_err, cp_error *err)
+{
+	int r = cp_sso_endpoint(cfg, settings, sso_region, false, ret_portal, ret_portal_src, err);
+	if (r)
+		return r;
+	*ret_oidc = NULL;
+	*ret_oidc_src = NULL;
+	cp_error_clear(ret_oidc_err);
+	int o = cp_sso_endpoint(cfg, settings, sso_region, true, ret_oidc, ret_oidc_src, ret_oidc_err);
+	if (o == CP_EINTERNAL) {
+		free(*ret_portal);
+		*ret_portal = NULL;
+		if (err && ret_oidc_err)
+			*err = *ret_oidc_err;
+		return o;
+	}
+	return 0;
 }
 
 int cp_sts_endpoint_resolve(const cp_config *cfg, const cp_section *profile, const char *region,
@@ -500,15 +639,14 @@ int cp_sts_endpoint_inputs(const cp_config *cfg, const cp_section *profile, cp_b
 		"ignore_configured_endpoint_urls", "endpoint_url", "use_fips_endpoint",
 		"use_dualstack_endpoint", "sts_regional_endpoints", "ca_bundle", "services",
 	};
-	int e = 0;
 	for (size_t i = 0; i < sizeof envs / sizeof *envs; i++)
-		e |= cp_key_url_line(b, envs[i], getenv(envs[i]));
+		cp_key_url_line(b, envs[i], getenv(envs[i]));
 	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
-		e |= cp_key_url_line(b, keys[i], profile ? cp_section_get(profile, keys[i]) : NULL);
+		cp_key_url_line(b, keys[i], profile ? cp_section_get(profile, keys[i]) : NULL);
 	const char *svc = profile ? cp_section_get(profile, "services") : NULL;
 	const cp_section *s = svc && *svc ? cp_config_services(cfg, svc) : NULL;
-	e |= cp_key_url_line(b, "services.sts", s ? cp_section_get(s, "sts") : NULL);
-	return e ? CP_EINTERNAL : 0;
+	cp_key_url_line(b, "services.sts", s ? cp_section_get(s, "sts") : NULL);
+	return cp_buf_status(b);
 }
 
 void cp_sts_target_free(cp_sts_target *t)

@@ -86,6 +86,33 @@ void cp_sts_target_free(cp_sts_target *t);
 int cp_sts_configured_endpoint(const cp_config *cfg, const cp_section *profile, char **ret_url,
 			       const char **ret_src, cp_error *err);
 
+/* The endpoint of the IAM Identity Center portal (oidc false, service
+ * "sso") or of SSO OIDC (oidc true, "sso_oidc"), the standard
+ * service-specific resolution: AWS_ENDPOINT_URL_SSO /
+ * AWS_ENDPOINT_URL_SSO_OIDC > AWS_ENDPOINT_URL > [services X] sso /
+ * sso_oidc endpoint_url > the profile's endpoint_url (none under
+ * AWS_IGNORE_CONFIGURED_ENDPOINT_URLS / ignore_configured_endpoint_urls; a
+ * missing [services] section is skipped) > the services' endpoint rule
+ * sets: https://portal.sso.<sso_region>.<dns suffix> /
+ * https://oidc.<sso_region>.<dns suffix>, "-fips" hosts and the dual-stack
+ * suffix under use_fips_endpoint / use_dualstack_endpoint (GovCloud FIPS:
+ * the plain host; either with a configured endpoint is CP_ECONFIG). cfg and
+ * settings (the profile whose endpoint_url/services apply) may be NULL.
+ * *ret_url: heap, no trailing '/'; *ret_source (static, may be NULL) says
+ * where it came from. 0, CP_ECONFIG (bad URL, bad sso_region) or
+ * CP_EINTERNAL. */
+int cp_sso_endpoint(const cp_config *cfg, const cp_section *settings, const char *sso_region,
+		    bool oidc, char **ret_url, const char **ret_source, cp_error *err);
+
+/* Both SSO endpoints, for cp_sso_options. Returns the portal's status. The
+ * OIDC endpoint is needed only to refresh a token: when it cannot be
+ * resolved, *ret_oidc is NULL and ret_oidc_err says why (the SSO source
+ * reports it if and when a refresh is due); only CP_EINTERNAL fails the
+ * call. Heap strings; sources static. */
+int cp_sso_endpoints(const cp_config *cfg, const cp_section *settings, const char *sso_region,
+		     char **ret_portal, const char **ret_portal_src, char **ret_oidc,
+		     const char **ret_oidc_src, cp_error *ret_oidc_err, cp_error *err);
+
 /* Appends every input of cp_sts_endpoint_resolve except the region, raw as
  * configured (environment, the profile's keys, its [services] sts block,
  * the CA bundle), one escaped "name=value" line each, to b: the endpoint

@@ -140,8 +140,8 @@ static int s_transfer_error(CURL *h, CURLcode rc, const s_transfer *t, const cha
 	}
 	if (t->too_large) {
 		*ret_failure = CP_HTTP_FAIL_TOO_LARGE;
-		return cp_error_set(err, CP_ETRANSPORT, "response from '%s' exceeds %zu bytes", base,
-				    t->max);
+		return cp_error_set_cause(err, CP_ETRANSPORT, CP_CAUSE_TOO_LARGE,
+					  "response from '%s' exceeds %zu bytes", base, t->max);
 	}
 	switch (rc) {
 	case CURLE_URL_MALFORMAT:
@@ -151,30 +151,34 @@ static int s_transfer_error(CURL *h, CURLcode rc, const s_transfer *t, const cha
 				    curl_easy_strerror(rc));
 	case CURLE_COULDNT_RESOLVE_HOST:
 		*ret_failure = CP_HTTP_FAIL_RESOLVE;
-		return cp_error_set(err, CP_ETRANSPORT, "cannot resolve the host of '%s'", base);
+		return cp_error_set_cause(err, CP_ETRANSPORT, CP_CAUSE_NO_ANSWER,
+					  "cannot resolve the host of '%s'", base);
 	case CURLE_COULDNT_RESOLVE_PROXY:
 		*ret_failure = CP_HTTP_FAIL_RESOLVE;
-		return cp_error_set(err, CP_ETRANSPORT, "cannot resolve the proxy for '%s'", base);
+		return cp_error_set_cause(err, CP_ETRANSPORT, CP_CAUSE_NO_ANSWER,
+					  "cannot resolve the proxy for '%s'", base);
 	case CURLE_COULDNT_CONNECT:
 		*ret_failure = CP_HTTP_FAIL_CONNECT;
-		return cp_error_set(err, CP_ETRANSPORT, "cannot connect to '%s': %s", base, why);
+		return cp_error_set_cause(err, CP_ETRANSPORT, CP_CAUSE_NO_ANSWER,
+					  "cannot connect to '%s': %s", base, why);
 	case CURLE_OPERATION_TIMEDOUT:
 		if (connect_time <= 0) {
 			*ret_failure = CP_HTTP_FAIL_CONNECT;
-			return cp_error_set(err, CP_ETRANSPORT,
-					    "cannot connect to '%s': timed out", base);
+			return cp_error_set_cause(err, CP_ETRANSPORT, CP_CAUSE_NO_ANSWER,
+						  "cannot connect to '%s': timed out", base);
 		}
 		*ret_failure = CP_HTTP_FAIL_TIMEOUT;
-		return cp_error_set(err, CP_ETRANSPORT, "no reply from '%s' within %ld ms", base,
-				    timeout_ms);
+		return cp_error_set_cause(err, CP_ETRANSPORT, CP_CAUSE_NO_ANSWER,
+					  "no reply from '%s' within %ld ms", base, timeout_ms);
 	case CURLE_SEND_ERROR:
 	case CURLE_RECV_ERROR:
 	case CURLE_GOT_NOTHING:
 	case CURLE_PARTIAL_FILE:
 		*ret_failure = CP_HTTP_FAIL_RESET;
-		return cp_error_set(err, CP_ETRANSPORT, "connection to '%s' failed: %s", base,
-				    rc == CURLE_GOT_NOTHING || rc == CURLE_PARTIAL_FILE
-					    ? curl_easy_strerror(rc) : why);
+		return cp_error_set_cause(err, CP_ETRANSPORT, CP_CAUSE_NO_ANSWER,
+					  "connection to '%s' failed: %s", base,
+					  rc == CURLE_GOT_NOTHING || rc == CURLE_PARTIAL_FILE
+						  ? curl_easy_strerror(rc) : why);
 	case CURLE_OUT_OF_MEMORY:
 		*ret_failure = CP_HTTP_FAIL_OTHER;
 		return cp_error_set(err, CP_EINTERNAL, "out of memory talking to '%s'", base);
@@ -183,12 +187,13 @@ static int s_transfer_error(CURL *h, CURLcode rc, const s_transfer *t, const cha
 	}
 	if (s_is_tls_error(rc)) {
 		*ret_failure = CP_HTTP_FAIL_TLS;
-		return cp_error_set(err, CP_ETRANSPORT, "TLS failure with '%s': %s", base,
-				    errbuf[0] ? errbuf : curl_easy_strerror(rc));
+		return cp_error_set_cause(err, CP_ETRANSPORT, CP_CAUSE_TLS, "TLS failure with '%s': %s",
+					  base, errbuf[0] ? errbuf : curl_easy_strerror(rc));
 	}
+	/* Any other transfer failure: no HTTP answer came back either. */
 	*ret_failure = CP_HTTP_FAIL_OTHER;
-	return cp_error_set(err, CP_ETRANSPORT, "request to '%s' failed: %s", base,
-			    curl_easy_strerror(rc));
+	return cp_error_set_cause(err, CP_ETRANSPORT, CP_CAUSE_NO_ANSWER, "request to '%s' failed: %s",
+				  base, curl_easy_strerror(rc));
 }
 
 /* Header list whose strings are wiped on free (values may be secrets). */
@@ -304,10 +309,6 @@ int cp_http_send_ex(const cp_http_request *req, cp_http_response *ret,
 	CURLcode rc = curl_easy_perform(h);
 	if (rc != CURLE_OK) {
 		r = s_transfer_error(h, rc, &t, base, timeout_ms, errbuf, ret_failure, err);
-		/* Failures that another attempt cannot fix are marked as such. */
-		if (err && (*ret_failure == CP_HTTP_FAIL_TLS || *ret_failure == CP_HTTP_FAIL_TOO_LARGE))
-			snprintf(err->code, sizeof err->code, "%s",
-				 *ret_failure == CP_HTTP_FAIL_TLS ? "TlsFailure" : "ResponseTooLarge");
 		if (err)
 			cp_debug("%s %s: %s", method, base, err->msg);
 		goto out;
@@ -344,6 +345,98 @@ out:
 int cp_http_send(const cp_http_request *req, cp_http_response *ret, cp_error *err)
 {
 	return cp_http_send_ex(req, ret, NULL, err);
+}
+
+/* ---- repeated requests ------------------------------------------------- */
+
+typedef struct s_retry_ctx {
+	const cp_http_retry *p;
+	cp_http_request *req;
+	cp_http_response *resp;
+	cp_http_failure *failure;
+	long connect_ms, timeout_ms; /* as the caller asked, before any cut */
+	int calls;
+	bool got_response;           /* the last attempt got an HTTP answer */
+	bool retryable;              /* ... and cp_retry_run was told to go on */
+	int last_r;
+	cp_error last;               /* the last attempt's own result */
+} s_retry_ctx;
+
+static int s_retry_attempt(void *vctx, int attempt, long left_ms, cp_error *err)
+{
+	s_retry_ctx *x = vctx;
+	(void)attempt;
+	cp_http_response_free(x->resp);
+	x->req->connect_timeout_ms = x->connect_ms < left_ms ? x->connect_ms : left_ms;
+	x->req->timeout_ms = x->timeout_ms < left_ms ? x->timeout_ms : left_ms;
+	x->calls++;
+	x->retryable = false;
+	int r = cp_http_send_ex(x->req, x->resp, x->failure, err);
+	x->got_response = r == 0;
+	if (r == 0) {
+		long st = x->resp->status;
+		if (st < 500 && !(st == 429 && x->p->retry_429))
+			return 0;
+		/* A failed attempt for cp_retry_run; the caller gets the reply. */
+		r = cp_error_set_cause(err, CP_ETRANSPORT,
+				       st == 429 ? CP_CAUSE_THROTTLED : CP_CAUSE_SERVER,
+				       "answered HTTP %ld", st);
+	}
+	x->last_r = r;
+	x->last = *err;
+	return r;
+}
+
+static bool s_retry_retryable(void *vctx, int r, const cp_error *err)
+{
+	s_retry_ctx *x = vctx;
+	(void)err;
+	x->retryable = x->got_response ||
+		       (r == CP_ETRANSPORT && cp_http_unreachable(*x->failure) &&
+			!(x->p->timeout_is_final && *x->failure == CP_HTTP_FAIL_TIMEOUT));
+	return x->retryable;
+}
+
+int cp_http_send_retry(const cp_http_retry *p, cp_http_request *req, cp_http_response *resp,
+		       cp_http_failure *ret_failure, cp_error *err)
+{
+	cp_http_failure dummy_failure = CP_HTTP_OK;
+	if (!ret_failure)
+		ret_failure = &dummy_failure;
+	s_retry_ctx x = {
+		.p = p,
+		.req = req,
+		.resp = resp,
+		.failure = ret_failure,
+		.connect_ms = req->connect_timeout_ms > 0 ? req->connect_timeout_ms
+							  : S_DEFAULT_CONNECT_TIMEOUT_MS,
+		.timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : S_DEFAULT_TIMEOUT_MS,
+	};
+	cp_retry rp = {
+		.attempts = p->attempts,
+		.base_ms = 100,
+		.cap_ms = 1000,
+		.deadline_ms = p->deadline_ms,
+		.clock = p->clock,
+		.retryable = s_retry_retryable,
+		.ctx = &x,
+		.what = p->what,
+	};
+	cp_error e = {0};
+	int r = cp_retry_run(&rp, s_retry_attempt, &e);
+	/* x.retryable still set: the loop stopped for time, not for attempts. */
+	if (x.calls == 0 || (r && x.retryable && p->late_is_timeout)) {
+		cp_http_response_free(resp);
+		*ret_failure = CP_HTTP_FAIL_TIMEOUT;
+		return cp_error_set_cause(err, CP_ETRANSPORT, CP_CAUSE_NO_ANSWER,
+					  "no answer within the overall deadline");
+	}
+	/* The last attempt's result stands, also when time ran out after it. */
+	if (x.got_response)
+		return 0;
+	if (err)
+		*err = x.last;
+	return x.last_r;
 }
 
 void cp_http_response_free(cp_http_response *r)

@@ -2,7 +2,8 @@
  *
  * cp_http_send() returns 0 whenever an HTTP response was received, whatever
  * its status; CP_ETRANSPORT for DNS, connect, TLS, timeout or an oversized
- * reply (err->msg says which, naming the host); CP_EINTERNAL on OOM;
+ * reply (err->msg says which, naming the host; err->cause is
+ * CP_CAUSE_NO_ANSWER, CP_CAUSE_TLS or CP_CAUSE_TOO_LARGE); CP_EINTERNAL on OOM;
  * CP_ECONFIG when the URL is malformed or not http/https.
  * Proxies come from the usual environment variables unless no_proxy is set.
  */
@@ -13,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "retry.h"
 #include "util.h"
 
 #define CP_HTTP_MAX_RESPONSE (256 * 1024)
@@ -57,5 +59,38 @@ typedef enum cp_http_failure {
  * set on every return). */
 int cp_http_send_ex(const cp_http_request *req, cp_http_response *ret,
 		    cp_http_failure *ret_failure, cp_error *err);
+
+/* No answer at all: DNS, connect, timeout or reset (not TLS, size or OOM). */
+static inline bool cp_http_unreachable(cp_http_failure f)
+{
+	return f == CP_HTTP_FAIL_RESOLVE || f == CP_HTTP_FAIL_CONNECT || f == CP_HTTP_FAIL_TIMEOUT ||
+	       f == CP_HTTP_FAIL_RESET;
+}
+
+/* How cp_http_send_retry() repeats a request. */
+typedef struct cp_http_retry {
+	int attempts;          /* at most; < 1 counts as 1 */
+	int64_t deadline_ms;   /* on clock->mono_ms; 0: none */
+	const cp_clock *clock; /* NULL: cp_clock_system */
+	bool retry_429;        /* an HTTP 429 is tried again (always: a 5xx) */
+	bool timeout_is_final; /* a timed-out attempt is not repeated (IMDS token PUT: it
+				* means "fall back to IMDSv1") */
+	bool late_is_timeout;  /* time running out after a failed attempt ends the request
+				* as "no answer within the overall deadline" (IMDS); else
+				* that attempt's result stands (container endpoint, SSO) */
+	const char *what;      /* names the request in debug lines */
+} cp_http_retry;
+
+/* cp_http_send_ex() repeated through cp_retry_run(): after a failure
+ * without an answer (cp_http_unreachable) or a 5xx (or 429) reply, with
+ * full-jitter backoff (100 ms * 2^n, capped at 1 s) and each attempt's
+ * timeouts cut to the time left before the deadline. Returns 0 with the
+ * last response (a retryable status only when attempts or time ran out), or
+ * the last attempt's failure. When the deadline has passed before the first
+ * attempt: CP_ETRANSPORT, CP_CAUSE_NO_ANSWER, *ret_failure
+ * CP_HTTP_FAIL_TIMEOUT and "no answer within the overall deadline".
+ * req's timeouts are changed. */
+int cp_http_send_retry(const cp_http_retry *p, cp_http_request *req, cp_http_response *resp,
+		       cp_http_failure *ret_failure, cp_error *err);
 
 #endif

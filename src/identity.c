@@ -11,14 +11,15 @@
 
 int cp_key_line(cp_buf *b, const char *name, const char *value)
 {
-	int e = cp_buf_printf(b, "%s=", name);
-	for (const char *p = value ? value : ""; *p && !e; p++) {
+	cp_buf_printf(b, "%s=", name);
+	for (const char *p = value ? value : ""; *p && !b->failed; p++) {
 		if (*p == '\\' || *p == '\n' || *p == '\r')
-			e = cp_buf_printf(b, "\\x%02x", (unsigned char)*p);
+			cp_buf_printf(b, "\\x%02x", (unsigned char)*p);
 		else
-			e = cp_buf_putc(b, *p);
+			cp_buf_putc(b, *p);
 	}
-	return e || cp_buf_putc(b, '\n') ? CP_EINTERNAL : 0;
+	cp_buf_putc(b, '\n');
+	return cp_buf_status(b);
 }
 
 int cp_key_url_line(cp_buf *b, const char *name, const char *value)
@@ -27,8 +28,10 @@ int cp_key_url_line(cp_buf *b, const char *name, const char *value)
 		return cp_key_line(b, name, NULL);
 	size_t n = strlen(value) + 1;
 	char *clean = malloc(n);
-	if (!clean)
+	if (!clean) {
+		b->failed = true;
 		return CP_EINTERNAL;
+	}
 	cp_strip_userinfo(clean, n, value);
 	int r = cp_key_line(b, name, clean);
 	cp_freezero(clean, n);
@@ -54,11 +57,13 @@ int cp_base64url_decode(const char *in, size_t len, char **ret, size_t *ret_len)
 {
 	while (len && in[len - 1] == '=')
 		len--;
-	if (len % 4 == 1)
-		return EINVAL;
+	if (len % 4 == 1) {
+		errno = EINVAL;
+		return -1;
+	}
 	char *out = malloc(len / 4 * 3 + 3);
 	if (!out)
-		return ENOMEM;
+		return -1; /* errno ENOMEM */
 	size_t n = 0;
 	unsigned int acc = 0;
 	int bits = 0;
@@ -66,7 +71,8 @@ int cp_base64url_decode(const char *in, size_t len, char **ret, size_t *ret_len)
 		int v = s_b64url_value(in[i]);
 		if (v < 0) {
 			free(out);
-			return EINVAL;
+			errno = EINVAL;
+			return -1;
 		}
 		acc = (acc << 6) | (unsigned int)v;
 		bits += 6;
@@ -87,20 +93,24 @@ static int s_claim(cp_buf *b, const char *line, const cJSON *v)
 	if (cJSON_IsString(v))
 		return cp_key_line(b, line, v->valuestring);
 	cp_buf joined = {0};
-	int e = 0;
 	if (cJSON_IsArray(v)) {
 		const cJSON *it;
 		bool first = true;
 		cJSON_ArrayForEach(it, v) {
 			if (!cJSON_IsString(it))
 				continue;
-			e |= (first ? 0 : cp_buf_putc(&joined, ',')) | cp_buf_puts(&joined, it->valuestring);
+			if (!first)
+				cp_buf_putc(&joined, ',');
+			cp_buf_puts(&joined, it->valuestring);
 			first = false;
 		}
 	}
-	e |= cp_key_line(b, line, joined.data);
+	if (joined.failed)
+		b->failed = true;
+	else
+		cp_key_line(b, line, joined.data);
 	cp_buf_free(&joined);
-	return e ? CP_EINTERNAL : 0;
+	return cp_buf_status(b);
 }
 
 int cp_jwt_identity(const char *token, cp_buf *b)

@@ -12,17 +12,18 @@
 
 /* Appends "name=value\n" to b, value NULL as empty; backslash, CR and LF in
  * the value become \xNN, so that no value can forge a line of its own.
- * 0 or CP_EINTERNAL. */
+ * cp_buf_status(b): 0, or CP_EINTERNAL when this or an earlier append to b
+ * failed (a key of many lines is checked once, at the end). */
 int cp_key_line(cp_buf *b, const char *name, const char *value);
 
 /* The same for a value that is or holds URLs: their userinfo (a password,
- * a secret) is dropped first (cp_strip_userinfo). 0 or CP_EINTERNAL. */
+ * a secret) is dropped first (cp_strip_userinfo). Returns as cp_key_line. */
 int cp_key_url_line(cp_buf *b, const char *name, const char *value);
 
 /* Decodes base64url (RFC 4648 section 5, padding optional) of in[0..len)
- * into a new NUL-terminated heap buffer. 0 with *ret and *ret_len set;
- * EINVAL on a character outside the alphabet or an impossible length;
- * ENOMEM. */
+ * into a new NUL-terminated heap buffer. 0 with *ret and *ret_len set, or
+ * -1 with errno EINVAL (a character outside the alphabet, an impossible
+ * length) or ENOMEM. */
 int cp_base64url_decode(const char *in, size_t len, char **ret, size_t *ret_len);
 
 /* Appends the identity of a JWT (header.payload.signature) to b as the

@@ -12,8 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -34,7 +32,8 @@ typedef struct s_imds {
 	bool v1_disabled;
 	long timeout_ms;
 	int attempts;
-	int64_t deadline_ms;  /* monotonic; 0: none */
+	int64_t deadline_ms;  /* on clock->mono_ms; 0: none */
+	const cp_clock *clock; /* NULL: the system's */
 	char *token;          /* IMDSv2 session token (secret), NULL in v1 mode */
 } s_imds;
 
@@ -59,6 +58,7 @@ static int s_init(s_imds *im, const cp_imds_options *o, cp_error *err)
 	if (im->attempts > S_MAX_ATTEMPTS)
 		im->attempts = S_MAX_ATTEMPTS;
 	im->deadline_ms = o ? o->deadline_ms : 0;
+	im->clock = o ? o->clock : NULL;
 	return 0;
 }
 
@@ -68,14 +68,9 @@ static void s_fini(s_imds *im)
 	im->token = NULL;
 }
 
-static bool s_unreachable(cp_http_failure f)
-{
-	return f == CP_HTTP_FAIL_RESOLVE || f == CP_HTTP_FAIL_CONNECT || f == CP_HTTP_FAIL_TIMEOUT ||
-	       f == CP_HTTP_FAIL_RESET;
-}
-
 /* One IMDS request with up to im->attempts tries on transport failures and
- * 5xx (a token PUT that times out is not retried: it means "fall back").
+ * 5xx (a token PUT that times out is not retried: it means "fall back";
+ * running out of time is a timeout, so a token PUT then falls back too).
  * Returns 0 with *resp set, or the cp_http_send status with *ret_failure. */
 static int s_request(s_imds *im, const char *method, const char *path, bool with_token,
 		     cp_http_response *resp, cp_http_failure *ret_failure, cp_error *err)
@@ -100,44 +95,17 @@ static int s_request(s_imds *im, const char *method, const char *path, bool with
 		.timeout_ms = im->timeout_ms,
 		.max_response = S_MAX_REPLY,
 	};
-	int r = 0;
-	for (int attempt = 1; attempt <= im->attempts; attempt++) {
-		cp_http_response_free(resp);
-		if (im->deadline_ms) {
-			long left = (long)(im->deadline_ms - cp_mono_ms());
-			if (left <= 0) {
-				*ret_failure = CP_HTTP_FAIL_TIMEOUT;
-				r = cp_error_set(err, CP_ETRANSPORT, "no answer within the overall deadline");
-				break;
-			}
-			if (left < im->timeout_ms)
-				req.connect_timeout_ms = req.timeout_ms = left;
-		}
-		r = cp_http_send_ex(&req, resp, ret_failure, err);
-		if (r == 0 && resp->status < 500)
-			break;
-		if (r != 0 && r != CP_ETRANSPORT)
-			break;
-		if (r != 0 && is_token_put && *ret_failure == CP_HTTP_FAIL_TIMEOUT)
-			break;
-		if (r != 0 && !s_unreachable(*ret_failure))
-			break;
-		if (attempt < im->attempts) {
-			/* Full-jitter exponential backoff: [0, min(1 s, 100 ms * 2^n)). */
-			long ceiling = 100L << attempt;
-			if (ceiling > 1000)
-				ceiling = 1000;
-			unsigned int rnd = 0;
-			if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd)
-				rnd = (unsigned int)attempt * 7919u;
-			long delay = (long)(rnd % (unsigned long)ceiling);
-			cp_debug("IMDS %s %s: attempt %d failed, retrying in %ld ms", method, path,
-				 attempt, delay);
-			struct timespec ts = {0, delay * 1000000L};
-			while (nanosleep(&ts, &ts) < 0)
-				;
-		}
-	}
+	char what[160];
+	snprintf(what, sizeof what, "IMDS %s %s", method, path);
+	cp_http_retry rp = {
+		.attempts = im->attempts,
+		.deadline_ms = im->deadline_ms,
+		.clock = im->clock,
+		.timeout_is_final = is_token_put,
+		.late_is_timeout = true,
+		.what = what,
+	};
+	int r = cp_http_send_retry(&rp, &req, resp, ret_failure, err);
 	free(url);
 	return r;
 }
@@ -145,7 +113,7 @@ static int s_request(s_imds *im, const char *method, const char *path, bool with
 /* Rewords a transport failure already in err as a source failure. */
 static int s_transport_error(const s_imds *im, cp_http_failure f, cp_error *err)
 {
-	if (s_unreachable(f))
+	if (cp_http_unreachable(f))
 		cp_error_prefix(err, "EC2 instance metadata service at '%s' is unreachable",
 				im->base);
 	else
@@ -162,11 +130,13 @@ static int s_get_token(s_imds *im, cp_error *err)
 	cp_http_failure f = CP_HTTP_OK;
 	cp_error e = {0};
 	char why[160];
+	cp_cause cause = CP_CAUSE_REFUSED; /* of a refused fallback */
 	int r = s_request(im, "PUT", S_TOKEN_PATH, false, &resp, &f, &e);
 	if (r != 0) {
 		if (r == CP_ETRANSPORT && (f == CP_HTTP_FAIL_TIMEOUT || f == CP_HTTP_FAIL_RESET)) {
 			snprintf(why, sizeof why, "the token request %s",
 				 f == CP_HTTP_FAIL_TIMEOUT ? "timed out" : "was reset");
+			cause = CP_CAUSE_NO_ANSWER;
 			goto fallback;
 		}
 		if (err)
@@ -177,7 +147,7 @@ static int s_get_token(s_imds *im, cp_error *err)
 		char *t = cp_trim(resp.body.data);
 		if (t[0] == '\0' || strpbrk(t, "\r\n")) {
 			cp_http_response_free(&resp);
-			return cp_error_set(err, CP_ESOURCE,
+			return cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_MALFORMED,
 					    "EC2 instance metadata service at '%s' sent an invalid token",
 					    im->base);
 		}
@@ -189,7 +159,7 @@ static int s_get_token(s_imds *im, cp_error *err)
 	}
 	if (resp.status == 400) {
 		cp_http_response_free(&resp);
-		return cp_error_set(err, CP_ESOURCE,
+		return cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_REFUSED,
 				    "EC2 instance metadata service at '%s' rejected the token request "
 				    "(HTTP 400)", im->base);
 	}
@@ -197,7 +167,7 @@ static int s_get_token(s_imds *im, cp_error *err)
 	cp_http_response_free(&resp);
 fallback:
 	if (im->v1_disabled)
-		return cp_error_set(err, CP_ESOURCE,
+		return cp_error_set_cause(err, CP_ESOURCE, cause,
 				    "IMDSv1 fallback disabled and no IMDSv2 token (%s at '%s')", why,
 				    im->base);
 	cp_debug("IMDS: %s; falling back to IMDSv1", why);
@@ -228,20 +198,21 @@ static int s_get(s_imds *im, const char *path, const char *what, cp_http_respons
 	if (st == 200)
 		return 0;
 	cp_http_response_free(resp);
+	cp_cause cause = st >= 500 ? CP_CAUSE_SERVER : CP_CAUSE_REFUSED;
 	if (st == 401 && !im->token)
-		r = cp_error_set(err, CP_ESOURCE,
+		r = cp_error_set_cause(err, CP_ESOURCE, cause,
 				 "EC2 instance metadata service at '%s' requires IMDSv2 and no token "
 				 "could be obtained (HTTP 401 for %s)", im->base, what);
 	else if (st == 401)
-		r = cp_error_set(err, CP_ESOURCE,
+		r = cp_error_set_cause(err, CP_ESOURCE, cause,
 				 "EC2 instance metadata service at '%s' rejected the IMDSv2 token "
 				 "(HTTP 401 for %s)", im->base, what);
 	else
-		r = cp_error_set(err, CP_ESOURCE,
+		r = cp_error_set_cause(err, CP_ESOURCE, cause,
 				 "EC2 instance metadata service at '%s' answered HTTP %ld for %s",
 				 im->base, st, what);
 	if (err)
-		err->http_status = st;
+		err->remote.http_status = st;
 	return r;
 }
 
@@ -270,7 +241,7 @@ int cp_imds_get_credentials(const cp_imds_options *o, cp_creds *ret, cp_error *e
 	long st;
 	r = s_get(&im, S_CREDS_PATH, "the role name", &resp, &st, err);
 	if (r == CP_ESOURCE && st == 404) {
-		r = cp_error_set(err, CP_ESOURCE,
+		r = cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_REFUSED,
 				 "no IAM instance profile is attached (IMDS returned 404 for the "
 				 "role name)");
 		goto out;
@@ -290,13 +261,13 @@ int cp_imds_get_credentials(const cp_imds_options *o, cp_creds *ret, cp_error *e
 		}
 	}
 	if (!role) {
-		r = cp_error_set(err, CP_ESOURCE,
+		r = cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_REFUSED,
 				 "no IAM instance profile is attached (IMDS returned an empty role "
 				 "name)");
 		goto out;
 	}
 	if (!s_valid_role_name(role)) {
-		r = cp_error_set(err, CP_ESOURCE,
+		r = cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_MALFORMED,
 				 "EC2 instance metadata service at '%s' returned an invalid role name",
 				 im.base);
 		goto out;
@@ -334,7 +305,7 @@ int cp_imds_get_region(const cp_imds_options *o, char **ret_region, cp_error *er
 	char *region = cp_trim(resp.body.data);
 	if (!region[0] || strlen(region) > 64 ||
 	    strspn(region, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(region)) {
-		r = cp_error_set(err, CP_ESOURCE,
+		r = cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_MALFORMED,
 				 "EC2 instance metadata service at '%s' returned an invalid region",
 				 im.base);
 		goto out;
@@ -361,17 +332,17 @@ static const char *s_json_str(const cJSON *obj, const char *name)
 int cp_imds_parse_credentials(const char *json, size_t len, cp_creds *ret, cp_error *err)
 {
 	if (!json || len == 0)
-		return cp_error_set(err, CP_ESOURCE, "empty credentials document");
+		return cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_MALFORMED, "empty credentials document");
 	if (len > S_MAX_REPLY)
-		return cp_error_set(err, CP_ESOURCE, "credentials document exceeds %d bytes",
+		return cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_MALFORMED, "credentials document exceeds %d bytes",
 				    S_MAX_REPLY);
 	cJSON *j = cJSON_ParseWithLength(json, len);
 	if (!j)
-		return cp_error_set(err, CP_ESOURCE, "credentials document is not valid JSON");
+		return cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_MALFORMED, "credentials document is not valid JSON");
 	int64_t expiration = 0;
 	int r;
 	if (!cJSON_IsObject(j)) {
-		r = cp_error_set(err, CP_ESOURCE, "credentials document is not a JSON object");
+		r = cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_MALFORMED, "credentials document is not a JSON object");
 		goto out;
 	}
 	const cJSON *code = cJSON_GetObjectItemCaseSensitive(j, "Code");
@@ -382,7 +353,7 @@ int cp_imds_parse_credentials(const char *json, size_t len, cp_creds *ret, cp_er
 		char ctext[72], mtext[256];
 		cp_safe_text(ctext, sizeof ctext, cs, strlen(cs));
 		cp_safe_text(mtext, sizeof mtext, ms ? ms : "", ms ? strlen(ms) : 0);
-		r = cp_error_set(err, CP_ESOURCE, "instance profile credentials unavailable: Code '%s'%s%s",
+		r = cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_REFUSED, "instance profile credentials unavailable: Code '%s'%s%s",
 				 ctext, mtext[0] ? ": " : "", mtext);
 		goto out;
 	}
@@ -395,11 +366,11 @@ int cp_imds_parse_credentials(const char *json, size_t len, cp_creds *ret, cp_er
 			      : !token || !token[0] ? "Token"
 			      : !exp ? "Expiration" : NULL;
 	if (missing) {
-		r = cp_error_set(err, CP_ESOURCE, "credentials document lacks '%s'", missing);
+		r = cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_MALFORMED, "credentials document lacks '%s'", missing);
 		goto out;
 	}
 	if (cp_parse_iso8601(exp, &expiration) != 0 || expiration <= 0) {
-		r = cp_error_set(err, CP_ESOURCE, "credentials document has a malformed Expiration");
+		r = cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_MALFORMED, "credentials document has a malformed Expiration");
 		goto out;
 	}
 	const char *account = s_json_str(j, "AccountId");

@@ -8,7 +8,8 @@
  *  - true: the network side is the shared module credproc-net.so, which
  *    exports only cp_net_module_entry(); cp_net() (net-load.c) dlopens it on
  *    first use. The module calls back into the executable's core (util,
- *    creds), which the executable exports for it.
+ *    creds, retry): exactly the functions named in exe-exports.list, which
+ *    the executable exports for it and nothing else.
  *  - false: everything is linked into the executable; cp_net() (net.c)
  *    returns cp_net_ops_builtin.
  */
@@ -24,7 +25,7 @@
 
 /* Bump when the table, or any type or core function it relies on, changes
  * incompatibly. The loader also requires the module's version to be its own. */
-#define CP_NET_ABI 3
+#define CP_NET_ABI 4
 
 typedef struct cp_net_ops {
 	unsigned abi; /* CP_NET_ABI */

@@ -208,7 +208,7 @@ int cp_role_assume_step(cp_run *x, const cp_role_step *s, const cp_creds *src, c
 		r = s_assume(x, s, &session, NULL, ret, err);
 	if (r && cached && err->cause == CP_CAUSE_EXPIRED_SESSION) {
 		cp_debug("STS refused the cached MFA session for '%s' (%s); starting a new one",
-			 s->mfa_serial, err->code);
+			 s->mfa_serial, err->remote.code);
 		if (!(refused = cp_strdup(session.access_key_id))) {
 			r = cp_error_set(err, CP_EINTERNAL, "out of memory");
 			goto out;

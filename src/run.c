@@ -51,6 +51,7 @@ int cp_run_imds_options(cp_run *x, cp_imds_options *o, char **ret_endpoint, cp_e
 	o->endpoint = *ret_endpoint;
 	o->attempts = 3;
 	o->deadline_ms = x->deadline_ms;
+	o->clock = x->clock;
 	o->v1_disabled = cp_truthy(cp_env("AWS_EC2_METADATA_V1_DISABLED")) ||
 			 (x->settings && cp_truthy(cp_section_get(x->settings, "ec2_metadata_v1_disabled")));
 	return 0;
@@ -142,14 +143,14 @@ int cp_run_sts_call(cp_run *x, const char *who, bool signed_request, cp_sts_call
 			return r;
 		}
 		r = cp_retry_run(&p, s_sts_attempt, err);
-		int64_t off = err->server_date - cp_run_now(x);
+		int64_t off = err->remote.date - cp_run_now(x);
 		if (!r || !signed_request || skew_fixed || err->cause != CP_CAUSE_CLOCK_SKEW ||
-		    !err->server_date || (off > -CP_MAX_CLOCK_SKEW && off < CP_MAX_CLOCK_SKEW))
+		    !err->remote.date || (off > -CP_MAX_CLOCK_SKEW && off < CP_MAX_CLOCK_SKEW))
 			break;
 		char what[128];
 		s_describe_skew(what, sizeof what, off);
 		cp_warn("%s: STS refused the request time (%s); %s; retrying with STS's time", who,
-			err->code, what);
+			err->remote.code, what);
 		x->clock_offset = off;
 		skew_fixed = true;
 	}

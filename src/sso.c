@@ -33,7 +33,6 @@
 #include <cjson/cJSON.h>
 #include <openssl/evp.h>
 
-#include "endpoint.h"
 #include "fileio.h"
 #include "http.h"
 #include "json.h"
@@ -42,19 +41,12 @@
 #define S_DEFAULT_TIMEOUT_MS 10000L
 #define S_MAX_ATTEMPTS 10
 #define S_MAX_REPLY (64 * 1024)
-#define S_MAX_URL 2048
 #define S_MAX_EXPIRES_IN (10LL * 365 * 86400)
 /* The printed size of a JSON object whose keys and values add up to n bytes,
  * at most (every byte escaped as \u00XX, and room for the rest). */
 #define S_PRINT_MAX(n) ((n) * 6 + 512)
 
 /* ---- small helpers ------------------------------------------------------ */
-
-static const char *s_env(const char *name)
-{
-	const char *v = getenv(name);
-	return v && *v ? v : NULL;
-}
 
 static int64_t s_now(const cp_sso_options *o)
 {
@@ -160,17 +152,16 @@ static int s_parse_time(const char *s, int64_t *ret)
 static int s_query_escape(cp_buf *b, const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	int e = 0;
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
 		    *p == '-' || *p == '_' || *p == '.' || *p == '~') {
-			e |= cp_buf_putc(b, (char)*p);
+			cp_buf_putc(b, (char)*p);
 		} else {
 			char enc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
-			e |= cp_buf_append(b, enc, 3);
+			cp_buf_append(b, enc, 3);
 		}
 	}
-	return e;
+	return cp_buf_status(b);
 }
 
 /* ---- the token cache file ---------------------------------------------- */
@@ -299,14 +290,14 @@ int cp_sso_apply_refresh(cp_sso_token *t, const char *json, size_t len, int64_t 
 	char *at = NULL, *rt = NULL;
 	cJSON *j = cJSON_ParseWithLength(json, len);
 	if (!j || !cJSON_IsObject(j)) {
-		r = cp_error_set(err, CP_ESOURCE, "the reply is not a JSON object");
+		r = cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_MALFORMED, "the reply is not a JSON object");
 		goto out;
 	}
 	const char *a = s_jstr(j, "accessToken");
 	const cJSON *ei = cJSON_GetObjectItemCaseSensitive(j, "expiresIn");
 	if (!a || !cJSON_IsNumber(ei) || !isfinite(ei->valuedouble) || ei->valuedouble <= 0 ||
 	    ei->valuedouble > (double)S_MAX_EXPIRES_IN) {
-		r = cp_error_set(err, CP_ESOURCE, "the reply has no %s",
+		r = cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_MALFORMED, "the reply has no %s",
 				 !a ? "accessToken" : "valid expiresIn");
 		goto out;
 	}
@@ -374,7 +365,7 @@ static int s_load_token(const cp_sso_options *o, const char *path, cp_sso_token 
 	size_t len = 0;
 	s_token_owner(o, owner, sizeof owner);
 	s_login_hint(o, hint, sizeof hint);
-	int e = cp_read_file(path, CP_SSO_MAX_TOKEN_FILE, &data, &len);
+	int e = cp_read_file(path, CP_SSO_MAX_TOKEN_FILE, &data, &len) < 0 ? errno : 0;
 	if (e == ENOENT)
 		return cp_error_set(err, CP_EINTERACTIVE,
 				    "no SSO access token for %s ('%s' does not exist): %s", owner, path,
@@ -399,137 +390,17 @@ static int s_load_token(const cp_sso_options *o, const char *path, cp_sso_token 
 	return r;
 }
 
-/* ---- endpoints ---------------------------------------------------------- */
-
-static int s_check_url(const char *url, const char *src, cp_error *err)
-{
-	size_t n = strlen(url);
-	const char *rest = NULL;
-	if (strncmp(url, "https://", 8) == 0)
-		rest = url + 8;
-	else if (strncmp(url, "http://", 7) == 0)
-		rest = url + 7;
-	bool clean = n <= S_MAX_URL;
-	for (const unsigned char *p = (const unsigned char *)url; clean && *p; p++)
-		clean = *p > 0x20 && *p != 0x7f;
-	if (!rest || !clean || !*rest || *rest == '/' || strpbrk(url, "?#")) {
-		char shown[301]; /* no userinfo, cut */
-		cp_strip_userinfo(shown, sizeof shown, clean ? url : "(unprintable)");
-		return cp_error_set(err, CP_ECONFIG,
-				    "the SSO endpoint '%s' (from %s) is invalid: it must be an "
-				    "http or https URL with a host and no query", shown, src);
-	}
-	return 0;
-}
-
-int cp_sso_endpoint(const cp_sso_options *o, bool oidc, char **ret_url, const char **ret_source,
-		    cp_error *err)
-{
-	const char *url = NULL, *src = NULL;
-	char *sub = NULL, *out = NULL;
-	int r = 0;
-	bool ignore = cp_truthy(s_env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")) ||
-		      (o->settings && cp_truthy(cp_section_get(o->settings, "ignore_configured_endpoint_urls")));
-	if (!ignore) {
-		const char *var = oidc ? "AWS_ENDPOINT_URL_SSO_OIDC" : "AWS_ENDPOINT_URL_SSO";
-		if ((url = s_env(var)))
-			src = var;
-		else if ((url = s_env("AWS_ENDPOINT_URL")))
-			src = "AWS_ENDPOINT_URL";
-		if (!url && o->settings) {
-			const char *svc = cp_section_get(o->settings, "services");
-			const cp_section *s = svc && *svc && o->cfg ? cp_config_services(o->cfg, svc) : NULL;
-			const char *v = s ? cp_section_get(s, oidc ? "sso_oidc" : "sso") : NULL;
-			if (v) {
-				if (cp_subprop_get(v, "endpoint_url", &sub))
-					return cp_error_set(err, CP_EINTERNAL, "out of memory");
-				if (sub && *sub) {
-					url = sub;
-					src = "the [services] section";
-				}
-			}
-			if (!url) {
-				v = cp_section_get(o->settings, "endpoint_url");
-				if (v && *v) {
-					url = v;
-					src = "the profile's endpoint_url";
-				}
-			}
-		}
-	}
-	/* use_fips_endpoint / use_dualstack_endpoint, as the rule sets of both
-	 * services read them (the same settings as STS's). */
-	cp_sts_flags fl;
-	if ((r = cp_sts_flags_get(o->settings, &fl, err)))
-		goto out;
-	if (url) {
-		if (fl.fips || fl.dualstack) {
-			r = cp_error_set(err, CP_ECONFIG,
-					 "%s is true and an SSO endpoint is configured (%s): FIPS and "
-					 "dual-stack are not supported with a custom endpoint",
-					 fl.fips ? "use_fips_endpoint" : "use_dualstack_endpoint", src);
-			goto out;
-		}
-		if ((r = s_check_url(url, src, err)))
-			goto out;
-		size_t n = strlen(url);
-		while (n > 0 && url[n - 1] == '/')
-			n--;
-		out = cp_strndup(url, n);
-	} else {
-		if (!o->region || !cp_region_valid(o->region)) {
-			r = cp_error_set(err, CP_ECONFIG, "invalid sso_region '%.64s'",
-					 o->region ? o->region : "");
-			goto out;
-		}
-		const char *name = oidc ? "oidc" : "portal.sso";
-		const char *fips = oidc ? "oidc-fips" : "portal.sso-fips";
-		src = "the regional endpoint";
-		if (fl.dualstack) {
-			/* The partition's dual-stack suffix, as STS's rule set has it:
-			 * https://sts.<region>.<suffix>. */
-			char *sts = NULL, *signing = NULL;
-			if ((r = cp_sts_endpoint_for(o->region, false, true, false, NULL, &sts, &signing, err)))
-				goto out;
-			size_t pre = strlen("https://sts.") + strlen(o->region) + 1;
-			if (strlen(sts) > pre)
-				out = cp_asprintf("https://%s.%s.%s", fl.fips ? fips : name, o->region, sts + pre);
-			else
-				r = cp_error_set(err, CP_EINTERNAL, "no dual-stack suffix for '%s'", o->region);
-			free(sts);
-			free(signing);
-			if (r)
-				goto out;
-		} else if (fl.fips && strcmp(cp_region_partition(o->region), "aws-us-gov") == 0) {
-			out = cp_asprintf("https://%s.%s.amazonaws.com", name, o->region);
-		} else {
-			out = cp_asprintf("https://%s.%s.%s", fl.fips ? fips : name, o->region,
-					  cp_region_dns_suffix(o->region));
-		}
-	}
-	if (!out) {
-		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
-		goto out;
-	}
-	*ret_url = out;
-	if (ret_source)
-		*ret_source = src;
-out:
-	free(sub);
-	return r;
-}
-
 /* ---- HTTP with retries -------------------------------------------------- */
-
-static bool s_unreachable(cp_http_failure f)
-{
-	return f == CP_HTTP_FAIL_RESOLVE || f == CP_HTTP_FAIL_CONNECT || f == CP_HTTP_FAIL_TIMEOUT ||
-	       f == CP_HTTP_FAIL_RESET;
-}
 
 static bool s_retryable_status(long st)
 {
 	return st == 429 || st >= 500;
+}
+
+/* The cause of an error status of the portal or of OIDC. */
+static cp_cause s_status_cause(long st)
+{
+	return st == 429 ? CP_CAUSE_THROTTLED : st >= 500 ? CP_CAUSE_SERVER : CP_CAUSE_REFUSED;
 }
 
 /* Sends req with o's attempts, jittered backoff and deadline. Returns 0
@@ -544,46 +415,14 @@ static int s_send(const cp_sso_options *o, cp_http_request *req, const char *wha
 		attempts = S_MAX_ATTEMPTS;
 	req->connect_timeout_ms = req->timeout_ms = timeout_ms;
 	req->max_response = S_MAX_REPLY;
-	cp_http_failure f = CP_HTTP_OK;
-	int r = 0;
-	for (int attempt = 1; attempt <= attempts; attempt++) {
-		if (o->deadline_ms) {
-			long left = (long)(o->deadline_ms - cp_mono_ms());
-			if (left <= 0) {
-				if (attempt == 1)
-					r = cp_error_set(err, CP_ETRANSPORT, "%s: no answer within the overall deadline",
-							 what);
-				break;
-			}
-			if (left < timeout_ms)
-				req->connect_timeout_ms = req->timeout_ms = left;
-		}
-		cp_http_response_free(resp);
-		cp_error_clear(err);
-		r = cp_http_send_ex(req, resp, &f, err);
-		if (r == 0 && !s_retryable_status(resp->status))
-			break;
-		if (r != 0 && (r != CP_ETRANSPORT || !s_unreachable(f)))
-			break;
-		if (attempt < attempts) {
-			long ceiling = 100L << attempt;
-			if (ceiling > 1000)
-				ceiling = 1000;
-			unsigned int rnd = 0;
-			if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd)
-				rnd = (unsigned int)attempt * 7919u;
-			long delay = (long)(rnd % (unsigned long)ceiling);
-			if (o->deadline_ms) {
-				long left = (long)(o->deadline_ms - cp_mono_ms());
-				if (delay > left)
-					delay = left > 0 ? left : 0;
-			}
-			cp_debug("%s: attempt %d failed, retrying in %ld ms", what, attempt, delay);
-			struct timespec ts = {delay / 1000, (delay % 1000) * 1000000L};
-			while (nanosleep(&ts, &ts) < 0)
-				;
-		}
-	}
+	cp_http_retry rp = {
+		.attempts = attempts,
+		.deadline_ms = o->deadline_ms,
+		.clock = o->clock,
+		.retry_429 = true,
+		.what = what,
+	};
+	int r = cp_http_send_retry(&rp, req, resp, NULL, err);
 	if (r)
 		cp_error_prefix(err, "%s", what);
 	return r;
@@ -595,12 +434,18 @@ static int s_send(const cp_sso_options *o, cp_http_request *req, const char *wha
  * (the sign-in is over); CP_ETRANSPORT, CP_ESOURCE, CP_ECONFIG otherwise. */
 static int s_refresh(const cp_sso_options *o, cp_sso_token *t, cp_error *err)
 {
-	char *url = NULL, *full = NULL, *body = NULL;
-	const char *src = NULL;
+	const char *url = o->oidc_url, *src = o->oidc_source ? o->oidc_source : "the caller";
+	char *full = NULL, *body = NULL;
 	cp_http_response resp = {0};
 	int r;
-	if ((r = cp_sso_endpoint(o, true, &url, &src, err)))
-		return r;
+	if (!url) {
+		/* The core could not resolve it: a refresh is due now, so say why. */
+		if (!o->oidc_error)
+			return cp_error_set(err, CP_EINTERNAL, "no SSO OIDC endpoint");
+		if (err)
+			*err = *o->oidc_error;
+		return o->oidc_error->status ? o->oidc_error->status : CP_EINTERNAL;
+	}
 	if (!(full = cp_asprintf("%s/token", url)) || !(body = cp_sso_refresh_body(t))) {
 		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
 		goto out;
@@ -635,17 +480,16 @@ static int s_refresh(const cp_sso_options *o, cp_sso_token *t, cp_error *err)
 	s_error_body(&resp.body, secrets, 3, code, sizeof code, msg, sizeof msg);
 	int status = s_retryable_status(resp.status) ? CP_ETRANSPORT
 		     : (resp.status >= 400 && resp.status < 500) ? CP_EINTERACTIVE : CP_ESOURCE;
-	r = cp_error_set(err, status, "%s answered %ld%s%s%s%s", what, resp.status, code[0] ? " " : "",
-			 code, msg[0] ? ": " : "", msg);
+	r = cp_error_set_cause(err, status, s_status_cause(resp.status), "%s answered %ld%s%s%s%s",
+			       what, resp.status, code[0] ? " " : "", code, msg[0] ? ": " : "", msg);
 	if (err) {
-		err->http_status = resp.status;
-		snprintf(err->code, sizeof err->code, "%s", code);
+		err->remote.http_status = resp.status;
+		snprintf(err->remote.code, sizeof err->remote.code, "%s", code);
 	}
 out:
 	cp_http_response_free(&resp);
 	cp_free_secret(body);
 	free(full);
-	free(url);
 	return r;
 }
 
@@ -734,13 +578,13 @@ static int s_token(const cp_sso_options *o, cp_sso_token *ret, cp_error *err)
 			"valid until %s", owner, rerr.msg, when);
 		goto out;
 	}
-	r = cp_error_set(err, rr == CP_EINTERACTIVE ? CP_EINTERACTIVE : rr,
+	r = cp_error_set_cause(err, rr == CP_EINTERACTIVE ? CP_EINTERACTIVE : rr, rerr.cause,
 			 "the SSO access token for %s expired at %s and refreshing it failed (%s)%s%s",
 			 owner, when, rerr.msg, rr == CP_EINTERACTIVE ? ": " : "",
 			 rr == CP_EINTERACTIVE ? hint : "");
 	if (err) {
-		err->http_status = rerr.http_status;
-		snprintf(err->code, sizeof err->code, "%s", rerr.code);
+		err->remote.http_status = rerr.remote.http_status;
+		snprintf(err->remote.code, sizeof err->remote.code, "%s", rerr.remote.code);
 	}
 out:
 	if (r == 0)
@@ -759,7 +603,7 @@ int cp_sso_parse_role_credentials(const char *json, size_t len, cp_creds *ret, c
 	cJSON *j = cJSON_ParseWithLength(json, len);
 	const cJSON *rc = j ? cJSON_GetObjectItemCaseSensitive(j, "roleCredentials") : NULL;
 	if (!cJSON_IsObject(rc)) {
-		r = cp_error_set(err, CP_ESOURCE, "the reply has no roleCredentials object");
+		r = cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_MALFORMED, "the reply has no roleCredentials object");
 		goto out;
 	}
 	const char *akid = s_jstr(rc, "accessKeyId");
@@ -767,13 +611,13 @@ int cp_sso_parse_role_credentials(const char *json, size_t len, cp_creds *ret, c
 	const char *token = s_jstr(rc, "sessionToken");
 	const cJSON *exp = cJSON_GetObjectItemCaseSensitive(rc, "expiration");
 	if (!akid || !secret || !token) {
-		r = cp_error_set(err, CP_ESOURCE, "the reply's roleCredentials have no %s",
+		r = cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_MALFORMED, "the reply's roleCredentials have no %s",
 				 !akid ? "accessKeyId" : !secret ? "secretAccessKey" : "sessionToken");
 		goto out;
 	}
 	if (!cJSON_IsNumber(exp) || !isfinite(exp->valuedouble) || exp->valuedouble <= 0 ||
 	    exp->valuedouble > 253402300799000.0) {
-		r = cp_error_set(err, CP_ESOURCE,
+		r = cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_MALFORMED,
 				 "the reply's roleCredentials have no valid expiration (epoch milliseconds)");
 		goto out;
 	}
@@ -804,20 +648,21 @@ int cp_sso_get_credentials(const cp_sso_options *o, cp_creds *ret, cp_error *err
 	cp_sso_token t = {0};
 	cp_http_response resp = {0};
 	cp_buf url = {0};
-	char *ep = NULL;
-	const char *src = NULL;
+	const char *ep = o->portal_url;
+	const char *src = o->portal_source ? o->portal_source : "the caller";
 	char owner[400], hint[300], what[400];
 	int r;
+	if (!ep)
+		return cp_error_set(err, CP_EINTERNAL, "no SSO portal endpoint");
 	s_token_owner(o, owner, sizeof owner);
 	s_login_hint(o, hint, sizeof hint);
-	/* Endpoint errors are configuration errors: report them before the token's. */
-	if ((r = cp_sso_endpoint(o, false, &ep, &src, err)))
-		return r;
 	if ((r = s_token(o, &t, err)))
 		goto out;
-	if (cp_buf_printf(&url, "%s/federation/credentials?role_name=", ep) ||
-	    s_query_escape(&url, o->role_name) || cp_buf_puts(&url, "&account_id=") ||
-	    s_query_escape(&url, o->account_id)) {
+	cp_buf_printf(&url, "%s/federation/credentials?role_name=", ep);
+	s_query_escape(&url, o->role_name);
+	cp_buf_puts(&url, "&account_id=");
+	s_query_escape(&url, o->account_id);
+	if (url.failed) {
 		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
 		goto out;
 	}
@@ -846,7 +691,7 @@ int cp_sso_get_credentials(const cp_sso_options *o, cp_creds *ret, cp_error *err
 				char when[21];
 				cp_format_iso8601(ret->expiration, when);
 				cp_creds_clear(ret);
-				r = cp_error_set(err, CP_EREFUSED,
+				r = cp_error_set_cause(err, CP_EREFUSED, CP_CAUSE_REFUSED,
 						 "%s returned credentials that expired at %s, before the local "
 						 "time; check the system clock", what, when);
 			} else if (s_account_id_valid(o->account_id) &&
@@ -865,24 +710,23 @@ int cp_sso_get_credentials(const cp_sso_options *o, cp_creds *ret, cp_error *err
 	 * only when it says so (ForbiddenException "No access": the role is not
 	 * assigned to the user, which signing in again does not change). */
 	if (st == 401 || (st == 403 && strcmp(code, "UnauthorizedException") == 0)) {
-		r = cp_error_set(err, CP_EINTERACTIVE,
+		r = cp_error_set_cause(err, CP_EINTERACTIVE, CP_CAUSE_EXPIRED_SESSION,
 				 "%s refused the SSO access token for %s (%ld%s%s%s%s): %s", what, owner, st,
 				 code[0] ? " " : "", code, msg[0] ? ": " : "", msg, hint);
 	} else {
-		r = cp_error_set(err, s_retryable_status(st) ? CP_ETRANSPORT : CP_EREFUSED,
-				 "%s: GetRoleCredentials for role '%s' in account %s answered %ld%s%s%s%s%s",
+		r = cp_error_set_cause(err, s_retryable_status(st) ? CP_ETRANSPORT : CP_EREFUSED,
+				 s_status_cause(st), "%s: GetRoleCredentials for role '%s' in account %s answered %ld%s%s%s%s%s",
 				 what, o->role_name, o->account_id, st, code[0] ? " " : "", code,
 				 msg[0] ? ": " : "", msg,
 				 st == 403 ? " (is the role assigned to you in that account?)" : "");
 	}
 	if (err) {
-		err->http_status = st;
-		snprintf(err->code, sizeof err->code, "%s", code);
+		err->remote.http_status = st;
+		snprintf(err->remote.code, sizeof err->remote.code, "%s", code);
 	}
 out:
 	cp_http_response_free(&resp);
 	cp_sso_token_free(&t);
 	cp_buf_free(&url);
-	free(ep);
 	return r;
 }

@@ -21,15 +21,8 @@
  * {"roleCredentials":{"accessKeyId","secretAccessKey","sessionToken",
  * "expiration": epoch milliseconds}}.
  *
- * Endpoints (the standard service-specific resolution, services "sso" and
- * "sso_oidc"): AWS_ENDPOINT_URL_SSO / AWS_ENDPOINT_URL_SSO_OIDC >
- * AWS_ENDPOINT_URL > [services X] sso / sso_oidc endpoint_url > the
- * profile's endpoint_url > the services' endpoint rule sets:
- * https://portal.sso.<sso_region>.<dns suffix> /
- * https://oidc.<sso_region>.<dns suffix>, "-fips" hosts and the dual-stack
- * suffix under use_fips_endpoint / use_dualstack_endpoint (GovCloud FIPS:
- * the plain host); configured ones are skipped under
- * AWS_IGNORE_CONFIGURED_ENDPOINT_URLS / ignore_configured_endpoint_urls.
+ * The endpoints come resolved from the core (cp_sso_endpoints, endpoint.h):
+ * this side reads no configuration.
  *
  * Returns 0, CP_ECONFIG (bad endpoint, incomplete settings),
  * CP_EINTERACTIVE (no token or an unreadable one, token expired and not
@@ -49,8 +42,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
 #include "creds.h"
+#include "retry.h"
 #include "util.h"
 
 #define CP_SSO_REFRESH_WINDOW (15 * 60) /* botocore SSOTokenProvider._REFRESH_WINDOW */
@@ -63,13 +56,17 @@ typedef struct cp_sso_options {
 	const char *region;           /* sso_region, required */
 	const char *account_id;       /* required */
 	const char *role_name;        /* required */
-	const cp_config *cfg;         /* for [services] lookups; may be NULL */
-	const cp_section *settings;   /* profile whose endpoint_url/services apply; may be NULL */
+	const char *portal_url;       /* the portal, no trailing '/'; required */
+	const char *portal_source;    /* where it came from, for messages; may be NULL */
+	const char *oidc_url;         /* SSO OIDC (refreshes), no trailing '/'; NULL: unresolved */
+	const char *oidc_source;      /* where it came from, for messages; may be NULL */
+	const cp_error *oidc_error;   /* why oidc_url is NULL: reported if a refresh is due */
 	const char *ca_bundle;        /* PEM file, NULL: the system store */
 	const char *token_dir;        /* NULL: ~/.aws/sso/cache */
 	long timeout_ms;              /* per request; 0: 10000 */
 	int attempts;                 /* per request; 0: 1 */
-	int64_t deadline_ms;          /* monotonic; 0: none */
+	int64_t deadline_ms;          /* on clock->mono_ms; 0: none */
+	const cp_clock *clock;        /* backoff and deadline; NULL: cp_clock_system */
 	int64_t now;                  /* Unix seconds; 0: the clock (tests pin it) */
 } cp_sso_options;
 
@@ -118,11 +115,5 @@ char *cp_sso_token_serialize(const cp_sso_token *t);
 
 /* Parses a GetRoleCredentials answer (expiration in epoch milliseconds). */
 int cp_sso_parse_role_credentials(const char *json, size_t len, cp_creds *ret, cp_error *err);
-
-/* The endpoint of the portal (oidc false) or of SSO OIDC (oidc true),
- * without a trailing '/'. Heap string; *ret_source (static) says where it
- * came from. */
-int cp_sso_endpoint(const cp_sso_options *o, bool oidc, char **ret_url, const char **ret_source,
-		    cp_error *err);
 
 #endif

@@ -724,6 +724,61 @@ static void s_safe_message(const char *msg, const cp_creds *source, const char *
 		out[--n] = '\0';
 }
 
+/* Throttling codes from botocore's _retry.json (general and STS) and the
+ * SDKs' common throttling list; IDPCommunicationError (the identity
+ * provider did not answer STS) is retried like them. */
+static bool s_throttling_code(const char *code)
+{
+	static const char *const codes[] = {
+		"Throttling",
+		"ThrottlingException",
+		"ThrottledException",
+		"RequestThrottledException",
+		"RequestLimitExceeded",
+		"TooManyRequestsException",
+		"ProvisionedThroughputExceededException",
+		"IDPCommunicationError",
+	};
+	for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+		if (strcmp(code, codes[i]) == 0)
+			return true;
+	return false;
+}
+
+static bool s_code_in(const char *code, const char *const *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(code, list[i]) == 0)
+			return true;
+	return false;
+}
+
+cp_cause cp_sts_error_cause(long http_status, const char *code, const char *message,
+			    int64_t server_date)
+{
+	static const char *const skew[] = {"SignatureDoesNotMatch", "RequestExpired",
+					   "InvalidSignatureException", "RequestTimeTooSkewed"};
+	static const char *const expired[] = {"ExpiredToken", "InvalidClientTokenId"};
+	if (!code)
+		code = "";
+	if (s_throttling_code(code) || http_status == 429)
+		return CP_CAUSE_THROTTLED;
+	if (http_status >= 500)
+		return CP_CAUSE_SERVER;
+	if (s_code_in(code, skew, sizeof skew / sizeof skew[0]))
+		return server_date ? CP_CAUSE_CLOCK_SKEW : CP_CAUSE_REFUSED;
+	/* STS has no code of its own for "DurationSeconds is over the 1-hour
+	 * cap of a chained role session": it answers ValidationError, and only
+	 * the message tells this case from the other validation errors. This is
+	 * the one place that reads a message; nothing else in the protocol
+	 * says it. */
+	if (strcmp(code, "ValidationError") == 0 && message && strstr(message, "role chaining"))
+		return CP_CAUSE_CHAINED_ROLE_CAP;
+	if (s_code_in(code, expired, sizeof expired / sizeof expired[0]))
+		return CP_CAUSE_EXPIRED_SESSION;
+	return CP_CAUSE_REFUSED;
+}
+
 /* Turns an STS reply (AssumeRole or AssumeRoleWithWebIdentity) into
  * credentials or an error naming role_arn. source and token are what the
  * request carried, so that no message repeats them (either may be NULL). */
@@ -743,9 +798,10 @@ static int s_sts_reply(const cp_sts_endpoint *ep, const char *role_arn, const cp
 		if (!rep.creds.access_key_id || !rep.creds.secret_access_key ||
 		    !rep.creds.session_token || !rep.creds.session_token[0] ||
 		    !rep.expiration_text) {
-			r = cp_error_set(err, CP_ETRANSPORT, "malformed reply from STS at '%s'", ep->url);
+			r = cp_error_set_cause(err, CP_ETRANSPORT, CP_CAUSE_MALFORMED,
+					       "malformed reply from STS at '%s'", ep->url);
 			if (err)
-				err->http_status = resp->status;
+				err->remote.http_status = resp->status;
 			goto out;
 		}
 		cp_creds_move(ret, &rep.creds);
@@ -753,29 +809,36 @@ static int s_sts_reply(const cp_sts_endpoint *ep, const char *role_arn, const cp
 		goto out;
 	}
 	if (pr == 0 && rep.is_error) {
-		char code[sizeof err->code], msg[768];
+		char code[sizeof err->remote.code], msg[768];
 		cp_safe_text(code, sizeof code, rep.error_code, strlen(rep.error_code));
 		s_safe_message(rep.error_message, source, token, msg, sizeof msg);
-		if (cp_sts_error_retryable(code) || resp->status == 429 || resp->status >= 500) {
-			r = cp_error_set(err, CP_ETRANSPORT, "STS at '%s' answered HTTP %ld: %s%s%s",
-					 ep->url, resp->status, code, msg[0] ? ": " : "", msg);
+		cp_cause cause = cp_sts_error_cause(resp->status, code, rep.error_message,
+						    resp->server_date);
+		if (cause == CP_CAUSE_THROTTLED || cause == CP_CAUSE_SERVER) {
+			r = cp_error_set_cause(err, CP_ETRANSPORT, cause,
+					       "STS at '%s' answered HTTP %ld: %s%s%s", ep->url,
+					       resp->status, code, msg[0] ? ": " : "", msg);
 		} else {
-			r = cp_error_set(err, CP_EREFUSED, "'%s': %s%s%s", role_arn, code,
-					 msg[0] ? ": " : "", msg);
+			r = cp_error_set_cause(err, CP_EREFUSED, cause, "'%s': %s%s%s", role_arn, code,
+					       msg[0] ? ": " : "", msg);
 		}
 		if (err) {
-			snprintf(err->code, sizeof err->code, "%s", code);
-			err->http_status = resp->status;
+			snprintf(err->remote.code, sizeof err->remote.code, "%s", code);
+			err->remote.http_status = resp->status;
 		}
 		goto out;
 	}
 	if (resp->status == 200)
-		r = cp_error_set(err, CP_ETRANSPORT, "malformed reply from STS at '%s'", ep->url);
+		r = cp_error_set_cause(err, CP_ETRANSPORT, CP_CAUSE_MALFORMED,
+				       "malformed reply from STS at '%s'", ep->url);
 	else
-		r = cp_error_set(err, CP_ETRANSPORT, "STS at '%s' answered HTTP %ld", ep->url,
-				 resp->status);
+		r = cp_error_set_cause(err, CP_ETRANSPORT,
+				       resp->status == 429  ? CP_CAUSE_THROTTLED
+				       : resp->status >= 500 ? CP_CAUSE_SERVER
+							     : CP_CAUSE_MALFORMED,
+				       "STS at '%s' answered HTTP %ld", ep->url, resp->status);
 	if (err)
-		err->http_status = resp->status;
+		err->remote.http_status = resp->status;
 out:
 	cp_sts_reply_free(&rep);
 	return r;
@@ -865,7 +928,7 @@ static int s_assume_role_once(const cp_sts_endpoint *ep, const cp_creds *source,
 		goto out;
 	r = s_sts_reply(ep, in->role_arn, source, NULL, &resp, ret, err);
 	if (r && err)
-		err->server_date = resp.server_date;
+		err->remote.date = resp.server_date;
 out:
 	cp_http_response_free(&resp);
 	cp_buf_free(&body);
@@ -917,7 +980,7 @@ int cp_sts_assume_role_with_web_identity(const cp_sts_endpoint *ep, const cp_web
 		goto out;
 	r = s_sts_reply(ep, in->role_arn, NULL, in->token, &resp, ret, err);
 	if (r && err)
-		err->server_date = resp.server_date;
+		err->remote.date = resp.server_date;
 out:
 	cp_http_response_free(&resp);
 	cp_buf_free(&body); /* held the token */
@@ -998,7 +1061,7 @@ int cp_sts_get_session_token(const cp_sts_endpoint *ep, const cp_creds *source,
 	/* Messages name the device; none may repeat the code. */
 	r = s_sts_reply(ep, in->serial_number, source, in->token_code, &resp, ret, err);
 	if (r && err)
-		err->server_date = resp.server_date;
+		err->remote.date = resp.server_date;
 out:
 	cp_http_response_free(&resp);
 	cp_buf_free(&body); /* held the code */

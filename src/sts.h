@@ -1,9 +1,11 @@
 /* sts.h - the STS client: AssumeRole over SigV4 and the XML replies.
  *
- * Return values: 0; CP_EREFUSED when STS answers with an error (err->code is
- * the STS error code, err->http_status the status, err->msg names the role,
+ * Return values: 0; CP_EREFUSED when STS answers with an error (err->remote.code is
+ * the STS error code, err->remote.http_status the status, err->msg names the role,
  * code and message); CP_ETRANSPORT for transport failures, 5xx, throttling
- * or an unparsable reply; CP_EINTERNAL on OOM.
+ * or an unparsable reply; CP_EINTERNAL on OOM. Every remote failure sets
+ * err->cause (cp_sts_error_cause; CP_CAUSE_MALFORMED for an unparsable
+ * reply; http.h's causes when no answer came).
  */
 #ifndef CP_STS_H
 #define CP_STS_H
@@ -77,8 +79,16 @@ typedef struct cp_sts_reply {
 int cp_sts_parse_xml(const char *xml, size_t len, cp_sts_reply *ret, cp_error *err);
 void cp_sts_reply_free(cp_sts_reply *r);
 
-/* True for error codes that are worth retrying (throttling, IDP communication). */
-bool cp_sts_error_retryable(const char *code);
+/* The general class of an STS error reply (what err->cause says):
+ * CP_CAUSE_THROTTLED (HTTP 429, or a throttling code: Throttling,
+ * RequestLimitExceeded, IDPCommunicationError, ...), CP_CAUSE_SERVER (5xx),
+ * CP_CAUSE_CLOCK_SKEW (SignatureDoesNotMatch, RequestExpired,
+ * InvalidSignatureException or RequestTimeTooSkewed with a Date header,
+ * server_date != 0), CP_CAUSE_CHAINED_ROLE_CAP (ValidationError about role
+ * chaining), CP_CAUSE_EXPIRED_SESSION (ExpiredToken, InvalidClientTokenId),
+ * else CP_CAUSE_REFUSED. code and message may be NULL. */
+cp_cause cp_sts_error_cause(long http_status, const char *code, const char *message,
+			    int64_t server_date);
 
 /* Checks the optional parameters against the STS model's constraints
  * (Policy, PolicyArns: at most 10 of 20..2048 characters, Tags: at most 50,

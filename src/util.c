@@ -1,8 +1,6 @@
 /* util.c - errors, buffers, secret-safe memory, time helpers. */
 #include "util.h"
 
-#include "sts.h" /* cp_sts_error_retryable, until every failure carries its cause */
-
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -143,14 +141,31 @@ static void s_format(char *out, size_t outlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-int cp_error_set(cp_error *err, int status, const char *fmt, ...)
+__attribute__((format(printf, 4, 0)))
+static int s_error_vset(cp_error *err, int status, cp_cause cause, const char *fmt, va_list ap)
 {
 	if (!err)
 		return status;
 	err->status = status;
+	err->cause = cause;
+	s_vformat(err->msg, sizeof err->msg, fmt, ap);
+	return status;
+}
+
+int cp_error_set(cp_error *err, int status, const char *fmt, ...)
+{
 	va_list ap;
 	va_start(ap, fmt);
-	s_vformat(err->msg, sizeof err->msg, fmt, ap);
+	s_error_vset(err, status, CP_CAUSE_NONE, fmt, ap);
+	va_end(ap);
+	return status;
+}
+
+int cp_error_set_cause(cp_error *err, int status, cp_cause cause, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	s_error_vset(err, status, cause, fmt, ap);
 	va_end(ap);
 	return status;
 }
@@ -179,20 +194,8 @@ bool cp_error_retryable(const cp_error *e)
 {
 	if (e->status != CP_ETRANSPORT)
 		return false;
-	switch (e->cause) {
-	case CP_CAUSE_NO_ANSWER:
-	case CP_CAUSE_SERVER:
-	case CP_CAUSE_THROTTLED:
-		return true;
-	case CP_CAUSE_NONE: /* not classified yet: by the HTTP answer */
-		break;
-	default:
-		return false;
-	}
-	if (strcmp(e->code, "TlsFailure") == 0 || strcmp(e->code, "ResponseTooLarge") == 0)
-		return false;
-	return e->http_status == 0 || e->http_status == 429 || e->http_status >= 500 ||
-	       cp_sts_error_retryable(e->code);
+	return e->cause == CP_CAUSE_NO_ANSWER || e->cause == CP_CAUSE_SERVER ||
+	       e->cause == CP_CAUSE_THROTTLED;
 }
 
 void cp_set_warn_handler(cp_warn_fn fn, void *userdata)
@@ -250,10 +253,13 @@ void cp_debug(const char *fmt, ...)
 	fprintf(stderr, "aws-credproc: debug: %s\n", msg);
 }
 
+/* Room for extra more bytes and the NUL; a failure is remembered in b. */
 static int s_buf_reserve(cp_buf *b, size_t extra)
 {
-	if (extra > SIZE_MAX - b->len - 1)
+	if (b->failed || extra > SIZE_MAX - b->len - 1) {
+		b->failed = true;
 		return CP_EINTERNAL;
+	}
 	size_t need = b->len + extra + 1;
 	if (need <= b->cap)
 		return 0;
@@ -262,8 +268,10 @@ static int s_buf_reserve(cp_buf *b, size_t extra)
 		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
 	/* Never realloc: the old block may hold a secret and must be wiped. */
 	char *p = malloc(cap);
-	if (!p)
+	if (!p) {
+		b->failed = true;
 		return CP_EINTERNAL;
+	}
 	if (b->data) {
 		memcpy(p, b->data, b->len + 1);
 		cp_freezero(b->data, b->cap);
@@ -294,6 +302,8 @@ int cp_buf_printf(cp_buf *b, const char *fmt, ...)
 	va_copy(ap2, ap);
 	int n = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
+	if (n < 0)
+		b->failed = true;
 	if (n < 0 || s_buf_reserve(b, (size_t)n)) {
 		va_end(ap2);
 		return CP_EINTERNAL;
@@ -304,11 +314,17 @@ int cp_buf_printf(cp_buf *b, const char *fmt, ...)
 	return 0;
 }
 
+int cp_buf_status(const cp_buf *b)
+{
+	return b->failed ? CP_EINTERNAL : 0;
+}
+
 char *cp_buf_steal(cp_buf *b)
 {
 	char *p = b->data;
 	b->data = NULL;
 	b->len = b->cap = 0;
+	b->failed = false;
 	return p;
 }
 
@@ -318,6 +334,7 @@ void cp_buf_free(cp_buf *b)
 		cp_freezero(b->data, b->cap);
 	b->data = NULL;
 	b->len = b->cap = 0;
+	b->failed = false;
 }
 
 void cp_wipe(void *p, size_t n)
@@ -383,14 +400,16 @@ int cp_read_file(const char *path, size_t max, char **ret_data, size_t *ret_len)
 	 * reader waiting for ever, a device can be endless (or act on open), so
 	 * neither is even opened. */
 	if (stat(path, &st) < 0)
-		return errno;
-	if ((e = s_regular(&st)))
-		return e;
+		return -1;
+	if ((e = s_regular(&st))) {
+		errno = e;
+		return -1;
+	}
 	/* O_NONBLOCK: should the path have become a FIFO since, the open does
 	 * not wait for a writer; what was opened is checked again. */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
-		return errno;
+		return -1;
 	if (fstat(fd, &st) < 0 || (fl = fcntl(fd, F_GETFL)) < 0 ||
 	    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
 		e = errno;
@@ -438,8 +457,12 @@ int cp_read_file(const char *path, size_t max, char **ret_data, size_t *ret_len)
 	e = 0;
 out:
 	cp_buf_free(&b);
-	close(fd);
-	return e;
+	if (fd >= 0)
+		close(fd);
+	if (!e)
+		return 0;
+	errno = e;
+	return -1;
 }
 
 const char *cp_read_file_strerror(int e)

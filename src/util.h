@@ -3,7 +3,10 @@
  * Conventions used across src/:
  *  - Functions that can fail return 0 on success or a CP_E* status (> 0),
  *    which is also the process exit status the CLI uses. Details go into a
- *    caller-provided cp_error; src/ never prints.
+ *    caller-provided cp_error; src/ never prints. The few system-level
+ *    helpers that have no cp_error (cp_read_file, cp_base64url_decode)
+ *    return 0 or -1 with errno set, never an errno value as a status (ENOENT
+ *    is 2, which is CP_ECONFIG). No status is negated or OR-ed together.
  *  - Out-parameters are named ret_* where it helps, are left untouched on
  *    failure, and ownership of returned heap memory passes to the caller.
  *  - Every buffer that may hold a secret is freed with cp_freezero() /
@@ -46,26 +49,37 @@ typedef enum cp_cause {
 	CP_CAUSE_REFUSED,         /* any other refusal */
 } cp_cause;
 
+/* What the remote side answered, in its own terms (the details behind a
+ * cause: the skew offset comes from date, messages quote the code). */
+typedef struct cp_remote {
+	long http_status;    /* HTTP status of the failing reply, 0 if none */
+	int64_t date;        /* the failing reply's Date header (Unix seconds), 0 if none */
+	char code[96];       /* remote error code (e.g. STS "AccessDenied"), "" if none */
+} cp_remote;
+
 typedef struct cp_error {
 	int status;          /* CP_E*, 0 when no error */
 	cp_cause cause;      /* CP_CAUSE_*, for remote failures */
-	long http_status;    /* HTTP status of the failing reply, 0 if none */
-	int64_t server_date; /* the failing reply's Date header (Unix seconds), 0 if none */
-	char code[96];       /* remote error code (e.g. STS "AccessDenied"), "" if none */
+	cp_remote remote;    /* the reply's details, for remote failures */
 	char msg[1024];      /* one line, no trailing newline, never a secret */
 } cp_error;
 
-/* Sets err (if non-NULL) and returns status. The message is formatted with
+/* Sets err (if non-NULL) and returns status; err->cause becomes
+ * CP_CAUSE_NONE (remote is kept). The message is formatted with
  * printf semantics, truncated to fit, and made safe to print
  * (cp_message_clean: one line, no control character, no URL userinfo). */
 int cp_error_set(cp_error *err, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* Prepends "prefix: " to an existing message (keeps status and code); the
+/* cp_error_set() that also sets err->cause: what every remote failure uses. */
+int cp_error_set_cause(cp_error *err, int status, cp_cause cause, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Prepends "prefix: " to an existing message (keeps status, cause and remote); the
  * result is cleaned as by cp_error_set(). */
 void cp_error_prefix(cp_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void cp_error_clear(cp_error *err);
-/* Worth another attempt: no answer, a 5xx or throttling (CP_ETRANSPORT). */
+/* Worth another attempt: a CP_ETRANSPORT whose cause is no answer, a 5xx or
+ * throttling. Decided by the cause alone. */
 bool cp_error_retryable(const cp_error *e);
 
 /* Text from outside (server replies above all: error codes and messages,
@@ -112,19 +126,27 @@ typedef struct cp_header {
 	const char *value;
 } cp_header;
 
-/* Growable byte buffer, always NUL-terminated when data != NULL. */
+/* Growable byte buffer, always NUL-terminated when data != NULL.
+ * The first append that fails (out of memory) sets `failed`; every later
+ * append then leaves the buffer as it is and fails too. So a sequence of
+ * appends needs no status of its own: check once at the end
+ * (cp_buf_status), never OR the results together. */
 typedef struct cp_buf {
 	char *data;
 	size_t len;
 	size_t cap;
+	bool failed;                 /* an append failed: the content is incomplete */
 } cp_buf;
 
 int cp_buf_append(cp_buf *b, const void *p, size_t n);      /* 0 or CP_EINTERNAL */
 int cp_buf_puts(cp_buf *b, const char *s);                   /* 0 or CP_EINTERNAL */
 int cp_buf_printf(cp_buf *b, const char *fmt, ...)           /* 0 or CP_EINTERNAL */
 	__attribute__((format(printf, 2, 3)));
-int cp_buf_putc(cp_buf *b, char c);
-/* Detaches the data (caller frees; may be NULL if nothing appended). */
+int cp_buf_putc(cp_buf *b, char c);                          /* 0 or CP_EINTERNAL */
+/* 0, or CP_EINTERNAL when an append has failed since the buffer was empty. */
+int cp_buf_status(const cp_buf *b);
+/* Detaches the data (caller frees; may be NULL if nothing appended); b is
+ * reset to empty (failed cleared). */
 char *cp_buf_steal(cp_buf *b);
 /* Wipes and frees the storage; b is reset to empty. */
 void cp_buf_free(cp_buf *b);
@@ -139,10 +161,11 @@ char *cp_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Reads a whole regular file with a size cap (symbolic links followed).
  * Returns 0 and the NUL-terminated data (caller frees; may be a secret), or
- * an errno value: ENOENT, EACCES, ..., EFBIG when larger than max, EISDIR for
- * a directory, EINVAL for anything else that is not a regular file (a FIFO,
- * a terminal, a device: refused before it is even opened, so that nothing
- * can block or feed us for ever), ENOMEM. */
+ * -1 with errno set (never a CP_E* status: the caller words the failure):
+ * ENOENT, EACCES, ..., EFBIG when larger than max, EISDIR for a directory,
+ * EINVAL for anything else that is not a regular file (a FIFO, a terminal, a
+ * device: refused before it is even opened, so that nothing can block or
+ * feed us for ever), ENOMEM. */
 int cp_read_file(const char *path, size_t max, char **ret_data, size_t *ret_len);
 /* The reason for a cp_read_file() error, for a message: "not a regular
  * file" (EINVAL), "is a directory" (EISDIR), else strerror(). Static text. */

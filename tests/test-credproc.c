@@ -120,9 +120,9 @@ static int s_answer_next(const char *op, const char *role, int duration, int64_t
 	if (a.status) {
 		cp_error_set(err, a.status, "fake %s: %s", op, a.code ? a.code : "failure");
 		err->cause = a.cause;
-		err->http_status = a.http_status;
-		err->server_date = a.server_date ? s_now + a.server_date : 0;
-		snprintf(err->code, sizeof err->code, "%s", a.code ? a.code : "");
+		err->remote.http_status = a.http_status;
+		err->remote.date = a.server_date ? s_now + a.server_date : 0;
+		snprintf(err->remote.code, sizeof err->remote.code, "%s", a.code ? a.code : "");
 		return a.status;
 	}
 	char akid[32];

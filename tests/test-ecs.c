@@ -81,6 +81,35 @@ static const char *uri_target(const char *uri)
 }
 
 /* One call against a one-route server; returns the log (caller frees). */
+/* A clock for the tests: mono advances only by what is slept (plus step
+ * per sleep), and every sleep is recorded, never made. */
+typedef struct fake_clock {
+	int64_t mono;
+	long step;
+	long slept[8];
+	int nsleeps;
+} fake_clock;
+
+static int64_t fake_now(const cp_clock *c)
+{
+	(void)c;
+	return 1700000000;
+}
+
+static int64_t fake_mono(const cp_clock *c)
+{
+	return ((fake_clock *)c->data)->mono;
+}
+
+static void fake_sleep(const cp_clock *c, long ms)
+{
+	fake_clock *f = c->data;
+	if (f->nsleeps < 8)
+		f->slept[f->nsleeps] = ms;
+	f->nsleeps++;
+	f->mono += ms + f->step;
+}
+
 static char *call_server(srv_route *routes, size_t nroutes, cp_ecs_options *o, const char *path,
 			 cp_creds *c, cp_error *e, int *ret)
 {
@@ -255,14 +284,14 @@ static void test_ruby_response(void)
 			const char *reason = cJSON_GetObjectItem(expect, "reason")->valuestring;
 			const char *st = strrchr(reason, ':');
 			st = st ? st + 2 : reason;
-			ok = r == CP_ESOURCE && e.status == CP_ESOURCE && e.http_status == status &&
+			ok = r == CP_ESOURCE && e.status == CP_ESOURCE && e.remote.http_status == status &&
 			     !c.access_key_id && strstr(e.msg, "credentials endpoint") && strstr(e.msg, st);
 			cJSON *code = cJSON_GetObjectItem(cJSON_GetObjectItem(expect, "metadata"), "Code");
 			if (code)
-				ok = ok && strcmp(e.code, code->valuestring) == 0 &&
+				ok = ok && strcmp(e.remote.code, code->valuestring) == 0 &&
 				     strstr(e.msg, code->valuestring);
 			else
-				ok = ok && e.code[0] == '\0';
+				ok = ok && e.remote.code[0] == '\0';
 		} else {
 			cJSON *w = cJSON_GetObjectItem(expect, "credentials");
 			int64_t exp = 0;
@@ -284,7 +313,7 @@ static void test_ruby_response(void)
 			}
 		}
 		if (!tap_ok(ok, "ruby response: %s%s", desc, note))
-			tap_diag("r=%d http=%ld code=%s msg=%s log:\n%s", r, e.http_status, e.code,
+			tap_diag("r=%d http=%ld code=%s msg=%s log:\n%s", r, e.remote.http_status, e.remote.code,
 				 e.msg, log);
 		else if (r)
 			tap_diag("%s", e.msg);
@@ -515,13 +544,46 @@ static void test_flows(void)
 		cp_error_clear(&e);
 		log = call_server(routes, 2, &o, "/creds", &c, &e, &r);
 		bool ok = r == retry[i].want_r && count_str(log, "=== ") == retry[i].want_requests &&
-			  (r ? e.status == r && e.http_status == retry[i].first && !c.access_key_id &&
-				       strstr(e.msg, retry[i].msg) && strstr(e.msg, "/creds'")
+			  (r ? e.status == r && e.remote.http_status == retry[i].first && !c.access_key_id &&
+				       strstr(e.msg, retry[i].msg) && strstr(e.msg, "/creds'") &&
+				       e.cause == (retry[i].first >= 500 ? CP_CAUSE_SERVER : CP_CAUSE_REFUSED)
 			     : good_creds(&c));
 		if (!tap_ok(ok, "flow: %s", retry[i].name))
 			tap_diag("r=%d msg=%s log:\n%s", r, e.msg, log);
 		free(log);
 		cp_creds_clear(&c);
+	}
+
+	/* Backoff and deadline go through the options' clock: its sleeps are
+	 * the backoffs (none real), and a deadline on it is honoured. */
+	{
+		srv_route routes[] = {{NULL, "/creds", 0, 503, "{}", SRV_REPLY, NULL, NULL, NULL}};
+		fake_clock fc = {0};
+		cp_clock clk = {.now = fake_now, .mono_ms = fake_mono, .sleep_ms = fake_sleep, .data = &fc};
+		cp_ecs_options o = {.attempts = 3, .clock = &clk};
+		cp_error_clear(&e);
+		int64_t t0 = cp_mono_ms();
+		log = call_server(routes, 1, &o, "/creds", &c, &e, &r);
+		bool ok = r == CP_ESOURCE && count_str(log, "=== ") == 3 && fc.nsleeps == 2 &&
+			  fc.slept[0] < 200 && fc.slept[1] < 400 && e.cause == CP_CAUSE_SERVER &&
+			  strstr(e.msg, "503");
+		if (!tap_ok(ok, "flow: 503 x3 on a fake clock: 2 backoffs on it (%ld, %ld ms), %lld ms real",
+			    fc.slept[0], fc.slept[1], (long long)(cp_mono_ms() - t0)))
+			tap_diag("r=%d sleeps=%d msg=%s log:\n%s", r, fc.nsleeps, e.msg, log);
+		free(log);
+
+		/* The deadline is on the fake clock: 1 s in, each backoff
+		 * advances it by 2 s, so the second attempt is never made. */
+		fake_clock fc2 = {.mono = 5000, .step = 2000};
+		clk.data = &fc2;
+		o = (cp_ecs_options){.attempts = 3, .clock = &clk, .deadline_ms = 6000};
+		cp_error_clear(&e);
+		log = call_server(routes, 1, &o, "/creds", &c, &e, &r);
+		ok = r == CP_ESOURCE && count_str(log, "=== ") == 1 && strstr(e.msg, "503");
+		if (!tap_ok(ok, "flow: a deadline on the fake clock stops the retries (%d request(s))",
+			    count_str(log, "=== ")))
+			tap_diag("r=%d msg=%s log:\n%s", r, e.msg, log);
+		free(log);
 	}
 
 	/* Unreachable: refused connection, quickly. */
@@ -534,7 +596,7 @@ static void test_flows(void)
 		r = cp_ecs_get_credentials(&o, &c, &e);
 		int64_t took = cp_mono_ms() - t0;
 		bool ok = r == CP_ESOURCE && e.status == CP_ESOURCE && strstr(e.msg, "unreachable") &&
-			  strstr(e.msg, url) && took < 1500;
+			  strstr(e.msg, url) && took < 1500 && e.cause == CP_CAUSE_NO_ANSWER;
 		if (!tap_ok(ok, "flow: refused connection: CP_ESOURCE in %lld ms", (long long)took))
 			tap_diag("r=%d msg=%s", r, e.msg);
 	}
@@ -547,7 +609,8 @@ static void test_flows(void)
 		cp_error_clear(&e);
 		log = call_server(routes, 1, &o, "/creds", &c, &e, &r);
 		int64_t took = cp_mono_ms() - t0;
-		bool ok = r == CP_ESOURCE && took < 2000 && !c.access_key_id;
+		bool ok = r == CP_ESOURCE && took < 2000 && !c.access_key_id &&
+			  e.cause == CP_CAUSE_NO_ANSWER;
 		if (!tap_ok(ok, "flow: no answer: CP_ESOURCE after the timeout (%lld ms)", (long long)took))
 			tap_diag("r=%d msg=%s", r, e.msg);
 		free(log);
@@ -559,7 +622,8 @@ static void test_flows(void)
 		cp_ecs_options o = {0};
 		cp_error_clear(&e);
 		log = call_server(routes, 1, &o, "/creds", &c, &e, &r);
-		tap_ok(r == CP_ESOURCE && !c.access_key_id, "flow: connection closed: CP_ESOURCE");
+		tap_ok(r == CP_ESOURCE && !c.access_key_id && e.cause == CP_CAUSE_NO_ANSWER,
+		       "flow: connection closed: CP_ESOURCE (no answer)");
 		free(log);
 	}
 
@@ -569,7 +633,8 @@ static void test_flows(void)
 		cp_ecs_options o = {.deadline_ms = cp_mono_ms() - 1};
 		cp_error_clear(&e);
 		log = call_server(routes, 1, &o, "/creds", &c, &e, &r);
-		bool ok = r == CP_ESOURCE && strstr(e.msg, "deadline") && count_str(log, "=== ") == 0;
+		bool ok = r == CP_ESOURCE && strstr(e.msg, "deadline") && count_str(log, "=== ") == 0 &&
+			  e.cause == CP_CAUSE_NO_ANSWER;
 		if (!tap_ok(ok, "flow: deadline passed: CP_ESOURCE, no request"))
 			tap_diag("r=%d msg=%s log:\n%s", r, e.msg, log);
 		free(log);
@@ -602,22 +667,24 @@ static void test_flows(void)
 		const char *body, *name, *msg;
 		int status;
 		const char *code;
+		cp_cause cause;
 	} bad[] = {
 		{"{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\",\"Token\":\"T\"}",
 		 "200 without Expiration: rejected (container credentials are temporary)", "Expiration",
-		 200, ""},
+		 200, "", CP_CAUSE_MALFORMED},
 		{"{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\",\"Expiration\":\"2030-01-01T00:00:00Z\"}",
-		 "200 without Token: rejected", "Token", 200, ""},
-		{"<html>hello</html>", "200 with HTML: rejected", "JSON", 200, ""},
+		 "200 without Token: rejected", "Token", 200, "", CP_CAUSE_MALFORMED},
+		{"<html>hello</html>", "200 with HTML: rejected", "JSON", 200, "", CP_CAUSE_MALFORMED},
 		{"{\"Code\":\"AccessDenied\",\"Message\":\"role not assumable\"}",
 		 "200 with Code not Success: the endpoint's error", "role not assumable", 200,
-		 "AccessDenied"},
+		 "AccessDenied", CP_CAUSE_REFUSED},
 		{"{\"code\":\"InvalidIdentityToken\",\"message\":\"token expired\"}",
 		 "403 with {code,message}: both in the message", "403 Forbidden: InvalidIdentityToken - token expired",
-		 403, "InvalidIdentityToken"},
+		 403, "InvalidIdentityToken", CP_CAUSE_REFUSED},
 		{"{\"message\":\"no such task\"}", "400 with only a message", "400 Bad Request: no such task",
-		 400, ""},
-		{"not json", "418 with a text body: status only", "answered 418", 418, ""},
+		 400, "", CP_CAUSE_REFUSED},
+		{"not json", "418 with a text body: status only", "answered 418", 418, "",
+		 CP_CAUSE_REFUSED},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		srv_route routes[] = {{NULL, "/creds", 0, bad[i].status, bad[i].body, SRV_REPLY, NULL, NULL, NULL}};
@@ -625,10 +692,10 @@ static void test_flows(void)
 		cp_error_clear(&e);
 		log = call_server(routes, 1, &o, "/creds", &c, &e, &r);
 		bool ok = r == CP_ESOURCE && e.status == CP_ESOURCE && !c.access_key_id &&
-			  strstr(e.msg, bad[i].msg) && strcmp(e.code, bad[i].code) == 0 &&
-			  strstr(e.msg, "container credentials endpoint");
+			  strstr(e.msg, bad[i].msg) && strcmp(e.remote.code, bad[i].code) == 0 &&
+			  strstr(e.msg, "container credentials endpoint") && e.cause == bad[i].cause;
 		if (!tap_ok(ok, "flow: %s", bad[i].name))
-			tap_diag("r=%d code=%s msg=%s", r, e.code, e.msg);
+			tap_diag("r=%d code=%s msg=%s", r, e.remote.code, e.msg);
 		free(log);
 		cp_creds_clear(&c);
 	}
@@ -782,9 +849,9 @@ static void test_tokens(void)
 		cp_error_clear(&e);
 		char *log = call_server(routes, 1, &o, "/creds", &c, &e, &r);
 		bool ok = r == CP_ESOURCE && strstr(e.msg, "401 Unauthorized") &&
-			  !strstr(e.msg, "SECRETTOK") && !strstr(e.code, "SECRETTOK");
+			  !strstr(e.msg, "SECRETTOK") && !strstr(e.remote.code, "SECRETTOK");
 		if (!tap_ok(ok, "an endpoint echoing the token: not in the message"))
-			tap_diag("r=%d code=%s msg=%s", r, e.code, e.msg);
+			tap_diag("r=%d code=%s msg=%s", r, e.remote.code, e.msg);
 		free(log);
 	}
 	/* Reply values never reach a message. */

@@ -1,7 +1,8 @@
 /* test-endpoint.c - the STS endpoint rule-set suite (botocore
  * sts-endpoint-tests-1.json) against cp_sts_endpoint_for(), the IMDS
  * endpoint suite (smithy-rs imds-endpoint-tests.json) against
- * cp_imds_endpoint_ex(), and the settings that feed cp_sts_endpoint_resolve().
+ * cp_imds_endpoint_ex(), the settings that feed cp_sts_endpoint_resolve(), and
+ * the SSO portal and OIDC endpoints (cp_sso_endpoint, cp_sso_endpoints).
  * The conformance data is read at run time, never copied. */
 #include <limits.h>
 #include <stdbool.h>
@@ -364,6 +365,130 @@ static void s_imds_suite(void)
 	cJSON_Delete(root);
 }
 
+/* The SSO portal and OIDC endpoints (resolved by the core for the SSO
+ * source). */
+static void s_sso_endpoints(void)
+{
+	const char *src = NULL;
+	const char *region = "us-east-1";
+	cp_error err = {0};
+	int r;
+	unsetenv("AWS_ENDPOINT_URL");
+	unsetenv("AWS_ENDPOINT_URL_SSO");
+	unsetenv("AWS_ENDPOINT_URL_SSO_OIDC");
+	unsetenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
+	char *u = NULL, *u2 = NULL;
+	cp_sso_endpoint(NULL, NULL, region, false, &u, &src, &err);
+	cp_sso_endpoint(NULL, NULL, region, true, &u2, &src, &err);
+	tap_ok(u && u2 && strcmp(u, "https://portal.sso.us-east-1.amazonaws.com") == 0 &&
+	       strcmp(u2, "https://oidc.us-east-1.amazonaws.com") == 0, "regional endpoints: %s, %s",
+	       u ? u : "-", u2 ? u2 : "-");
+	free(u);
+	free(u2);
+	region = "cn-north-1";
+	u = NULL;
+	cp_sso_endpoint(NULL, NULL, region, false, &u, &src, &err);
+	tap_ok(u && strcmp(u, "https://portal.sso.cn-north-1.amazonaws.com.cn") == 0,
+	       "China partition: %s", u ? u : err.msg);
+	free(u);
+	/* FIPS and dual-stack, from the services' endpoint rule sets. */
+	struct {
+		const char *region, *fips, *dual;
+		bool oidc;
+		const char *want;
+	} fd[] = {
+		{"us-east-2", "true", "true", false, "https://portal.sso-fips.us-east-2.api.aws"},
+		{"us-east-2", "true", "false", false, "https://portal.sso-fips.us-east-2.amazonaws.com"},
+		{"us-east-2", "false", "true", true, "https://oidc.us-east-2.api.aws"},
+		{"us-east-2", "true", "false", true, "https://oidc-fips.us-east-2.amazonaws.com"},
+		{"us-gov-west-1", "true", "false", false, "https://portal.sso.us-gov-west-1.amazonaws.com"},
+	};
+	for (size_t i = 0; i < sizeof fd / sizeof fd[0]; i++) {
+		setenv("AWS_USE_FIPS_ENDPOINT", fd[i].fips, 1);
+		setenv("AWS_USE_DUALSTACK_ENDPOINT", fd[i].dual, 1);
+		region = fd[i].region;
+		u = NULL;
+		r = cp_sso_endpoint(NULL, NULL, region, fd[i].oidc, &u, &src, &err);
+		tap_ok(r == 0 && strcmp(u, fd[i].want) == 0, "fips=%s dualstack=%s %s in %s: %s", fd[i].fips,
+		       fd[i].dual, fd[i].oidc ? "OIDC" : "portal", fd[i].region, u ? u : err.msg);
+		free(u);
+	}
+	setenv("AWS_ENDPOINT_URL_SSO", "http://custom.example", 1);
+	r = cp_sso_endpoint(NULL, NULL, region, false, &u, &src, &err);
+	tap_ok(r == CP_ECONFIG && strstr(err.msg, "use_fips_endpoint"), "FIPS with a custom endpoint: %s",
+	       err.msg);
+	unsetenv("AWS_ENDPOINT_URL_SSO");
+	unsetenv("AWS_USE_FIPS_ENDPOINT");
+	unsetenv("AWS_USE_DUALSTACK_ENDPOINT");
+	region = "us-east-1";
+	setenv("AWS_ENDPOINT_URL", "http://global.example/", 1);
+	setenv("AWS_ENDPOINT_URL_SSO_OIDC", "http://oidc.example", 1);
+	u = u2 = NULL;
+	cp_sso_endpoint(NULL, NULL, region, false, &u, &src, &err);
+	cp_sso_endpoint(NULL, NULL, region, true, &u2, &src, &err);
+	tap_ok(u && u2 && strcmp(u, "http://global.example") == 0 &&
+	       strcmp(u2, "http://oidc.example") == 0 && strcmp(src, "AWS_ENDPOINT_URL_SSO_OIDC") == 0,
+	       "AWS_ENDPOINT_URL_SSO_OIDC beats AWS_ENDPOINT_URL; trailing '/' dropped");
+	free(u);
+	free(u2);
+	setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true", 1);
+	u = NULL;
+	cp_sso_endpoint(NULL, NULL, region, false, &u, &src, &err);
+	tap_ok(u && strcmp(u, "https://portal.sso.us-east-1.amazonaws.com") == 0,
+	       "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: regional again");
+	free(u);
+	unsetenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
+	unsetenv("AWS_ENDPOINT_URL");
+	unsetenv("AWS_ENDPOINT_URL_SSO_OIDC");
+	setenv("AWS_ENDPOINT_URL_SSO", "ftp://x", 1);
+	r = cp_sso_endpoint(NULL, NULL, region, false, &u, &src, &err);
+	tap_ok(r == CP_ECONFIG && strstr(err.msg, "AWS_ENDPOINT_URL_SSO"), "bad endpoint: %s", err.msg);
+	unsetenv("AWS_ENDPOINT_URL_SSO");
+
+	cp_config cfg;
+	cp_config_init(&cfg);
+	const char *ini = "[profile p]\nservices = svc\n[services svc]\nsso =\n  endpoint_url = http://portal.svc\n"
+			  "sso_oidc =\n  endpoint_url = http://oidc.svc\n";
+	r = cp_config_parse(&cfg, ini, strlen(ini), CP_FILE_CONFIG, "t", &err);
+	const cp_section *settings = cp_config_profile(&cfg, "p");
+	u = u2 = NULL;
+	cp_sso_endpoint(&cfg, settings, region, false, &u, &src, &err);
+	cp_sso_endpoint(&cfg, settings, region, true, &u2, &src, &err);
+	tap_ok(r == 0 && u && u2 && strcmp(u, "http://portal.svc") == 0 && strcmp(u2, "http://oidc.svc") == 0,
+	       "[services] sso / sso_oidc endpoint_url");
+	free(u);
+	free(u2);
+	cp_config_free(&cfg);
+
+	/* Both at once: an OIDC endpoint that cannot be resolved is not an
+	 * error until a refresh needs it; the portal's is. */
+	char *p = NULL, *o = NULL;
+	const char *ps = NULL, *os = NULL;
+	cp_error oe = {0};
+	setenv("AWS_ENDPOINT_URL_SSO_OIDC", "ftp://x", 1);
+	r = cp_sso_endpoints(NULL, NULL, "us-east-1", &p, &ps, &o, &os, &oe, &err);
+	tap_ok(r == 0 && p && strcmp(p, "https://portal.sso.us-east-1.amazonaws.com") == 0 &&
+		       strcmp(ps, "the regional endpoint") == 0 && !o && oe.status == CP_ECONFIG &&
+		       strstr(oe.msg, "AWS_ENDPOINT_URL_SSO_OIDC"),
+	       "both endpoints: a bad OIDC endpoint is kept for later: %s", oe.msg);
+	free(p);
+	unsetenv("AWS_ENDPOINT_URL_SSO_OIDC");
+	setenv("AWS_ENDPOINT_URL_SSO", "ftp://x", 1);
+	p = o = NULL;
+	r = cp_sso_endpoints(NULL, NULL, "us-east-1", &p, &ps, &o, &os, &oe, &err);
+	tap_ok(r == CP_ECONFIG && !p && strstr(err.msg, "AWS_ENDPOINT_URL_SSO"),
+	       "both endpoints: a bad portal endpoint fails: %s", err.msg);
+	unsetenv("AWS_ENDPOINT_URL_SSO");
+	p = o = NULL;
+	r = cp_sso_endpoints(NULL, NULL, "eu-west-1", &p, &ps, &o, &os, &oe, &err);
+	tap_ok(r == 0 && strcmp(p, "https://portal.sso.eu-west-1.amazonaws.com") == 0 &&
+		       strcmp(o, "https://oidc.eu-west-1.amazonaws.com") == 0 &&
+		       strcmp(os, "the regional endpoint") == 0,
+	       "both endpoints: regional");
+	free(p);
+	free(o);
+}
+
 int main(void)
 {
 	s_clear_env();
@@ -371,5 +496,6 @@ int main(void)
 	s_sts_settings();
 	s_sts_services();
 	s_imds_suite();
+	s_sso_endpoints();
 	return tap_done();
 }

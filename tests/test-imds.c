@@ -111,7 +111,8 @@ static void test_parse(void)
 	huge[big - 1] = '}';
 	huge[big] = '\0';
 	r = cp_imds_parse_credentials(huge, big, &c, &e);
-	tap_ok(r == CP_ESOURCE && strstr(e.msg, "exceeds"), "parse: oversized document rejected");
+	tap_ok(r == CP_ESOURCE && strstr(e.msg, "exceeds") && e.cause == CP_CAUSE_MALFORMED,
+	       "parse: oversized document rejected (malformed)");
 	free(huge);
 }
 
@@ -124,6 +125,7 @@ typedef struct flow {
 	bool trailing_slash;
 	int want_status;
 	const char *want_msg;         /* substring; NULL when success expected */
+	cp_cause want_cause;          /* err->cause of a failure */
 	const char *want_log[6];      /* substrings the request log must contain */
 	const char *forbid_log[3];    /* substrings it must not contain */
 	int want_requests;            /* number of requests, -1: don't check */
@@ -157,7 +159,7 @@ static void run_flow(const flow *f)
 		ok = r == 0 && creds_are(&c, "ASIARTEST", "testsecret", "testtoken", 1632197813);
 	else
 		ok = r == f->want_status && e.status == r && !c.access_key_id &&
-		     (!f->want_msg || strstr(e.msg, f->want_msg));
+		     (!f->want_msg || strstr(e.msg, f->want_msg)) && e.cause == f->want_cause;
 	for (int i = 0; i < 6 && f->want_log[i]; i++)
 		if (!strstr(log, f->want_log[i])) {
 			ok = false;
@@ -174,7 +176,7 @@ static void run_flow(const flow *f)
 		tap_diag("%d requests, wanted %d", nreq, f->want_requests);
 	}
 	if (!tap_ok(ok, "flow: %s", f->name)) {
-		tap_diag("r=%d msg=%s", r, e.msg);
+		tap_diag("r=%d cause=%d msg=%s", r, (int)e.cause, e.msg);
 		tap_diag("log:\n%s", log);
 	} else if (r) {
 		tap_diag("%s", e.msg);
@@ -267,6 +269,7 @@ static void test_flows(void)
 			.want_status = CP_ESOURCE,
 			.want_msg = "IMDSv1 fallback disabled and no IMDSv2 token",
 			.want_requests = 1,
+			.want_cause = CP_CAUSE_REFUSED,
 		},
 		{
 			.name = "token PUT timeout with v1 disabled: error",
@@ -275,6 +278,7 @@ static void test_flows(void)
 			.want_status = CP_ESOURCE,
 			.want_msg = "IMDSv1 fallback disabled and no IMDSv2 token",
 			.want_requests = 1,
+			.want_cause = CP_CAUSE_NO_ANSWER,
 		},
 		{
 			.name = "token PUT 400: error, no fallback",
@@ -282,6 +286,7 @@ static void test_flows(void)
 				   R_CREDS(good_json)},
 			.want_status = CP_ESOURCE,
 			.want_msg = "HTTP 400",
+			.want_cause = CP_CAUSE_REFUSED,
 			.want_requests = 1,
 		},
 		{
@@ -289,6 +294,7 @@ static void test_flows(void)
 			.routes = {R_PUT_TOKEN, {"GET", ROLE_PATH, 0, 404, "<html/>", SRV_REPLY, NULL, NULL, NULL}},
 			.want_status = CP_ESOURCE,
 			.want_msg = "no IAM instance profile is attached (IMDS returned 404 for the role name)",
+			.want_cause = CP_CAUSE_REFUSED,
 			.want_requests = 2,
 		},
 		{
@@ -297,6 +303,7 @@ static void test_flows(void)
 				   {"GET", ROLE_PATH, 0, 401, "", SRV_REPLY, NULL, NULL, NULL}},
 			.want_status = CP_ESOURCE,
 			.want_msg = "requires IMDSv2",
+			.want_cause = CP_CAUSE_REFUSED,
 			.want_requests = 2,
 		},
 		{
@@ -304,6 +311,7 @@ static void test_flows(void)
 			.routes = {R_PUT_TOKEN, R_ROLE, R_CREDS(bad_code)},
 			.want_status = CP_ESOURCE,
 			.want_msg = "AssumeRoleUnauthorizedAccess",
+			.want_cause = CP_CAUSE_REFUSED,
 			.want_requests = 3,
 		},
 		{
@@ -320,6 +328,7 @@ static void test_flows(void)
 				   {"GET", ROLE_PATH "imds-assume-role-test", 0, 500, "oops", SRV_REPLY, NULL, NULL, NULL}},
 			.want_status = CP_ESOURCE,
 			.want_msg = "HTTP 500",
+			.want_cause = CP_CAUSE_SERVER,
 			.want_requests = 3,
 		},
 		{
@@ -327,6 +336,7 @@ static void test_flows(void)
 			.routes = {R_PUT_TOKEN, {"GET", ROLE_PATH, 0, 200, "../../x", SRV_REPLY, NULL, NULL, NULL}},
 			.want_status = CP_ESOURCE,
 			.want_msg = "invalid role name",
+			.want_cause = CP_CAUSE_MALFORMED,
 			.want_requests = 2,
 		},
 	};
@@ -349,8 +359,8 @@ static void test_unreachable(void)
 	char want[160];
 	snprintf(want, sizeof want, "EC2 instance metadata service at '%s' is unreachable: ", ep);
 	if (!tap_ok(r == CP_ESOURCE && e.status == CP_ESOURCE && strstr(e.msg, want) &&
-			    strstr(e.msg, "Connection refused"),
-		    "refused connection: CP_ESOURCE, unreachable"))
+			    strstr(e.msg, "Connection refused") && e.cause == CP_CAUSE_NO_ANSWER,
+		    "refused connection: CP_ESOURCE, unreachable (cause: no answer)"))
 		tap_diag("r=%d msg=%s", r, e.msg);
 
 	char *region = NULL;

@@ -25,6 +25,7 @@
 #include "credproc.h"
 #include "loopback.h"
 #include "resolve.h"
+#include "endpoint.h"
 #include "sso.h"
 #include "tap.h"
 
@@ -92,9 +93,24 @@ static char *s_token_json(long left, bool refreshable, long reg_left)
 
 static char s_role_ok[512];
 
+/* The endpoints the core resolves (cp_sso_endpoints) from the environment,
+ * as of the last s_opts(). */
+static char *s_portal, *s_oidc;
+static cp_error s_oidc_err;
+
 static void s_opts(cp_sso_options *o, const char *session)
 {
 	memset(o, 0, sizeof *o);
+	free(s_portal);
+	free(s_oidc);
+	s_portal = s_oidc = NULL;
+	cp_error e = {0};
+	if (cp_sso_endpoints(NULL, NULL, "us-east-1", &s_portal, &o->portal_source, &s_oidc,
+			     &o->oidc_source, &s_oidc_err, &e))
+		fprintf(stderr, "# s_opts: %s\n", e.msg);
+	o->portal_url = s_portal;
+	o->oidc_url = s_oidc;
+	o->oidc_error = &s_oidc_err;
 	o->profile = "p";
 	o->session_name = session;
 	o->start_url = "https://d-abc123.awsapps.com/start";
@@ -223,98 +239,6 @@ static void s_pieces(void)
 	tap_ok(r == CP_ESOURCE && strstr(err.msg, "expiration"), "no expiration: %s", err.msg);
 	r = cp_sso_parse_role_credentials("{}", 2, &c, &err);
 	tap_ok(r == CP_ESOURCE, "no roleCredentials: %s", err.msg);
-
-	/* Endpoints. */
-	cp_sso_options o;
-	const char *src = NULL;
-	s_opts(&o, "dev");
-	unsetenv("AWS_ENDPOINT_URL");
-	unsetenv("AWS_ENDPOINT_URL_SSO");
-	unsetenv("AWS_ENDPOINT_URL_SSO_OIDC");
-	unsetenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
-	char *u = NULL, *u2 = NULL;
-	cp_sso_endpoint(&o, false, &u, &src, &err);
-	cp_sso_endpoint(&o, true, &u2, &src, &err);
-	tap_ok(u && u2 && strcmp(u, "https://portal.sso.us-east-1.amazonaws.com") == 0 &&
-	       strcmp(u2, "https://oidc.us-east-1.amazonaws.com") == 0, "regional endpoints: %s, %s",
-	       u ? u : "-", u2 ? u2 : "-");
-	free(u);
-	free(u2);
-	o.region = "cn-north-1";
-	u = NULL;
-	cp_sso_endpoint(&o, false, &u, &src, &err);
-	tap_ok(u && strcmp(u, "https://portal.sso.cn-north-1.amazonaws.com.cn") == 0,
-	       "China partition: %s", u ? u : err.msg);
-	free(u);
-	/* FIPS and dual-stack, from the services' endpoint rule sets. */
-	struct {
-		const char *region, *fips, *dual;
-		bool oidc;
-		const char *want;
-	} fd[] = {
-		{"us-east-2", "true", "true", false, "https://portal.sso-fips.us-east-2.api.aws"},
-		{"us-east-2", "true", "false", false, "https://portal.sso-fips.us-east-2.amazonaws.com"},
-		{"us-east-2", "false", "true", true, "https://oidc.us-east-2.api.aws"},
-		{"us-east-2", "true", "false", true, "https://oidc-fips.us-east-2.amazonaws.com"},
-		{"us-gov-west-1", "true", "false", false, "https://portal.sso.us-gov-west-1.amazonaws.com"},
-	};
-	for (size_t i = 0; i < sizeof fd / sizeof fd[0]; i++) {
-		setenv("AWS_USE_FIPS_ENDPOINT", fd[i].fips, 1);
-		setenv("AWS_USE_DUALSTACK_ENDPOINT", fd[i].dual, 1);
-		o.region = fd[i].region;
-		u = NULL;
-		r = cp_sso_endpoint(&o, fd[i].oidc, &u, &src, &err);
-		tap_ok(r == 0 && strcmp(u, fd[i].want) == 0, "fips=%s dualstack=%s %s in %s: %s", fd[i].fips,
-		       fd[i].dual, fd[i].oidc ? "OIDC" : "portal", fd[i].region, u ? u : err.msg);
-		free(u);
-	}
-	setenv("AWS_ENDPOINT_URL_SSO", "http://custom.example", 1);
-	r = cp_sso_endpoint(&o, false, &u, &src, &err);
-	tap_ok(r == CP_ECONFIG && strstr(err.msg, "use_fips_endpoint"), "FIPS with a custom endpoint: %s",
-	       err.msg);
-	unsetenv("AWS_ENDPOINT_URL_SSO");
-	unsetenv("AWS_USE_FIPS_ENDPOINT");
-	unsetenv("AWS_USE_DUALSTACK_ENDPOINT");
-	o.region = "us-east-1";
-	setenv("AWS_ENDPOINT_URL", "http://global.example/", 1);
-	setenv("AWS_ENDPOINT_URL_SSO_OIDC", "http://oidc.example", 1);
-	u = u2 = NULL;
-	cp_sso_endpoint(&o, false, &u, &src, &err);
-	cp_sso_endpoint(&o, true, &u2, &src, &err);
-	tap_ok(u && u2 && strcmp(u, "http://global.example") == 0 &&
-	       strcmp(u2, "http://oidc.example") == 0 && strcmp(src, "AWS_ENDPOINT_URL_SSO_OIDC") == 0,
-	       "AWS_ENDPOINT_URL_SSO_OIDC beats AWS_ENDPOINT_URL; trailing '/' dropped");
-	free(u);
-	free(u2);
-	setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true", 1);
-	u = NULL;
-	cp_sso_endpoint(&o, false, &u, &src, &err);
-	tap_ok(u && strcmp(u, "https://portal.sso.us-east-1.amazonaws.com") == 0,
-	       "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: regional again");
-	free(u);
-	unsetenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
-	unsetenv("AWS_ENDPOINT_URL");
-	unsetenv("AWS_ENDPOINT_URL_SSO_OIDC");
-	setenv("AWS_ENDPOINT_URL_SSO", "ftp://x", 1);
-	r = cp_sso_endpoint(&o, false, &u, &src, &err);
-	tap_ok(r == CP_ECONFIG && strstr(err.msg, "AWS_ENDPOINT_URL_SSO"), "bad endpoint: %s", err.msg);
-	unsetenv("AWS_ENDPOINT_URL_SSO");
-
-	cp_config cfg;
-	cp_config_init(&cfg);
-	const char *ini = "[profile p]\nservices = svc\n[services svc]\nsso =\n  endpoint_url = http://portal.svc\n"
-			  "sso_oidc =\n  endpoint_url = http://oidc.svc\n";
-	r = cp_config_parse(&cfg, ini, strlen(ini), CP_FILE_CONFIG, "t", &err);
-	o.cfg = &cfg;
-	o.settings = cp_config_profile(&cfg, "p");
-	u = u2 = NULL;
-	cp_sso_endpoint(&o, false, &u, &src, &err);
-	cp_sso_endpoint(&o, true, &u2, &src, &err);
-	tap_ok(r == 0 && u && u2 && strcmp(u, "http://portal.svc") == 0 && strcmp(u2, "http://oidc.svc") == 0,
-	       "[services] sso / sso_oidc endpoint_url");
-	free(u);
-	free(u2);
-	cp_config_free(&cfg);
 }
 
 /* ---- the module against a loopback server -------------------------------- */
@@ -462,7 +386,7 @@ static void s_module(void)
 		r = cp_sso_get_credentials(&o, &c, &err);
 		log = srv_stop(&s);
 		tap_ok(r == CP_EINTERACTIVE && strstr(err.msg, "aws sso login --sso-session dev") &&
-		       !strstr(log, "GET ") && s_no_secret(err.msg),
+		       !strstr(log, "GET ") && s_no_secret(err.msg) && err.cause == CP_CAUSE_REFUSED,
 		       "expired, refresh refused: %s", err.msg);
 		free(log);
 	}
@@ -479,7 +403,8 @@ static void s_module(void)
 		o.attempts = 2;
 		r = cp_sso_get_credentials(&o, &c, &err);
 		log = srv_stop(&s);
-		tap_ok(r == CP_ETRANSPORT && count_str(log, "=== POST /token") == 2,
+		tap_ok(r == CP_ETRANSPORT && count_str(log, "=== POST /token") == 2 &&
+		       err.cause == CP_CAUSE_SERVER,
 		       "expired, OIDC answers 503 twice: exit 5 after 2 attempts: %s", err.msg);
 		free(log);
 	}
@@ -528,6 +453,34 @@ static void s_module(void)
 		free(tok);
 	}
 
+	/* 7b. Expired and refreshable, but the OIDC endpoint is invalid: the
+	 * core's reason is reported now that a refresh is due (exit 2); with a
+	 * token valid beyond the window it is never mentioned. */
+	tok = s_token_json(-60, true, 86400);
+	s_write(tf, tok);
+	{
+		srv_route rt[] = {{"GET", PORTAL_PATH, 0, 200, s_role_ok, SRV_REPLY, SRV_JSON, NULL, NULL}};
+		srv_start(&s, rt, 1);
+		setenv("AWS_ENDPOINT_URL_SSO", s.base, 1);
+		setenv("AWS_ENDPOINT_URL_SSO_OIDC", "ftp://x", 1);
+		s_opts(&o, "dev");
+		r = cp_sso_get_credentials(&o, &c, &err);
+		tap_ok(r == CP_ECONFIG && strstr(err.msg, "refreshing it failed") &&
+			       strstr(err.msg, "AWS_ENDPOINT_URL_SSO_OIDC"),
+		       "expired, OIDC endpoint invalid: exit 2 naming it: %s", err.msg);
+		free(tok);
+		tok = s_token_json(8 * 3600, true, 86400);
+		s_write(tf, tok);
+		r = cp_sso_get_credentials(&o, &c, &err);
+		log = srv_stop(&s);
+		tap_ok(r == 0 && count_str(log, "=== GET") == 1,
+		       "valid token, OIDC endpoint invalid: not needed, not reported (r=%d)", r);
+		cp_creds_clear(&c);
+		free(log);
+		unsetenv("AWS_ENDPOINT_URL_SSO_OIDC");
+	}
+	free(tok);
+
 	/* 8. No token file. */
 	unlink(tf);
 	s_opts(&o, "dev");
@@ -547,21 +500,23 @@ static void s_module(void)
 		const char *body;
 		int want;
 		const char *needle;
+		cp_cause cause;
 	} cases[] = {
 		{401, "{\"message\":\"Session token not found or invalid\"}", CP_EINTERACTIVE,
-		 "aws sso login --sso-session dev"},
+		 "aws sso login --sso-session dev", CP_CAUSE_EXPIRED_SESSION},
 		{403, "{\"message\":\"forbidden " AT "\",\"__type\":\"UnauthorizedException\"}",
-		 CP_EINTERACTIVE, "aws sso login"},
+		 CP_EINTERACTIVE, "aws sso login", CP_CAUSE_EXPIRED_SESSION},
 		{403, "{\"message\":\"No access\",\"__type\":\"ForbiddenException\"}", CP_EREFUSED,
-		 "ForbiddenException: No access (is the role assigned"},
+		 "ForbiddenException: No access (is the role assigned", CP_CAUSE_REFUSED},
 		{404, "{\"message\":\"No access\",\"__type\":\"com.amazonaws.switchboard.portal#ResourceNotFoundException\"}",
-		 CP_EREFUSED, "ResourceNotFoundException: No access"},
-		{400, "{\"message\":\"bad\"}", CP_EREFUSED, "400"},
-		{500, "oops", CP_ETRANSPORT, "500"},
-		{429, "{\"message\":\"slow down\"}", CP_ETRANSPORT, "429"},
-		{200, "{\"roleCredentials\":{}}", CP_ESOURCE, "accessKeyId"},
+		 CP_EREFUSED, "ResourceNotFoundException: No access", CP_CAUSE_REFUSED},
+		{400, "{\"message\":\"bad\"}", CP_EREFUSED, "400", CP_CAUSE_REFUSED},
+		{500, "oops", CP_ETRANSPORT, "500", CP_CAUSE_SERVER},
+		{429, "{\"message\":\"slow down\"}", CP_ETRANSPORT, "429", CP_CAUSE_THROTTLED},
+		{200, "{\"roleCredentials\":{}}", CP_ESOURCE, "accessKeyId", CP_CAUSE_MALFORMED},
 		{200, "{\"roleCredentials\":{\"accessKeyId\":\"A\",\"secretAccessKey\":\"" SAK
-		      "\",\"sessionToken\":\"" STOK "\",\"expiration\":1000}}", CP_EREFUSED, "clock"},
+		      "\",\"sessionToken\":\"" STOK "\",\"expiration\":1000}}", CP_EREFUSED, "clock",
+		 CP_CAUSE_REFUSED},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		srv_route rt[] = {{"GET", PORTAL_PATH, 0, cases[i].status, cases[i].body, SRV_REPLY, SRV_JSON, NULL, NULL}};
@@ -573,9 +528,10 @@ static void s_module(void)
 		log = srv_stop(&s);
 		int expect_calls = cases[i].status >= 429 && cases[i].status != 200 ? 2 : 1;
 		tap_ok(r == cases[i].want && strstr(err.msg, cases[i].needle) && s_no_secret(err.msg) &&
-		       count_str(log, "=== GET") == expect_calls && !c.access_key_id,
-		       "portal %d: exit %d, %d call(s): %s", cases[i].status, cases[i].want, expect_calls,
-		       err.msg);
+		       count_str(log, "=== GET") == expect_calls && !c.access_key_id &&
+		       err.cause == cases[i].cause,
+		       "portal %d: exit %d, %d call(s), cause %d: %s", cases[i].status, cases[i].want,
+		       expect_calls, (int)err.cause, err.msg);
 		free(log);
 		cp_creds_clear(&c);
 	}
@@ -589,7 +545,9 @@ static void s_module(void)
 	s_write(tf, tok);
 	s_opts(&o, "dev");
 	r = cp_sso_get_credentials(&o, &c, &err);
-	tap_ok(r == CP_ETRANSPORT && strstr(err.msg, "SSO portal"), "portal unreachable: %s", err.msg);
+	tap_ok(r == CP_ETRANSPORT && strstr(err.msg, "SSO portal") && err.cause == CP_CAUSE_NO_ANSWER &&
+		       cp_error_retryable(&err),
+	       "portal unreachable (no answer, retryable): %s", err.msg);
 	free(tok);
 	free(tf);
 

@@ -26,6 +26,12 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
+/* An STS error code classed as throttling (retried) whatever the status. */
+static bool throttled(const char *code)
+{
+	return code && cp_sts_error_cause(400, code, NULL, 0) == CP_CAUSE_THROTTLED;
+}
+
 static bool str_eq(const char *a, const char *b)
 {
 	return a && b && strcmp(a, b) == 0;
@@ -133,7 +139,7 @@ static void test_manifest(void)
 				check_field(&ok, file, "Message (expected.json)", json_str(fe, "Message"),
 					    rep.error_message);
 			const cJSON *rt = cJSON_GetObjectItem(ex, "retryable");
-			if (cJSON_IsBool(rt) && cJSON_IsTrue(rt) != cp_sts_error_retryable(rep.error_code)) {
+			if (cJSON_IsBool(rt) && cJSON_IsTrue(rt) != throttled(rep.error_code)) {
 				ok = false;
 				tap_diag("%s: retryable mismatch for %s", file, rep.error_code);
 			}
@@ -304,6 +310,53 @@ static void test_xml_own(void)
 
 static void test_retryable(void)
 {
+	/* The cause of each kind of STS error reply (what the chain decides on). */
+	static const struct {
+		long status;
+		const char *code, *message;
+		int64_t date;
+		cp_cause want;
+	} causes[] = {
+		{400, "Throttling", "Rate exceeded", 0, CP_CAUSE_THROTTLED},
+		{429, "", "", 0, CP_CAUSE_THROTTLED},
+		{429, "AccessDenied", "", 0, CP_CAUSE_THROTTLED},
+		{500, "InternalFailure", "", 0, CP_CAUSE_SERVER},
+		{503, NULL, NULL, 0, CP_CAUSE_SERVER},
+		{403, "SignatureDoesNotMatch", "The request signature we calculated...", 1700000000,
+		 CP_CAUSE_CLOCK_SKEW},
+		{403, "SignatureDoesNotMatch", "The request signature we calculated...", 0,
+		 CP_CAUSE_REFUSED},
+		{400, "RequestExpired", "Request has expired.", 1700000000, CP_CAUSE_CLOCK_SKEW},
+		{400, "InvalidSignatureException", "Signature expired", 1700000000,
+		 CP_CAUSE_CLOCK_SKEW},
+		{403, "RequestTimeTooSkewed", "", 1700000000, CP_CAUSE_CLOCK_SKEW},
+		{400, "ValidationError",
+		 "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by "
+		 "role chaining.", 1700000000, CP_CAUSE_CHAINED_ROLE_CAP},
+		{400, "ValidationError", "1 validation error detected: Value at 'roleArn'", 0,
+		 CP_CAUSE_REFUSED},
+		{403, "ExpiredToken", "The security token included in the request is expired", 1,
+		 CP_CAUSE_EXPIRED_SESSION},
+		{403, "InvalidClientTokenId", "The security token included in the request is invalid",
+		 1, CP_CAUSE_EXPIRED_SESSION},
+		{400, "ExpiredTokenException", "Token expired", 1, CP_CAUSE_REFUSED},
+		{403, "AccessDenied", "not authorized to perform: sts:AssumeRole", 1, CP_CAUSE_REFUSED},
+		{400, "IDPCommunicationError", "", 1, CP_CAUSE_THROTTLED},
+	};
+	bool cok = true;
+	for (size_t i = 0; i < sizeof causes / sizeof causes[0]; i++) {
+		cp_cause c = cp_sts_error_cause(causes[i].status, causes[i].code, causes[i].message,
+						causes[i].date);
+		if (c != causes[i].want) {
+			cok = false;
+			tap_diag("HTTP %ld %s (date %lld): cause %d, want %d", causes[i].status,
+				 causes[i].code ? causes[i].code : "(null)", (long long)causes[i].date,
+				 (int)c, (int)causes[i].want);
+		}
+	}
+	tap_ok(cok, "cause: throttling, 5xx, clock skew (with a Date only), role chaining cap, "
+		    "expired session, other refusals");
+
 	static const char *const yes[] = {
 		"Throttling", "ThrottlingException", "ThrottledException", "RequestLimitExceeded",
 		"RequestThrottledException", "TooManyRequestsException", "IDPCommunicationError",
@@ -317,14 +370,14 @@ static void test_retryable(void)
 	};
 	bool ok = true;
 	for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
-		if (!cp_sts_error_retryable(yes[i])) {
+		if (!throttled(yes[i])) {
 			ok = false;
 			tap_diag("%s should be retryable", yes[i]);
 		}
 	tap_ok(ok, "retryable: throttling and IDP communication codes");
-	ok = !cp_sts_error_retryable(NULL);
+	ok = !throttled(NULL);
 	for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
-		if (cp_sts_error_retryable(no[i])) {
+		if (throttled(no[i])) {
 			ok = false;
 			tap_diag("%s should not be retryable", no[i]);
 		}
@@ -357,7 +410,7 @@ static void test_retryable(void)
 			if (!code)
 				continue;
 			checked++;
-			if (!cp_sts_error_retryable(code)) {
+			if (!throttled(code)) {
 				ok = false;
 				tap_diag("_retry.json code %s not retryable", code);
 			}
@@ -880,8 +933,9 @@ static void test_http(void)
 	cp_http_request get = {.method = "GET", .url = url, .max_response = 100};
 	r = cp_http_send_ex(&get, &resp, &f, &e);
 	if (!tap_ok(r == CP_ETRANSPORT && f == CP_HTTP_FAIL_TOO_LARGE && strstr(e.msg, "exceeds 100 bytes") &&
-			    strstr(e.msg, s.base) && !strstr(e.msg, "bbbb"),
-		    "http: reply over max_response aborted"))
+			    strstr(e.msg, s.base) && !strstr(e.msg, "bbbb") &&
+			    e.cause == CP_CAUSE_TOO_LARGE && !cp_error_retryable(&e),
+		    "http: reply over max_response aborted (cause: too large, not retried)"))
 		tap_diag("r=%d msg=%s", r, e.msg);
 	get.max_response = 1000;
 	r = cp_http_send(&get, &resp, &e);
@@ -897,14 +951,16 @@ static void test_http(void)
 	snprintf(url, sizeof url, "%s/hang", s.base);
 	cp_http_request hang = {.method = "GET", .url = url, .timeout_ms = 300};
 	r = cp_http_send_ex(&hang, &resp, &f, &e);
-	if (!tap_ok(r == CP_ETRANSPORT && f == CP_HTTP_FAIL_TIMEOUT && strstr(e.msg, "no reply from"),
-		    "http: timeout"))
+	if (!tap_ok(r == CP_ETRANSPORT && f == CP_HTTP_FAIL_TIMEOUT && strstr(e.msg, "no reply from") &&
+			    e.cause == CP_CAUSE_NO_ANSWER && cp_error_retryable(&e),
+		    "http: timeout (cause: no answer, retried)"))
 		tap_diag("r=%d f=%d msg=%s", r, (int)f, e.msg);
 
 	snprintf(url, sizeof url, "%s/close", s.base);
 	get.url = url;
 	r = cp_http_send_ex(&get, &resp, &f, &e);
-	if (!tap_ok(r == CP_ETRANSPORT && f == CP_HTTP_FAIL_RESET, "http: connection closed without a reply"))
+	if (!tap_ok(r == CP_ETRANSPORT && f == CP_HTTP_FAIL_RESET && e.cause == CP_CAUSE_NO_ANSWER,
+		    "http: connection closed without a reply (cause: no answer)"))
 		tap_diag("r=%d f=%d msg=%s", r, (int)f, e.msg);
 
 	/* Proxies come from the environment unless no_proxy. */
@@ -917,7 +973,8 @@ static void test_http(void)
 	cp_http_response_free(&resp);
 	px.no_proxy = true;
 	r = cp_http_send_ex(&px, &resp, &f, &e);
-	if (!tap_ok(r == CP_ETRANSPORT && f == CP_HTTP_FAIL_RESOLVE, "http: no_proxy bypasses it"))
+	if (!tap_ok(r == CP_ETRANSPORT && f == CP_HTTP_FAIL_RESOLVE && e.cause == CP_CAUSE_NO_ANSWER,
+		    "http: no_proxy bypasses it (DNS failure: cause no answer)"))
 		tap_diag("r=%d f=%d msg=%s", r, (int)f, e.msg);
 	unsetenv("http_proxy");
 
@@ -1024,6 +1081,13 @@ static void test_assume_role(void)
 		 CP_EREFUSED, "SignatureDoesNotMatch", "does not match the signature you provided.",
 		 "SRCSESSIONTOKEN"},
 	};
+	/* The cause of each case's failure (the loopback server sends a Date). */
+	static const cp_cause causes[] = {
+		CP_CAUSE_NONE,      CP_CAUSE_REFUSED,   CP_CAUSE_THROTTLED,  CP_CAUSE_SERVER,
+		CP_CAUSE_THROTTLED, CP_CAUSE_MALFORMED, CP_CAUSE_MALFORMED, CP_CAUSE_CLOCK_SKEW,
+	};
+	_Static_assert(sizeof causes / sizeof causes[0] == sizeof cases / sizeof cases[0],
+		       "one cause per case");
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		const sts_case *c = &cases[i];
 		const char *reply = c->reply;
@@ -1063,14 +1127,16 @@ static void test_assume_role(void)
 					 "%3Aiam%3A%3A123456789012%3Arole%2Freport-writer&RoleSessionName="
 					 "nightly&DurationSeconds=900\n");
 		} else {
-			ok = ok && !out.access_key_id && e.http_status == c->status &&
-			     str_eq(e.code, c->want_code) && strstr(e.msg, c->want_msg) &&
+			ok = ok && !out.access_key_id && e.remote.http_status == c->status &&
+			     str_eq(e.remote.code, c->want_code) && strstr(e.msg, c->want_msg) &&
 			     (!c->forbid_msg || !strstr(e.msg, c->forbid_msg)) &&
-			     !strstr(e.msg, "SRCSECRET");
+			     !strstr(e.msg, "SRCSECRET") && e.cause == causes[i] &&
+			     cp_error_retryable(&e) ==
+				     (causes[i] == CP_CAUSE_THROTTLED || causes[i] == CP_CAUSE_SERVER);
 		}
 		if (!tap_ok(ok, "assume-role: %s", c->name))
-			tap_diag("r=%d code=%s status=%ld msg=%s\n%s", r, e.code, e.http_status, e.msg,
-				 log);
+			tap_diag("r=%d code=%s status=%ld cause=%d msg=%s\n%s", r, e.remote.code, e.remote.http_status,
+				 (int)e.cause, e.msg, log);
 		else if (r)
 			tap_diag("%s", e.msg);
 		free(log);
@@ -1085,8 +1151,9 @@ static void test_assume_role(void)
 	cp_creds out = {0};
 	cp_error e = {0};
 	int r = cp_sts_assume_role(&ep, &src, &in, &out, &e);
-	tap_ok(r == CP_ETRANSPORT && strstr(e.msg, "cannot connect to"),
-	       "assume-role: refused connection passes through as transport");
+	tap_ok(r == CP_ETRANSPORT && strstr(e.msg, "cannot connect to") &&
+		       e.cause == CP_CAUSE_NO_ANSWER && cp_error_retryable(&e),
+	       "assume-role: refused connection passes through as transport (no answer, retryable)");
 }
 
 /* AssumeRole with session parameters: they reach STS in the signed body; an
@@ -1217,6 +1284,13 @@ static void test_web_identity(void)
 		{"200 garbage is malformed", 200, "<html>hello</html>", CP_ETRANSPORT, "",
 		 "malformed reply from STS at '", "hello"},
 	};
+	static const cp_cause causes[] = {
+		CP_CAUSE_NONE,      CP_CAUSE_REFUSED, CP_CAUSE_REFUSED, CP_CAUSE_REFUSED,
+		CP_CAUSE_REFUSED,   CP_CAUSE_THROTTLED, CP_CAUSE_REFUSED, CP_CAUSE_REFUSED,
+		CP_CAUSE_SERVER,    CP_CAUSE_MALFORMED,
+	};
+	_Static_assert(sizeof causes / sizeof causes[0] == sizeof cases / sizeof cases[0],
+		       "one cause per case");
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		const sts_case *c = &cases[i];
 		srv_route routes[] = {
@@ -1250,16 +1324,17 @@ static void test_web_identity(void)
 			     str_eq(out.session_token, "WEBSESSIONTOKEN") &&
 			     out.expiration == 1629147173 && str_eq(out.account_id, "210987654321");
 		} else {
-			ok = ok && !out.access_key_id && e.http_status == c->status &&
-			     str_eq(e.code, c->want_code) && strstr(e.msg, c->want_msg) &&
+			ok = ok && !out.access_key_id && e.remote.http_status == c->status &&
+			     str_eq(e.remote.code, c->want_code) && strstr(e.msg, c->want_msg) &&
 			     (!c->forbid_msg || !strstr(e.msg, c->forbid_msg)) &&
 			     !strstr(e.msg, "eyJ") &&
 			     (c->want != CP_ETRANSPORT || !c->want_code[0] ||
-			      cp_sts_error_retryable(e.code));
+			      throttled(e.remote.code)) &&
+			     e.cause == causes[i];
 		}
 		if (!tap_ok(ok, "web identity: %s%s", c->name,
 			    i == 0 ? " (unsigned: no Authorization, no X-Amz-*; form body)" : ""))
-			tap_diag("r=%d code=%s status=%ld msg=%s\n%s", r, e.code, e.http_status, e.msg,
+			tap_diag("r=%d code=%s status=%ld msg=%s\n%s", r, e.remote.code, e.remote.http_status, e.msg,
 				 log);
 		else if (r)
 			tap_diag("%s", e.msg);
@@ -1406,13 +1481,13 @@ static void test_web_identity_recorded(void)
 			/* smithy-rs says "InvalidIdentityTokenException: <message>"; we
 			 * say the STS code and message. */
 			const char *colon = contains ? strstr(contains, ": ") : NULL;
-			ok = ok && r == CP_EREFUSED && str_eq(e.code, "InvalidIdentityToken") &&
+			ok = ok && r == CP_EREFUSED && str_eq(e.remote.code, "InvalidIdentityToken") &&
 			     colon && strstr(e.msg, colon + 2) && strstr(e.msg, in.role_arn) &&
 			     !strstr(e.msg, "eyJ");
 		}
 		if (!tap_ok(ok, "recorded %s: same request, %s", cases[k].dir,
 			    okr ? "same credentials" : "refused with the recorded code and message"))
-			tap_diag("r=%d code=%s msg=%s", r, e.code, e.msg);
+			tap_diag("r=%d code=%s msg=%s", r, e.remote.code, e.msg);
 		else if (r)
 			tap_diag("%s", e.msg);
 		free(log);

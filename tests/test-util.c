@@ -11,6 +11,7 @@
 
 #include "creds.h"
 #include "endpoint.h"
+#include "identity.h"
 #include "output.h"
 #include "process.h"
 #include "tap.h"
@@ -224,13 +225,19 @@ static void s_read_file(void)
 	       "a regular file is read whole");
 	free(data);
 	data = NULL;
-	tap_ok(cp_read_file(path, 9, &data, &len) == EFBIG && !data, "over the cap: EFBIG");
-	tap_ok(cp_read_file(dir, 100, &data, &len) == EISDIR && !data, "a directory: EISDIR");
+	tap_ok(cp_read_file(path, 9, &data, &len) == -1 && errno == EFBIG && !data,
+	       "over the cap: -1, EFBIG");
+	tap_ok(cp_read_file(dir, 100, &data, &len) == -1 && errno == EISDIR && !data,
+	       "a directory: -1, EISDIR");
+	char missing[80];
+	snprintf(missing, sizeof missing, "%s/missing", dir);
+	tap_ok(cp_read_file(missing, 100, &data, &len) == -1 && errno == ENOENT && !data,
+	       "a missing file: -1 and ENOENT, not ENOENT as a status (2 is CP_ECONFIG)");
 	alarm(10); /* a failure must not hang the suite */
 	int held = mkfifo(fifo, 0600) == 0 ? open(fifo, O_RDWR | O_CLOEXEC) : -1;
-	tap_ok(held >= 0 && cp_read_file(fifo, 100, &data, &len) == EINVAL && !data,
+	tap_ok(held >= 0 && cp_read_file(fifo, 100, &data, &len) == -1 && errno == EINVAL && !data,
 	       "a FIFO held open by a writer: EINVAL at once");
-	tap_ok(cp_read_file("/dev/zero", 100, &data, &len) == EINVAL && !data,
+	tap_ok(cp_read_file("/dev/zero", 100, &data, &len) == -1 && errno == EINVAL && !data,
 	       "a character device: EINVAL");
 	alarm(0);
 	if (held >= 0)
@@ -389,9 +396,73 @@ static void s_creds(void)
 	cp_creds_clear(&c);
 }
 
+/* cp_buf remembers a failed append: later appends leave it as it is and
+ * fail too, and cp_buf_status says so once at the end. */
+static void s_buf_failed(void)
+{
+	cp_buf b = {0};
+	cp_buf_puts(&b, "kept");
+	int r1 = cp_buf_append(&b, "x", SIZE_MAX); /* cannot fit: fails like OOM */
+	int r2 = cp_buf_puts(&b, " not appended");
+	int r3 = cp_buf_printf(&b, "%d", 42);
+	int r4 = cp_buf_putc(&b, '!');
+	tap_ok(r1 == CP_EINTERNAL && r2 == CP_EINTERNAL && r3 == CP_EINTERNAL && r4 == CP_EINTERNAL &&
+		       b.failed && cp_buf_status(&b) == CP_EINTERNAL && strcmp(b.data, "kept") == 0,
+	       "cp_buf: after a failed append every append fails, the content stays, status says so");
+	cp_buf_free(&b);
+	tap_ok(!b.failed && cp_buf_status(&b) == 0 && cp_buf_puts(&b, "again") == 0 &&
+		       strcmp(b.data, "again") == 0,
+	       "cp_buf: freed, it is usable again");
+	cp_buf_free(&b);
+	cp_buf k = {0};
+	k.failed = true;
+	tap_ok(cp_key_line(&k, "name", "value") == CP_EINTERNAL && !k.data,
+	       "cp_key_line on a failed buffer: CP_EINTERNAL, nothing appended");
+}
+
+/* cp_error_retryable decides by the cause alone: a transport failure with
+ * no answer, a 5xx or throttling; never a TLS failure, an oversized or
+ * malformed reply, a refusal, nor anything not CP_ETRANSPORT; never by a code
+ * string or an HTTP status. */
+static void s_retryable(void)
+{
+	static const struct {
+		int status;
+		cp_cause cause;
+		bool want;
+	} t[] = {
+		{CP_ETRANSPORT, CP_CAUSE_NO_ANSWER, true},   {CP_ETRANSPORT, CP_CAUSE_SERVER, true},
+		{CP_ETRANSPORT, CP_CAUSE_THROTTLED, true},   {CP_ETRANSPORT, CP_CAUSE_TLS, false},
+		{CP_ETRANSPORT, CP_CAUSE_TOO_LARGE, false},  {CP_ETRANSPORT, CP_CAUSE_MALFORMED, false},
+		{CP_ETRANSPORT, CP_CAUSE_NONE, false},       {CP_EREFUSED, CP_CAUSE_REFUSED, false},
+		{CP_EREFUSED, CP_CAUSE_CLOCK_SKEW, false},   {CP_ESOURCE, CP_CAUSE_NO_ANSWER, false},
+		{CP_EINTERACTIVE, CP_CAUSE_EXPIRED_SESSION, false},
+	};
+	bool ok = true;
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		cp_error e = {.status = t[i].status, .cause = t[i].cause};
+		/* What used to decide (HTTP status, code) must not matter. */
+		e.remote.http_status = 503;
+		snprintf(e.remote.code, sizeof e.remote.code, "Throttling");
+		if (cp_error_retryable(&e) != t[i].want) {
+			ok = false;
+			tap_diag("status %d cause %d: retryable %d", t[i].status, (int)t[i].cause,
+				 !t[i].want);
+		}
+	}
+	tap_ok(ok, "cp_error_retryable: by cause alone (no answer, 5xx, throttled)");
+	cp_error e = {0};
+	cp_error_set_cause(&e, CP_ETRANSPORT, CP_CAUSE_SERVER, "x");
+	cp_error_set(&e, CP_ETRANSPORT, "a new failure");
+	tap_ok(e.cause == CP_CAUSE_NONE && !cp_error_retryable(&e),
+	       "cp_error_set: a new error starts without a cause");
+}
+
 int main(void)
 {
 	s_creds();
+	s_buf_failed();
+	s_retryable();
 	s_time();
 	s_endpoints();
 	s_output();

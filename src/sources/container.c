@@ -29,6 +29,7 @@ static int s_fetch(const cp_source *s, cp_run *run, cp_creds *ret, cp_error *err
 	cp_ecs_options_from_env(&o);
 	o.attempts = 3;
 	o.deadline_ms = run->deadline_ms;
+	o.clock = run->clock;
 	const cp_net_ops *net = cp_run_net(run, err);
 	cp_debug("base: container credential endpoint");
 	return net ? net->ecs_credentials(&o, ret, err) : err->status;

@@ -40,6 +40,13 @@ static int s_fetch(const cp_source *s, cp_run *run, cp_creds *ret, cp_error *err
 				    "profile '%s' sets sso_session '%s' without sso_account_id and "
 				    "sso_role_name: the selected profile will resolve an access token "
 				    "instead of credentials", s->profile, o->session);
+	char *portal = NULL, *oidc = NULL;
+	const char *portal_src = NULL, *oidc_src = NULL;
+	cp_error oidc_err = {0};
+	int r = cp_sso_endpoints(&run->cfg, run->settings, o->region, &portal, &portal_src, &oidc,
+				 &oidc_src, &oidc_err, err);
+	if (r)
+		return r;
 	cp_sso_options opt = {
 		.profile = s->profile,
 		.session_name = o->session,
@@ -47,18 +54,25 @@ static int s_fetch(const cp_source *s, cp_run *run, cp_creds *ret, cp_error *err
 		.region = o->region,
 		.account_id = o->account_id,
 		.role_name = o->role_name,
-		.cfg = &run->cfg,
-		.settings = run->settings,
+		.portal_url = portal,
+		.portal_source = portal_src,
+		.oidc_url = oidc,
+		.oidc_source = oidc_src,
+		.oidc_error = &oidc_err,
 		.ca_bundle = cp_ca_bundle(run->settings),
 		.attempts = 3,
 		.deadline_ms = run->deadline_ms,
+		.clock = run->clock,
 		.now = cp_run_now(run),
 	};
 	const cp_net_ops *net = cp_run_net(run, err);
 	cp_debug("base: IAM Identity Center role '%s' in account %s (%s '%s' of profile '%s')",
 		 o->role_name, o->account_id, o->session ? "sso-session" : "start URL",
 		 o->session ? o->session : o->start_url, s->profile);
-	return net ? net->sso_credentials(&opt, ret, err) : err->status;
+	r = net ? net->sso_credentials(&opt, ret, err) : err->status;
+	free(portal);
+	free(oidc);
+	return r;
 }
 
 static void s_release(cp_source *s)

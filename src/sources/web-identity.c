@@ -17,7 +17,7 @@ typedef cp_web_identity_source s_wi;
 static int s_read_token(const s_wi *w, char **ret_buf, size_t *ret_len, char **ret_token,
 			cp_error *err)
 {
-	int e = cp_read_file(w->token_file, CP_WEB_IDENTITY_TOKEN_MAX, ret_buf, ret_len);
+	int e = cp_read_file(w->token_file, CP_WEB_IDENTITY_TOKEN_MAX, ret_buf, ret_len) < 0 ? errno : 0;
 	if (e == EFBIG)
 		return cp_error_set(err, CP_ESOURCE, "web identity token file '%s' is larger than %d bytes",
 				    w->token_file, CP_WEB_IDENTITY_TOKEN_MAX);

@@ -162,6 +162,69 @@ def test_lazy_load_module_exports_one_symbol(t):
     assert syms == ["cp_net_module_entry"], f"{mod} exports {syms}"
 
 
+EXPORTS_LIST = Path(__file__).resolve().parents[2] / "src" / "exe-exports.list"
+# What the toolchain puts in an executable's dynamic symbol table on its own:
+# the linker's section-boundary symbols; copies of library data the
+# executable references (copy relocations: stdout@GLIBC_2.2.5, optarg@...,
+# versioned after their library); and, in a sanitizer build (.ci/run builds
+# one with address,undefined), the sanitizer runtimes' own symbols
+# (__asan_option_detect_stack_use_after_return, ...).
+TOOLCHAIN_SYMS = {"_IO_stdin_used", "__bss_start", "_edata", "_end", "_init", "_fini",
+                  "__data_start", "data_start", "__dso_handle"}
+COPY_RELOC_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*@+[A-Z][A-Za-z0-9_.]*$")
+SANITIZER_RE = re.compile(r"^__(asan|ubsan|lsan|msan|tsan|hwasan|sanitizer)_")
+
+
+def _nm(t, *args):
+    if not shutil.which("nm"):
+        raise Skip("nm (binutils) is not installed")
+    out = subprocess.run(["nm", *args], capture_output=True, text=True, check=True).stdout
+    return [line.split()[-1] for line in out.splitlines() if line.strip()]
+
+
+def _export_list():
+    """The names in src/exe-exports.list (a --dynamic-list: { name; ... };)."""
+    text = EXPORTS_LIST.read_text()
+    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+    body = re.fullmatch(r"\s*\{(.*)\}\s*;\s*", text, flags=re.S)
+    assert body, f"{EXPORTS_LIST} is not one {{ ... }}; block"
+    names = [n.strip() for n in body.group(1).split(";") if n.strip()]
+    for n in names:
+        assert re.fullmatch(r"cp_[a-z0-9_]+", n), f"{EXPORTS_LIST}: {n!r} is not one core function name"
+    assert len(names) == len(set(names)), f"{EXPORTS_LIST} names a symbol twice"
+    return set(names)
+
+
+def test_lazy_load_executable_exports_exactly_the_list(t):
+    """The executable's dynamic symbols are the list's, nothing more (a
+    wildcard or a new export fails here), nothing less."""
+    if _mode(t) != "module":
+        raise Skip("net_module=false build: nothing is exported")
+    want = _export_list()
+    syms = _nm(t, "-D", "--defined-only", str(t.bin))
+    toolchain = {s for s in syms
+                 if s in TOOLCHAIN_SYMS or COPY_RELOC_RE.match(s) or SANITIZER_RE.match(s)}
+    t.note(f"toolchain symbols left out: {sorted(toolchain)}")
+    got = set(syms) - toolchain
+    assert got == want, (f"exported but not listed: {sorted(got - want)}; "
+                         f"listed but not exported: {sorted(want - got)}")
+
+
+def test_lazy_load_module_calls_exactly_the_list(t):
+    """The core functions the module calls (its undefined cp_* symbols) are
+    the list: one it calls that is not listed would fail to resolve, one
+    listed that it does not call is exported for nothing."""
+    if _mode(t) != "module":
+        raise Skip("net_module=false build: no module")
+    mod = _build_module(t)
+    want = _export_list()
+    calls = {s for s in _nm(t, "-D", "--undefined-only", str(mod)) if s.startswith("cp_")}
+    assert calls <= want, f"the module calls core functions the list lacks: {sorted(calls - want)}"
+    assert calls == want, f"listed but never called by the module: {sorted(want - calls)}"
+    defined = _nm(t, "-D", "--defined-only", str(mod))
+    assert defined == ["cp_net_module_entry"], f"{mod} defines {defined}"
+
+
 def _build_tree_at(d, mod, mode=0o644, owner=None):
     """The parts of a build tree the loader looks at, under d (the directory
     above the executable's): meson-private/, src/credproc-net.so (a copy of
