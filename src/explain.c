@@ -6,55 +6,46 @@
 #include "role.h"
 #include "run.h"
 
-/* A buffer of lines that remembers an allocation failure. */
-typedef struct s_out {
-	cp_buf *b;
-	int failed;
-} s_out;
-
-#define S_PUT(o, call) ((o)->failed = (o)->failed || (call))
-
 /* explain, when the region will come from IMDS: a configured endpoint is
  * used as it is (signed for the instance's region); otherwise the regional
  * endpoint of that region. */
-static void s_imds_region(const cp_run *x, s_out *o)
+static void s_imds_region(const cp_run *x, cp_buf *b)
 {
 	char *url = NULL;
 	const char *src = NULL;
 	cp_error e = {0};
-	S_PUT(o, cp_buf_puts(o->b, "region: none configured; the instance's region from IMDS on a refresh\n"));
+	cp_buf_puts(b, "region: none configured; the instance's region from IMDS on a refresh\n");
 	if (cp_sts_configured_endpoint(&x->cfg, x->settings, &url, &src, &e) == 0 && url)
-		S_PUT(o, cp_buf_printf(o->b, "STS endpoint: %s (from %s), signed for the instance's region\n",
-				       url, src));
+		cp_buf_printf(b, "STS endpoint: %s (from %s), signed for the instance's region\n",
+			      url, src);
 	else
-		S_PUT(o, cp_buf_puts(o->b, "STS endpoint: the regional endpoint of the instance's region\n"));
+		cp_buf_puts(b, "STS endpoint: the regional endpoint of the instance's region\n");
 	free(url);
 }
 
-static void s_step(const cp_role_step *s, size_t n, s_out *o)
+static void s_step(const cp_role_step *s, size_t n, cp_buf *b)
 {
-	cp_buf *b = o->b;
-	S_PUT(o, cp_buf_printf(b, "  %zu. assume role %s", n, s->role_arn));
+	cp_buf_printf(b, "  %zu. assume role %s", n, s->role_arn);
 	if (s->profile)
-		S_PUT(o, cp_buf_printf(b, " (profile '%s')", s->profile));
-	S_PUT(o, cp_buf_printf(b, ", session '%s'", s->role_session_name ? s->role_session_name : "(default)"));
+		cp_buf_printf(b, " (profile '%s')", s->profile);
+	cp_buf_printf(b, ", session '%s'", s->role_session_name ? s->role_session_name : "(default)");
 	if (!s->role_session_name) {
 		char *name = cp_default_session_name();
-		S_PUT(o, cp_buf_printf(b, " = '%s'", name ? name : "?"));
+		cp_buf_printf(b, " = '%s'", name ? name : "?");
 		free(name);
 	}
 	if (s->external_id)
-		S_PUT(o, cp_buf_puts(b, ", external id set"));
+		cp_buf_puts(b, ", external id set");
 	if (s->mfa_serial)
-		S_PUT(o, cp_buf_printf(b, ", MFA device %s", s->mfa_serial));
+		cp_buf_printf(b, ", MFA device %s", s->mfa_serial);
 	if (s->duration_seconds)
-		S_PUT(o, cp_buf_printf(b, ", duration %d s\n", s->duration_seconds));
+		cp_buf_printf(b, ", duration %d s\n", s->duration_seconds);
 	else
-		S_PUT(o, cp_buf_puts(b, ", duration: STS default (3600 s)\n"));
+		cp_buf_puts(b, ", duration: STS default (3600 s)\n");
 }
 
 /* The cache file and what the next call does. */
-static int s_cache(const cp_run *x, cp_cache *cache, s_out *o, cp_error *err)
+static int s_cache(const cp_run *x, cp_cache *cache, cp_buf *b, cp_error *err)
 {
 	cp_cache_entry e = {0};
 	char *dir = NULL, name[17];
@@ -62,12 +53,12 @@ static int s_cache(const cp_run *x, cp_cache *cache, s_out *o, cp_error *err)
 	if ((r = cp_cache_default_dir(x->req->cache_dir, &dir, err)))
 		return r;
 	cp_cache_name(x->key.data, name);
-	S_PUT(o, cp_buf_printf(o->b, "cache file: %s/%s.json\n", dir, name));
+	cp_buf_printf(b, "cache file: %s/%s.json\n", dir, name);
 	free(dir);
 	if ((r = cp_cache_open(cache, x->req->cache_dir, err)))
 		return r;
 	if (!cache->usable) {
-		S_PUT(o, cp_buf_puts(o->b, "cache: unusable (see the warning): every call asks STS\n"));
+		cp_buf_puts(b, "cache: unusable (see the warning): every call asks STS\n");
 		return 0;
 	}
 	int64_t now = cp_run_now(x);
@@ -75,19 +66,18 @@ static int s_cache(const cp_run *x, cp_cache *cache, s_out *o, cp_error *err)
 	if (r == CP_EINTERNAL)
 		return r;
 	if (r != 0) {
-		S_PUT(o, cp_buf_printf(o->b, "cached credentials: none\nnext call: asks STS (refresh margin %d s)\n",
-				       x->margin));
+		cp_buf_printf(b, "cached credentials: none\nnext call: asks STS (refresh margin %d s)\n",
+			      x->margin);
 		return 0;
 	}
 	char t[21];
 	cp_format_iso8601(e.creds.expiration, t);
-	S_PUT(o, cp_buf_printf(o->b, "cached credentials: expire %s (%lld s left of %lld s)\n", t,
-			       (long long)(e.creds.expiration - now),
-			       (long long)(e.creds.expiration - e.issued)));
-	S_PUT(o, cp_buf_printf(o->b, "refresh margin: %lld s (min of %d s and half the lifetime)\n",
-			       (long long)cp_run_effective_margin(x, &e), x->margin));
-	S_PUT(o, cp_buf_printf(o->b, "next call: %s\n",
-			       cp_run_reusable(x, &e, now) ? "cache hit" : "asks STS (inside the refresh margin)"));
+	cp_buf_printf(b, "cached credentials: expire %s (%lld s left of %lld s)\n", t,
+		      (long long)(e.creds.expiration - now), (long long)(e.creds.expiration - e.issued));
+	cp_buf_printf(b, "refresh margin: %lld s (min of %d s and half the lifetime)\n",
+		      (long long)cp_run_effective_margin(x, &e), x->margin);
+	cp_buf_printf(b, "next call: %s\n",
+		      cp_run_reusable(x, &e, now) ? "cache hit" : "asks STS (inside the refresh margin)");
 	cp_creds_clear(&e.creds);
 	return 0;
 }
@@ -96,7 +86,6 @@ int cp_explain(const cp_request *req, const cp_effects *fx, cp_buf *b, cp_error 
 {
 	cp_run x = {0};
 	cp_cache cache = {.dirfd = -1};
-	s_out o = {.b = b};
 	int r;
 	const char *profile = req->profile ? req->profile : "default";
 	const cp_source *base;
@@ -104,29 +93,29 @@ int cp_explain(const cp_request *req, const cp_effects *fx, cp_buf *b, cp_error 
 	if ((r = cp_run_prepare(&x, req, fx, err)))
 		goto out;
 	base = x.chain.base;
-	S_PUT(&o, cp_buf_printf(b, "profile: %s\n", req->flags.role_arn ? "(command line role)" : profile));
-	S_PUT(&o, cp_buf_printf(b, "config files: %s, %s\n", x.cfg_path, x.cred_path));
-	S_PUT(&o, cp_buf_puts(b, "chain:\n  1. "));
-	S_PUT(&o, base->ops->explain(base, &x, b));
+	cp_buf_printf(b, "profile: %s\n", req->flags.role_arn ? "(command line role)" : profile);
+	cp_buf_printf(b, "config files: %s, %s\n", x.cfg_path, x.cred_path);
+	cp_buf_puts(b, "chain:\n  1. ");
+	base->ops->explain(base, &x, b);
 	for (size_t i = 0; i < x.chain.nsteps; i++)
-		s_step(&x.chain.steps[i], i + 2, &o);
+		s_step(&x.chain.steps[i], i + 2, b);
 	if (!x.cached)
-		S_PUT(&o, cp_buf_puts(b, "no role to assume: the credentials are printed as they are, without caching\n"));
+		cp_buf_puts(b, "no role to assume: the credentials are printed as they are, without caching\n");
 	else if (x.region_from_imds)
-		s_imds_region(&x, &o);
+		s_imds_region(&x, b);
 	else if (x.sts.url)
-		S_PUT(&o, cp_buf_printf(b, "region: %s\nSTS endpoint: %s (from %s), signed for %s\n",
+		cp_buf_printf(b, "region: %s\nSTS endpoint: %s (from %s), signed for %s\n",
 					x.region ? x.region : "none (global endpoint)", x.sts.url,
-					x.sts.url_source, x.sts.signing_region));
+					x.sts.url_source, x.sts.signing_region);
 	else
-		S_PUT(&o, cp_buf_puts(b, "STS endpoint: not used\n"));
+		cp_buf_puts(b, "STS endpoint: not used\n");
 	if (x.cached && req->no_cache)
-		S_PUT(&o, cp_buf_puts(b, "cache: disabled (--no-cache): every call asks STS\n"));
-	else if (x.cached && (r = s_cache(&x, &cache, &o, err)))
+		cp_buf_puts(b, "cache: disabled (--no-cache): every call asks STS\n");
+	else if (x.cached && (r = s_cache(&x, &cache, b, err)))
 		goto out;
 	if (cp_chain_has_mfa(&x))
-		S_PUT(&o, cp_mfa_explain(&x, cache.usable ? &cache : NULL, b));
-	r = o.failed ? cp_error_set(err, CP_EINTERNAL, "out of memory") : 0;
+		cp_mfa_explain(&x, cache.usable ? &cache : NULL, b);
+	r = cp_buf_status(b) ? cp_error_set(err, CP_EINTERNAL, "out of memory") : 0;
 	if (!r && b->data) /* endpoints are named without their userinfo */
 		b->len = cp_strip_userinfo(b->data, b->len + 1, b->data);
 out:
