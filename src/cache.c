@@ -41,6 +41,7 @@ enum s_kind {
 	S_ENTRY,  /* <16 hex>.json */
 	S_LOCK,   /* <16 hex>.lock */
 	S_TEMP,   /* .<16 hex>.<pid>.<16 hex>.tmp */
+	S_INDEX,  /* <16 hex>.idx, a config file's index (config.c): only clear removes it */
 };
 
 static bool s_hex16(const char *s)
@@ -54,6 +55,8 @@ static bool s_hex16(const char *s)
 static enum s_kind s_classify(const char *name)
 {
 	size_t n = strlen(name);
+	if (n == 20 && s_hex16(name) && strcmp(name + 16, ".idx") == 0)
+		return S_INDEX;
 	if (n == 21 && s_hex16(name)) {
 		if (strcmp(name + 16, ".json") == 0)
 			return S_ENTRY;
@@ -317,6 +320,35 @@ int cp_cache_open(cp_cache *c, const char *dir_override, cp_error *err)
 	c->dirfd = fd;
 	c->usable = true;
 	return 0;
+}
+
+int cp_cache_index_dir(const char *dir_override)
+{
+	cp_error e = {0};
+	struct stat st;
+	char *dir = NULL;
+	const char *why = NULL;
+	int fd = -1;
+	if (cp_cache_default_dir(dir_override, &dir, &e)) {
+		cp_debug("config: no index: %s", e.msg);
+		return -1;
+	}
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		why = errno == ELOOP ? "a symbolic link" : strerror(errno);
+	else if (fstat(fd, &st) < 0)
+		why = strerror(errno);
+	else if (st.st_uid != geteuid())
+		why = "owned by another user";
+	else if (st.st_mode & (S_IWGRP | S_IWOTH))
+		why = "group- or world-writable";
+	if (why) {
+		cp_debug("config: no index in the cache directory '%s': %s", dir, why);
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	free(dir);
+	return fd;
 }
 
 void cp_cache_close(cp_cache *c)

@@ -30,7 +30,9 @@
  * A read requires Format == CP_CACHE_FORMAT, Key equal byte for byte,
  * strings and integers of the right types, non-empty key id and secret,
  * and Expiration > Issued > 0. Temp files are ".<hash>.<pid>.<random>.tmp".
- * Only names of exactly these three shapes are ever removed.
+ * Only names of exactly these three shapes are ever removed, and, by
+ * cp_cache_clear(NULL) only, "<16 hex>.idx": the indexes of large config
+ * files (config.h, cp_config_load_indexed), kept here too.
  *
  * Locks are flock()s on an O_CLOEXEC descriptor: a holder that dies or execs
  * releases it, but a fork()ed child shares it until it closes its copy.
@@ -89,6 +91,14 @@ int cp_cache_default_dir(const char *dir_override, char **ret, cp_error *err);
 int cp_cache_open(cp_cache *c, const char *dir_override, cp_error *err);
 void cp_cache_close(cp_cache *c);
 
+/* The directory for the config files' indexes (cp_config_load_indexed):
+ * the cache directory of dir_override as cp_cache_open() finds it, only
+ * when it exists already and passes its checks (owned by us, not group-
+ * or world-writable, not a symbolic link). Never creates it, never warns
+ * (a cp_debug() line says why not): an O_DIRECTORY|O_CLOEXEC fd to
+ * close, or -1. */
+int cp_cache_index_dir(const char *dir_override);
+
 /* The file name stem for a key: 16 lowercase hex digits + NUL. */
 void cp_cache_name(const char *key, char ret[static 17]);
 
@@ -129,8 +139,9 @@ void cp_cache_unlock(cp_cache_lockfile *lock);
  * silently (cp_cache_open already warned). CP_EINTERNAL only on OOM. */
 int cp_cache_write(cp_cache *c, const char *key, const cp_cache_entry *e, cp_error *err);
 
-/* Removes the entry and lock for key, or (key NULL) every entry, lock and
- * temp file of ours in the directory (names of our shapes only; other files
+/* Removes the entry and lock for key, or (key NULL) every entry, lock,
+ * temp file and config index of ours in the directory (names of our
+ * shapes only; other files
  * and subdirectories are left alone). *ret_removed counts entries removed.
  * A file that cannot be removed warns and is skipped; an unusable cache
  * removes nothing. 0, or CP_EINTERNAL on OOM. */

@@ -17,11 +17,18 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fileio.h"
@@ -297,7 +304,7 @@ _Static_assert(2 * (uint64_t)CP_CONFIG_MAX_SECTIONS < S_POS_MASK, "positions fit
 /* Eight bytes at a time, each word multiplied in; then murmur3's fmix64,
  * as the slot comes from the low bits (FNV-1a, used before, mixed them
  * poorly: names differing in a few digits collided in long runs). */
-static uint32_t s_hash_n(const char *s, size_t n)
+static uint64_t s_hash64_n(const char *s, size_t n)
 {
 	uint64_t h = 0xcbf29ce484222325ull ^ n, w;
 	size_t i = 0;
@@ -316,7 +323,12 @@ static uint32_t s_hash_n(const char *s, size_t n)
 	h ^= h >> 33;
 	h *= 0xc4ceb9fe1a85ec53ull;
 	h ^= h >> 33;
-	return (uint32_t)h;
+	return h;
+}
+
+static uint32_t s_hash_n(const char *s, size_t n)
+{
+	return (uint32_t)s_hash64_n(s, n);
 }
 
 static uint32_t s_hash(const char *s)
@@ -436,7 +448,14 @@ _Static_assert(CP_CONFIG_MAX_FILE < UINT32_MAX / 4, "offsets and span numbers fi
 typedef struct s_text {
 	char *data;
 	size_t size;    /* bytes to wipe */
+	uint32_t rank;  /* the file's place in the load order: a section's spans
+			 * are linked in this order */
 } s_text;
+
+/* A file answered from its index (cp_config_load_indexed); see "the
+ * checked-config index" below. */
+typedef struct s_ixfile s_ixfile;
+struct s_parser;
 
 struct cp_config_lazy {
 	s_index ix[L_COUNT];     /* over profiles, sso_sessions, services */
@@ -444,6 +463,14 @@ struct cp_config_lazy {
 	size_t nspans, cap_spans;
 	s_text *texts;
 	size_t ntexts, cap_texts;
+	uint32_t nranks;         /* files parsed or indexed so far */
+	s_ixfile *ixf[2];        /* the files answered from an index, in load order */
+	size_t nixf;
+	/* Bounds over the files (their most property lines in a section,
+	 * their sections), and a file merged whole: with an index in play,
+	 * when a limit could be reached, the files are read whole again. */
+	size_t max_lines_sum, nsections_sum;
+	bool merged_whole;
 };
 
 static struct cp_config_lazy *s_lazy(cp_config *cfg)
@@ -453,10 +480,14 @@ static struct cp_config_lazy *s_lazy(cp_config *cfg)
 	return cfg->lazy;
 }
 
+static void s_ixfile_free(s_ixfile *f);
+
 static void s_lazy_free(struct cp_config_lazy *lz)
 {
 	if (!lz)
 		return;
+	for (size_t i = 0; i < lz->nixf; i++)
+		s_ixfile_free(lz->ixf[i]);
 	for (int i = 0; i < L_COUNT; i++)
 		s_index_free(&lz->ix[i]);
 	free(lz->spans);
@@ -524,6 +555,7 @@ static int s_cfg_add(cp_config *cfg, int li, char *name, cp_section **ret)
 }
 
 static int s_materialize(const cp_config *cfg, cp_section *s);
+static int s_find_pulled(const cp_config *cfg, int li, const char *name, cp_section **ret);
 
 /* ---- public lifecycle and lookups ------------------------------------- */
 
@@ -549,8 +581,8 @@ static const cp_section *s_lookup(const cp_config *cfg, int li, const char *name
 {
 	if (!cfg || !name)
 		return NULL;
-	cp_section *s = s_cfg_find(cfg, li, name);
-	if (s && s_materialize(cfg, s))
+	cp_section *s;
+	if (s_find_pulled(cfg, li, name, &s) || (s && s_materialize(cfg, s)))
 		return NULL;
 	return s;
 }
@@ -584,8 +616,8 @@ int cp_config_set(cp_config *cfg, const char *profile, const char *key, const ch
 {
 	if (!cfg || !profile || !key || !value)
 		return CP_EINTERNAL;
-	cp_section *s = s_cfg_find(cfg, L_PROFILES, profile);
-	if (s && s_materialize(cfg, s))
+	cp_section *s;
+	if (s_find_pulled(cfg, L_PROFILES, profile, &s) || (s && s_materialize(cfg, s)))
 		return CP_EINTERNAL;
 	if (!s) {
 		if (s_nsections(cfg) >= CP_CONFIG_MAX_SECTIONS)
@@ -738,21 +770,15 @@ static int s_span_open(s_parser *ps, cp_section *s)
 	return 0;
 }
 
-static int s_header(s_parser *ps, const char *line, size_t n)
+/* A header line (trimmed of its '\r'): the list its section goes to in a
+ * file of `kind`, S_LIST_NONE for a section that is ignored, or -1 when the
+ * line does not end with ']'. The name is set for any list but -1. */
+static int s_header_parse(cp_file_kind kind, const char *line, size_t n, const char **ret_name,
+			  size_t *ret_namen)
 {
-	int r;
-	s_span_close(ps);
-	if ((r = s_flush(ps)))
-		return r;
-	if (++ps->nheaders > CP_CONFIG_MAX_SECTIONS)
-		return cp_error_set(ps->err, CP_ECONFIG, "'%s' line %zu: more than %d sections",
-				    ps->file, ps->lineno, CP_CONFIG_MAX_SECTIONS);
 	s_prepare_line(&line, &n, false);
 	if (n < 2 || line[n - 1] != ']')
-		return s_perr(ps, "section header must end with ']'");
-	ps->in_section = true;
-	ps->have_prop = ps->is_subprop = false;
-	ps->cur_list = S_LIST_NONE;
+		return -1;
 
 	/* "[prefix name]" or "[name]" */
 	const char *in = line + 1, *prefix = NULL, *name;
@@ -772,23 +798,43 @@ static int s_header(s_parser *ps, const char *line, size_t n)
 		namen = inn;
 	}
 	s_trim_space(&name, &namen);
+	*ret_name = name;
+	*ret_namen = namen;
 	if (!s_is_ident(name, namen))
-		return 0;
+		return S_LIST_NONE;
 
-	int list = S_LIST_NONE;
 	bool is_default = namen == 7 && memcmp(name, "default", 7) == 0;
-	if (ps->kind == CP_FILE_CONFIG) {
+	if (kind == CP_FILE_CONFIG) {
 		if (!prefix)
-			list = is_default ? S_LIST_BARE_DEFAULT : S_LIST_NONE;
-		else if (prefixn == 7 && memcmp(prefix, "profile", 7) == 0)
-			list = S_LIST_PROFILES;
-		else if (prefixn == 11 && memcmp(prefix, "sso-session", 11) == 0)
-			list = S_LIST_SSO;
-		else if (prefixn == 8 && memcmp(prefix, "services", 8) == 0)
-			list = S_LIST_SERVICES;
-	} else if (!prefix) {
-		list = S_LIST_PROFILES;
+			return is_default ? S_LIST_BARE_DEFAULT : S_LIST_NONE;
+		if (prefixn == 7 && memcmp(prefix, "profile", 7) == 0)
+			return S_LIST_PROFILES;
+		if (prefixn == 11 && memcmp(prefix, "sso-session", 11) == 0)
+			return S_LIST_SSO;
+		if (prefixn == 8 && memcmp(prefix, "services", 8) == 0)
+			return S_LIST_SERVICES;
+		return S_LIST_NONE;
 	}
+	return prefix ? S_LIST_NONE : S_LIST_PROFILES;
+}
+
+static int s_header(s_parser *ps, const char *line, size_t n)
+{
+	const char *name;
+	size_t namen;
+	int r;
+	s_span_close(ps);
+	if ((r = s_flush(ps)))
+		return r;
+	if (++ps->nheaders > CP_CONFIG_MAX_SECTIONS)
+		return cp_error_set(ps->err, CP_ECONFIG, "'%s' line %zu: more than %d sections",
+				    ps->file, ps->lineno, CP_CONFIG_MAX_SECTIONS);
+	int list = s_header_parse(ps->kind, line, n, &name, &namen);
+	if (list < 0)
+		return s_perr(ps, "section header must end with ']'");
+	ps->in_section = true;
+	ps->have_prop = ps->is_subprop = false;
+	ps->cur_list = S_LIST_NONE;
 	if (list == S_LIST_NONE)
 		return 0;
 	if (list == S_LIST_BARE_DEFAULT) {
@@ -800,7 +846,8 @@ static int s_header(s_parser *ps, const char *line, size_t n)
 		ps->cur_list = list;
 		return ps->scan ? s_span_open(ps, &ps->bare_default) : 0;
 	}
-	if (list == S_LIST_PROFILES && is_default && ps->kind == CP_FILE_CONFIG)
+	if (list == S_LIST_PROFILES && ps->kind == CP_FILE_CONFIG && namen == 7 &&
+	    memcmp(name, "default", 7) == 0)
 		ps->saw_profile_default = true;
 
 	cp_section **arr;
@@ -970,7 +1017,9 @@ static int s_parse_lines(s_parser *ps, const char *text, size_t len, bool file_s
 			if (tn == 0)
 				continue; /* blank */
 		}
-		if (line[0] == '[')
+		if (line[0] == '[' && ps->cur_list == S_LIST_TARGET)
+			r = s_perr(ps, "a section header inside a section's body"); /* not checked text */
+		else if (line[0] == '[')
 			r = s_header(ps, line, n);
 		else if (s_is_ws(line[0]))
 			r = s_continuation(ps, line, n);
@@ -1129,7 +1178,7 @@ static int s_merge_scanned(cp_config *cfg, s_parser *ps, size_t text, const char
 /* Keeps the text the spans point into: `owned` (a heap copy of `size`
  * bytes, taken: *owned becomes NULL) or a copy. *ret is its number. */
 static int s_keep_text(cp_config *cfg, const char *text, size_t len, char **owned, size_t size,
-		       size_t *ret)
+		       uint32_t rank, size_t *ret)
 {
 	struct cp_config_lazy *lz = s_lazy(cfg);
 	if (!lz)
@@ -1142,7 +1191,7 @@ static int s_keep_text(cp_config *cfg, const char *text, size_t len, char **owne
 		lz->texts = nt;
 		lz->cap_texts = ncap;
 	}
-	s_text t = {owned ? *owned : NULL, size};
+	s_text t = {owned ? *owned : NULL, size, rank};
 	if (!t.data) {
 		if (!(t.data = malloc(len ? len : 1)))
 			return CP_EINTERNAL;
@@ -1266,14 +1315,39 @@ static int s_parse_text(s_parser *ps, const char *text, size_t len)
 	return 0;
 }
 
+static int s_ix_build(const s_parser *ps, const char *text, size_t len, char **ret,
+		      size_t *ret_size);
+
+/* The most property lines of a section of the file parsed by ps (each
+ * line counts, as when scanning), and its sections. */
+static void s_file_bounds(const s_parser *ps, size_t *ret_lines, size_t *ret_sections)
+{
+	size_t m = 0;
+	for (int li = 0; li < L_COUNT; li++) {
+		cp_section **arr;
+		size_t *n, *cap;
+		s_list_of((cp_config *)&ps->tmp, li, &arr, &n, &cap);
+		for (size_t i = 0; i < *n; i++)
+			if ((*arr)[i].lazy_lines + (*arr)[i].nprops > m)
+				m = (*arr)[i].lazy_lines + (*arr)[i].nprops;
+	}
+	*ret_lines = m;
+	*ret_sections = ps->tmp.nprofiles + ps->tmp.nsso + ps->tmp.nservices;
+}
+
 /* Parses one file and merges it into cfg. `owned`, if not NULL, is a heap
  * copy of the text (`size` bytes to wipe) that may be kept instead of a
- * copy (then *owned becomes NULL). */
+ * copy (then *owned becomes NULL). With ix, a checked-config index of the
+ * file is built into *ix (heap, ix_size bytes; NULL when the file was not
+ * scanned: near the property limit, it is parsed whole). */
 static int s_parse_file(cp_config *cfg, const char *text, size_t len, cp_file_kind kind,
-			const char *file, char **owned, size_t size, cp_error *err)
+			const char *file, char **owned, size_t size, char **ix, size_t *ix_size,
+			cp_error *err)
 {
 	s_parser ps;
 	int r;
+	if (ix)
+		*ix = NULL;
 	if (len > CP_CONFIG_MAX_FILE)
 		return cp_error_set(err, CP_ECONFIG, "'%s': larger than %d bytes", file,
 				    CP_CONFIG_MAX_FILE);
@@ -1282,11 +1356,23 @@ static int s_parse_file(cp_config *cfg, const char *text, size_t len, cp_file_ki
 
 	/* Check the file and find its sections; the properties are parsed on
 	 * lookup. Near the property limit, parse it whole instead. */
+	struct cp_config_lazy *lz = s_lazy(cfg);
+	if (!lz)
+		return cp_error_set(err, CP_EINTERNAL, "out of memory");
+	uint32_t rank = lz->nranks++;
 	s_parser_init(&ps, text, len, kind, file, err);
 	ps.scan = !s_eager;
 	if (ps.scan && (r = s_presize(&ps, text, len)))
 		goto out;
 	r = s_parse_text(&ps, text, len);
+	if (ps.scan && lz->nixf &&
+	    ((r && ps.overflow) || (!r && s_merge_may_overflow(cfg, &ps.tmp)))) {
+		/* Merging whole would need the indexed files' sections:
+		 * cp_config_load_indexed reads every file whole instead. */
+		lz->merged_whole = true;
+		r = 0;
+		goto out;
+	}
 	if (ps.scan && ((r && ps.overflow) || (!r && s_merge_may_overflow(cfg, &ps.tmp)))) {
 		s_parser_free(&ps);
 		s_parser_init(&ps, text, len, kind, file, err);
@@ -1294,6 +1380,15 @@ static int s_parse_file(cp_config *cfg, const char *text, size_t len, cp_file_ki
 	}
 	if (r)
 		goto out;
+	size_t lines, sections;
+	s_file_bounds(&ps, &lines, &sections);
+	lz->max_lines_sum += lines;
+	lz->nsections_sum += sections;
+	lz->merged_whole |= !ps.scan;
+	if (ix && ps.scan && s_ix_build(&ps, text, len, ix, ix_size)) {
+		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
+		goto out;
+	}
 
 	if (!ps.scan) {
 		for (int li = 0; li < L_COUNT && !r; li++) {
@@ -1304,7 +1399,7 @@ static int s_parse_file(cp_config *cfg, const char *text, size_t len, cp_file_ki
 		}
 	} else if (ps.nspans) {
 		size_t t;
-		if (s_keep_text(cfg, text, len, owned, size, &t)) {
+		if (s_keep_text(cfg, text, len, owned, size, rank, &t)) {
 			r = cp_error_set(err, CP_EINTERNAL, "out of memory");
 			goto out;
 		}
@@ -1329,18 +1424,762 @@ int cp_config_parse(cp_config *cfg, const char *text, size_t len, cp_file_kind k
 		    const char *filename, cp_error *err)
 {
 	const char *file = filename ? filename : kind == CP_FILE_CONFIG ? "config" : "credentials";
-	return s_parse_file(cfg, text, len, kind, file, NULL, 0, err);
+	return s_parse_file(cfg, text, len, kind, file, NULL, 0, NULL, NULL, err);
+}
+
+/* ---- the checked-config index (cp_config_load_indexed) ------------------- */
+
+/* The index of a file, written after the file was read and checked whole
+ * (no error), so that a later run that finds the file unchanged (same
+ * fstat identity) reads only the sections it looks up. Native byte order
+ * and layout (a cache of this machine, never moved):
+ *
+ *   s_ix_header                      magic, version, kind, the file's identity,
+ *                                    table sizes, a check of the header
+ *   s_ix_rec[nslots[0]]              hash tables of the names (profiles,
+ *   s_ix_rec[nslots[1]]              sso-sessions, services): open addressing,
+ *   s_ix_rec[nslots[2]]              linear probing, all-zero = empty
+ *   s_ix_span[nspans]                each name's spans, in file order
+ *
+ * No name is stored: a record holds a 64-bit hash of its name, and the
+ * header line a span starts with, read with the body, is parsed and must
+ * name the section looked up. Each record holds a check of itself and of
+ * its spans. A lookup checks every record its probe passes (so that a
+ * damaged record is seen, not skipped as another name's) and reads its
+ * spans with pread() from the open file (never mapped: another process
+ * truncating it would be a SIGBUS): each must start with a header line of
+ * that name right after a line end, end right before a header line or at
+ * the end of the file, and hold no header. Anything else, and any
+ * offset or count out of bounds, means the index is not to be trusted:
+ * the file is then read whole and checked as without an index. */
+#define S_IX_MAGIC "CPCFGIX\n"
+#define S_IX_VERSION 1u
+#define S_IX_ENDIAN 0x01020304u
+#define S_IX_MAX_SLOTS (1u << 20)
+#define S_IX_SETTLE_SECONDS 3
+
+typedef struct s_ix_header {
+	char magic[8];
+	uint32_t version, endian, kind, max_lines; /* most property lines of a section */
+	uint64_t dev, ino, size, mtime_s, mtime_ns, ctime_s, ctime_ns, uid, mode;
+	uint32_t nslots[L_COUNT];                  /* 0 or a power of two */
+	uint32_t nnames[L_COUNT];                  /* < nslots */
+	uint32_t nspans, reserved;
+	uint64_t check;                            /* of the bytes before it */
+} s_ix_header;
+
+typedef struct s_ix_rec {
+	uint64_t hash;          /* s_hash64_n of the name */
+	uint32_t first, nspans; /* in the span array; nspans >= 1 */
+	uint64_t check;         /* s_ix_rec_check, never 0 */
+} s_ix_rec;
+
+typedef struct s_ix_span {
+	uint32_t hdr;    /* offset of the header line */
+	uint32_t end;    /* end of its body: the next header line or the end of the file */
+	uint32_t lineno; /* the header's line number */
+} s_ix_span;
+
+_Static_assert(offsetof(s_ix_header, check) == 128 && sizeof(s_ix_header) == 136,
+	       "no padding in the index header");
+_Static_assert(sizeof(s_ix_rec) == 24 && sizeof(s_ix_span) == 12, "no padding in the index");
+_Static_assert(2 * (uint64_t)CP_CONFIG_MAX_SECTIONS <= S_IX_MAX_SLOTS, "a table holds a file's names");
+
+struct s_ixfile {
+	int fd;                 /* the file, open for pread() */
+	cp_file_kind kind;
+	uint32_t rank;          /* its place in the load order */
+	struct stat st;         /* its identity, the index's */
+	char *path;             /* for debug lines */
+	void *map;              /* the index, mapped read-only */
+	size_t map_size;
+	const s_ix_header *h;
+	const s_ix_rec *recs[L_COUNT];
+	const s_ix_span *spans;
+	struct s_parser *whole; /* the file read whole, after the index was found wrong */
+	size_t whole_text;      /* ... and its kept text */
+	bool failed;            /* changed while we ran: its sections cannot be read */
+};
+
+/* What reading from an index found. */
+typedef enum s_ixr {
+	S_IXR_OK,
+	S_IXR_WRONG,   /* the index does not match the file: read the file whole */
+	S_IXR_CHANGED, /* the file changed since it was checked */
+	S_IXR_NOMEM,
+} s_ixr;
+
+static size_t s_ix_min = CP_CONFIG_INDEX_MIN;
+static int s_ix_settle = S_IX_SETTLE_SECONDS;
+
+void cp_config_index_tune(size_t min_bytes, int settle_seconds)
+{
+	s_ix_min = min_bytes;
+	s_ix_settle = settle_seconds;
+}
+
+int cp_config_indexed(const cp_config *cfg)
+{
+	return cfg && cfg->lazy ? (int)cfg->lazy->nixf : 0;
+}
+
+static void s_ixfile_free(s_ixfile *f)
+{
+	if (!f)
+		return;
+	if (f->fd >= 0)
+		close(f->fd);
+	if (f->map)
+		munmap(f->map, f->map_size);
+	if (f->whole) {
+		s_parser_free(f->whole);
+		free(f->whole);
+	}
+	free(f->path);
+	free(f);
+}
+
+static void s_ix_identity(s_ix_header *h, const struct stat *st)
+{
+	h->dev = (uint64_t)st->st_dev;
+	h->ino = (uint64_t)st->st_ino;
+	h->size = (uint64_t)st->st_size;
+	h->mtime_s = (uint64_t)st->st_mtim.tv_sec;
+	h->mtime_ns = (uint64_t)st->st_mtim.tv_nsec;
+	h->ctime_s = (uint64_t)st->st_ctim.tv_sec;
+	h->ctime_ns = (uint64_t)st->st_ctim.tv_nsec;
+	h->uid = (uint64_t)st->st_uid;
+	h->mode = (uint64_t)st->st_mode;
+}
+
+static bool s_ix_same_identity(const s_ix_header *a, const s_ix_header *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	       a->mtime_s == b->mtime_s && a->mtime_ns == b->mtime_ns && a->ctime_s == b->ctime_s &&
+	       a->ctime_ns == b->ctime_ns && a->uid == b->uid && a->mode == b->mode;
+}
+
+static bool s_same_stat(const struct stat *a, const struct stat *b)
+{
+	s_ix_header x, y;
+	s_ix_identity(&x, a);
+	s_ix_identity(&y, b);
+	return s_ix_same_identity(&x, &y);
+}
+
+static uint64_t s_ix_header_check(const s_ix_header *h)
+{
+	return s_hash64_n((const char *)h, offsetof(s_ix_header, check));
+}
+
+static uint64_t s_ix_rec_check(int li, const s_ix_rec *rec, const s_ix_span *spans)
+{
+	uint64_t w[4] = {(uint64_t)li, rec->hash, (uint64_t)rec->first << 32 | rec->nspans,
+			 s_hash64_n((const char *)spans, rec->nspans * sizeof *spans)};
+	uint64_t c = s_hash64_n((const char *)w, sizeof w);
+	return c ? c : 1;
+}
+
+static bool s_ix_rec_empty(const s_ix_rec *rec)
+{
+	return !rec->hash && !rec->first && !rec->nspans && !rec->check;
+}
+
+/* The file name of the index of the file at `path`: "<16 hex>.idx". */
+static void s_ix_name(const char *path, cp_file_kind kind, char ret[static 24])
+{
+	uint64_t h = s_hash64_n(path, strlen(path));
+	if (kind != CP_FILE_CONFIG)
+		h = s_hash64_n((const char *)&h, sizeof h);
+	snprintf(ret, 24, "%016" PRIx64 ".idx", h);
+}
+
+/* The header line that a body (starting at off) follows. */
+static size_t s_header_start(const char *text, size_t len, size_t off)
+{
+	size_t p = off;
+	if (p && text[p - 1] == '\n')
+		p--;
+	const char *nl = p ? memrchr(text, '\n', p) : NULL;
+	if (nl)
+		return (size_t)(nl - text) + 1;
+	return len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+}
+
+/* Builds the index of a file scanned by ps (its identity and header check
+ * are filled in by the caller). */
+static int s_ix_build(const s_parser *ps, const char *text, size_t len, char **ret,
+		      size_t *ret_size)
+{
+	cp_section *lists[L_COUNT] = {ps->tmp.profiles, ps->tmp.sso_sessions, ps->tmp.services};
+	size_t counts[L_COUNT] = {ps->tmp.nprofiles, ps->tmp.nsso, ps->tmp.nservices};
+	size_t nslots[L_COUNT], nspans = 0, size = sizeof(s_ix_header), lines, sections;
+	for (int li = 0; li < L_COUNT; li++) {
+		for (size_t i = 0; i < counts[li]; i++)
+			for (size_t k = lists[li][i].lazy_first; k; k = ps->spans[k - 1].next)
+				nspans++;
+		nslots[li] = 0;
+		if (counts[li]) {
+			nslots[li] = 8;
+			while (nslots[li] * 3 < (counts[li] + 1) * 4)
+				nslots[li] *= 2;
+		}
+		size += nslots[li] * sizeof(s_ix_rec);
+	}
+	size += nspans * sizeof(s_ix_span);
+	char *buf = calloc(1, size);
+	if (!buf)
+		return CP_EINTERNAL;
+	s_ix_header *h = (s_ix_header *)buf;
+	memcpy(h->magic, S_IX_MAGIC, sizeof h->magic);
+	h->version = S_IX_VERSION;
+	h->endian = S_IX_ENDIAN;
+	h->kind = (uint32_t)ps->kind;
+	s_file_bounds(ps, &lines, &sections);
+	h->max_lines = (uint32_t)lines;
+	h->nspans = (uint32_t)nspans;
+	s_ix_rec *recs = (s_ix_rec *)(buf + sizeof *h);
+	s_ix_span *spans = (s_ix_span *)(buf + size - nspans * sizeof(s_ix_span));
+	uint32_t cur = 0;
+	for (int li = 0; li < L_COUNT; li++) {
+		h->nslots[li] = (uint32_t)nslots[li];
+		h->nnames[li] = (uint32_t)counts[li];
+		for (size_t i = 0; i < counts[li]; i++) {
+			const cp_section *s = &lists[li][i];
+			s_ix_rec rec = {.hash = s_hash64_n(s->name, strlen(s->name)), .first = cur};
+			for (size_t k = s->lazy_first; k; k = ps->spans[k - 1].next) {
+				const s_span *sp = &ps->spans[k - 1];
+				spans[cur].hdr = (uint32_t)s_header_start(text, len, sp->off);
+				spans[cur].end = sp->off + sp->len;
+				spans[cur].lineno = sp->lineno;
+				cur++;
+			}
+			rec.nspans = cur - rec.first;
+			rec.check = s_ix_rec_check(li, &rec, &spans[rec.first]);
+			size_t mask = nslots[li] - 1, j = rec.hash & mask;
+			while (!s_ix_rec_empty(&recs[j]))
+				j = (j + 1) & mask;
+			recs[j] = rec;
+		}
+		recs += nslots[li];
+	}
+	*ret = buf;
+	*ret_size = size;
+	return 0;
+}
+
+/* Maps and checks the index of the file open as fd (identity st). 0 and
+ * *ret (NULL: none to use, a debug line says why), or CP_EINTERNAL. */
+static int s_ix_open(int dirfd, const char *path, cp_file_kind kind, int fd,
+		     const struct stat *st, s_ixfile **ret)
+{
+	char name[24];
+	struct stat ist;
+	s_ix_header want;
+	const char *why = NULL;
+	void *map = NULL;
+	*ret = NULL;
+	s_ix_name(path, kind, name);
+	int ifd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (ifd < 0) {
+		cp_debug("config: no index of '%s' (%s): %s", path, name,
+			 errno == ENOENT ? "none yet" : strerror(errno));
+		return 0;
+	}
+	if (fstat(ifd, &ist) < 0)
+		why = strerror(errno);
+	else if (!S_ISREG(ist.st_mode) || ist.st_uid != geteuid() ||
+		 (ist.st_mode & (S_IWGRP | S_IWOTH)))
+		why = "not a regular file of ours, writable by us only";
+	else if ((uint64_t)ist.st_size < sizeof(s_ix_header) ||
+		 (uint64_t)ist.st_size > sizeof(s_ix_header) +
+						 (uint64_t)L_COUNT * S_IX_MAX_SLOTS * sizeof(s_ix_rec) +
+						 (uint64_t)CP_CONFIG_MAX_SECTIONS * sizeof(s_ix_span))
+		why = "damaged (its size)";
+	else if ((map = mmap(NULL, (size_t)ist.st_size, PROT_READ, MAP_PRIVATE, ifd, 0)) ==
+		 MAP_FAILED) {
+		map = NULL;
+		why = strerror(errno);
+	}
+	close(ifd);
+	if (why) {
+		cp_debug("config: not using the index '%s' of '%s': %s", name, path, why);
+		return 0;
+	}
+	size_t size = (size_t)ist.st_size;
+	const s_ix_header *h = map;
+	uint64_t total = sizeof *h, names = 0;
+	s_ix_identity(&want, st);
+	if (memcmp(h->magic, S_IX_MAGIC, sizeof h->magic) != 0 || h->version != S_IX_VERSION ||
+	    h->endian != S_IX_ENDIAN || h->kind != (uint32_t)kind || h->check != s_ix_header_check(h))
+		why = "damaged, or of another version";
+	else if (!s_ix_same_identity(h, &want))
+		why = "the file changed since";
+	for (int li = 0; li < L_COUNT && !why; li++) {
+		uint32_t ns = h->nslots[li];
+		if (ns > S_IX_MAX_SLOTS || (ns & (ns - 1)) || (ns ? h->nnames[li] >= ns : h->nnames[li]))
+			why = "damaged (a table)";
+		total += (uint64_t)ns * sizeof(s_ix_rec);
+		names += h->nnames[li];
+	}
+	if (!why && (h->nspans > CP_CONFIG_MAX_SECTIONS || names > h->nspans ||
+		     total + (uint64_t)h->nspans * sizeof(s_ix_span) != size))
+		why = "damaged (its size)";
+	if (why) {
+		cp_debug("config: not using the index '%s' of '%s': %s", name, path, why);
+		munmap(map, size);
+		return 0;
+	}
+	s_ixfile *f = calloc(1, sizeof *f);
+	if (!f || !(f->path = cp_strdup(path))) {
+		free(f);
+		munmap(map, size);
+		return CP_EINTERNAL;
+	}
+	f->fd = fd;
+	f->kind = kind;
+	f->st = *st;
+	f->map = map;
+	f->map_size = size;
+	f->h = h;
+	const char *p = (const char *)map + sizeof *h;
+	for (int li = 0; li < L_COUNT; li++) {
+		f->recs[li] = (const s_ix_rec *)p;
+		p += (size_t)h->nslots[li] * sizeof(s_ix_rec);
+	}
+	f->spans = (const s_ix_span *)p;
+	cp_debug("config: '%s' answered from its index '%s'", path, name);
+	*ret = f;
+	return 0;
+}
+
+/* The record of `name` in list li: S_IXR_OK and *ret (NULL: absent), or
+ * S_IXR_WRONG when a record on the way is damaged. */
+static s_ixr s_ix_probe(const s_ixfile *f, int li, const char *name, const s_ix_rec **ret)
+{
+	uint32_t ns = f->h->nslots[li];
+	uint64_t hash = s_hash64_n(name, strlen(name));
+	*ret = NULL;
+	for (uint32_t i = 0; i < ns; i++) {
+		const s_ix_rec *rec = &f->recs[li][(hash + i) & (ns - 1)];
+		if (s_ix_rec_empty(rec))
+			return S_IXR_OK;
+		if (!rec->nspans || rec->first > f->h->nspans ||
+		    rec->nspans > f->h->nspans - rec->first ||
+		    rec->check != s_ix_rec_check(li, rec, &f->spans[rec->first]))
+			return S_IXR_WRONG;
+		if (rec->hash == hash) {
+			*ret = rec;
+			return S_IXR_OK;
+		}
+	}
+	return S_IXR_OK;
+}
+
+/* Reads n bytes at off: 0, or -1 (an error, or the file is shorter). */
+static int s_pread_all(int fd, char *buf, size_t n, off_t off)
+{
+	while (n) {
+		ssize_t k = pread(fd, buf, n, off);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -1;
+		buf += k;
+		n -= (size_t)k;
+		off += k;
+	}
+	return 0;
+}
+
+static int s_list_code(int li)
+{
+	return li == L_PROFILES ? S_LIST_PROFILES : li == L_SSO ? S_LIST_SSO : S_LIST_SERVICES;
+}
+
+/* Reads span sp of a section of list li from the file, and checks that it
+ * is one: right after a line end (or the byte order mark), a header line
+ * for list li (its name in *name, *namen), a body with no header line,
+ * ending right before a header line or at the end of the file, no NUL.
+ * S_IXR_OK and the text read in *ret (heap, *ret_n bytes, to wipe) with the
+ * body at *body_off, *body_len; S_IXR_WRONG if it is not; S_IXR_NOMEM. */
+static s_ixr s_ix_read_span(const s_ixfile *f, int li, const s_ix_span *sp, char **ret,
+			  size_t *ret_n, size_t *body_off, size_t *body_len, const char **name,
+			  size_t *namen)
+{
+	uint64_t size = (uint64_t)f->st.st_size;
+	if (sp->hdr >= sp->end || sp->end > size)
+		return S_IXR_WRONG;
+	size_t start = sp->hdr == 3 ? 0 : sp->hdr ? sp->hdr - 1 : 0, lead = sp->hdr - start;
+	size_t n = sp->end - start + (sp->end < size ? 1 : 0);
+	char *buf = malloc(n);
+	if (!buf)
+		return S_IXR_NOMEM;
+	const char *line = buf + lead, *end = buf + (sp->end - start), *nl;
+	size_t ln;
+	int list;
+	if (s_pread_all(f->fd, buf, n, (off_t)start) || memchr(buf, '\0', n) ||
+	    (lead == 1 && buf[0] != '\n') ||
+	    (lead == 3 && memcmp(buf, "\xEF\xBB\xBF", 3) != 0 && buf[2] != '\n'))
+		goto bad;
+	nl = memchr(line, '\n', (size_t)(end - line));
+	if (!nl && sp->end != size)
+		goto bad;
+	ln = nl ? (size_t)(nl - line) : (size_t)(end - line);
+	if (ln && line[ln - 1] == '\r')
+		ln--;
+	if (!ln || line[0] != '[')
+		goto bad;
+	list = s_header_parse(f->kind, line, ln, name, namen);
+	if (list != s_list_code(li) && !(li == L_PROFILES && list == S_LIST_BARE_DEFAULT))
+		goto bad;
+	const char *body = nl ? nl + 1 : end;
+	if (sp->end < size && !(end[-1] == '\n' && end[0] == '['))
+		goto bad;
+	if (body < end && (body[0] == '[' || memmem(body, (size_t)(end - body), "\n[", 2)))
+		goto bad;
+	*ret = buf;
+	*ret_n = n;
+	*body_off = (size_t)(body - buf);
+	*body_len = (size_t)(end - body);
+	return S_IXR_OK;
+bad:
+	cp_freezero(buf, n);
+	return S_IXR_WRONG;
+}
+
+/* Appends span sp to cfg's spans, after *last (a chain *first..*last, +1). */
+static int s_chain_push(struct cp_config_lazy *lz, const s_span *sp, size_t *first, size_t *last)
+{
+	size_t idx;
+	if (s_span_push(&lz->spans, &lz->nspans, &lz->cap_spans, sp, &idx))
+		return CP_EINTERNAL;
+	if (*last)
+		lz->spans[*last - 1].next = idx;
+	else
+		*first = idx;
+	*last = idx;
+	return 0;
+}
+
+/* Appends the spans of `name` (list li) in file f to cfg's spans, as a
+ * chain *first..*last not linked to a section yet (0: none), from the
+ * index or from the file read whole. */
+static s_ixr s_ix_collect(cp_config *cfg, s_ixfile *f, int li, const char *name, size_t *first,
+			size_t *last)
+{
+	struct cp_config_lazy *lz = cfg->lazy;
+	*first = *last = 0;
+	if (f->whole) {
+		cp_section **arr;
+		size_t *n, *cap;
+		s_list_of(&f->whole->tmp, li, &arr, &n, &cap);
+		const cp_section *s = s_index_find(&f->whole->ix[li], *arr, name);
+		for (size_t k = s ? s->lazy_first : 0; k; k = f->whole->spans[k - 1].next) {
+			s_span sp = f->whole->spans[k - 1];
+			sp.text = (uint32_t)f->whole_text;
+			if (s_chain_push(lz, &sp, first, last))
+				return S_IXR_NOMEM;
+		}
+		return S_IXR_OK;
+	}
+	const s_ix_rec *rec;
+	s_ixr r = s_ix_probe(f, li, name, &rec);
+	if (r || !rec)
+		return r;
+	for (uint32_t k = 0; k < rec->nspans; k++) {
+		const s_ix_span *isp = &f->spans[rec->first + k];
+		char *buf;
+		const char *nm;
+		size_t n, off, len, nmn, t;
+		if ((r = s_ix_read_span(f, li, isp, &buf, &n, &off, &len, &nm, &nmn)))
+			return r;
+		if (nmn != strlen(name) || memcmp(nm, name, nmn) != 0) {
+			cp_freezero(buf, n);
+			return S_IXR_WRONG; /* another name with the same hash, or a wrong span */
+		}
+		if (s_keep_text(cfg, buf, n, &buf, n, f->rank, &t)) {
+			cp_freezero(buf, n);
+			return S_IXR_NOMEM;
+		}
+		s_span sp = {.text = (uint32_t)t, .off = (uint32_t)off, .len = (uint32_t)len,
+			     .lineno = isp->lineno};
+		if (s_chain_push(lz, &sp, first, last))
+			return S_IXR_NOMEM;
+	}
+	/* What was read is what was checked: the file has not changed since
+	 * (its ctime changes before its data does). */
+	struct stat st;
+	if (fstat(f->fd, &st) < 0 || !s_same_stat(&st, &f->st))
+		return S_IXR_CHANGED;
+	return S_IXR_OK;
+}
+
+/* After the index of f was found wrong: reads f whole from its descriptor
+ * and checks it, as without an index: S_IXR_OK, S_IXR_CHANGED (it
+ * changed, or does not check), S_IXR_NOMEM. */
+static s_ixr s_ix_read_whole(cp_config *cfg, s_ixfile *f)
+{
+	size_t size = (size_t)f->st.st_size, t;
+	char *text = malloc(size + 1);
+	s_parser *ps = calloc(1, sizeof *ps);
+	cp_error err = {0};
+	struct stat st;
+	s_ixr r = S_IXR_NOMEM;
+	int pr;
+	if (!text || !ps)
+		goto out;
+	r = S_IXR_CHANGED;
+	if (s_pread_all(f->fd, text, size, 0) || fstat(f->fd, &st) < 0 || !s_same_stat(&st, &f->st))
+		goto out;
+	s_parser_init(ps, text, size, f->kind, f->path, &err);
+	ps->scan = true;
+	if ((pr = s_presize(ps, text, size)) || (pr = s_parse_text(ps, text, size))) {
+		r = pr == CP_EINTERNAL ? S_IXR_NOMEM : S_IXR_CHANGED;
+		goto out;
+	}
+	r = S_IXR_NOMEM;
+	if (s_keep_text(cfg, text, size, &text, size + 1, f->rank, &t))
+		goto out;
+	f->whole = ps;
+	f->whole_text = t;
+	ps = NULL;
+	r = S_IXR_OK;
+out:
+	if (ps) {
+		s_parser_free(ps);
+		free(ps);
+	}
+	if (text)
+		cp_freezero(text, size + 1);
+	return r;
+}
+
+/* The spans of `name` in file f (see s_ix_collect), from the file read
+ * whole when the index is wrong. 0, or CP_ECONFIG (the file changed while
+ * we ran) or CP_EINTERNAL. */
+static int s_pull_file(cp_config *cfg, s_ixfile *f, int li, const char *name, size_t *first,
+		       size_t *last)
+{
+	if (f->failed)
+		return CP_ECONFIG;
+	s_ixr r = s_ix_collect(cfg, f, li, name, first, last);
+	if (r == S_IXR_WRONG) {
+		struct stat st;
+		r = S_IXR_CHANGED;
+		if (fstat(f->fd, &st) == 0 && s_same_stat(&st, &f->st)) {
+			cp_debug("config: the index of '%s' does not match it: reading it whole",
+				 f->path);
+			if (!(r = s_ix_read_whole(cfg, f)))
+				r = s_ix_collect(cfg, f, li, name, first, last);
+		}
+	}
+	if (r == S_IXR_CHANGED) {
+		cp_debug("config: '%s' changed while it was being read: its sections are "
+			 "left out", f->path);
+		f->failed = true;
+		return CP_ECONFIG;
+	}
+	return r == S_IXR_OK ? 0 : CP_EINTERNAL;
+}
+
+/* Links the chain first..last (spans of a file of rank `rank`) into the
+ * section's spans, before those of later files. */
+static void s_chain_insert(struct cp_config_lazy *lz, cp_section *s, size_t first, size_t last,
+			   uint32_t rank)
+{
+	size_t prev = 0, cur = s->lazy_first;
+	while (cur && lz->texts[lz->spans[cur - 1].text].rank <= rank) {
+		prev = cur;
+		cur = lz->spans[cur - 1].next;
+	}
+	lz->spans[last - 1].next = cur;
+	if (prev)
+		lz->spans[prev - 1].next = first;
+	else
+		s->lazy_first = first;
+	if (!cur)
+		s->lazy_last = last;
+}
+
+/* The section `name` of list li with the spans of the indexed files
+ * linked in, in file order (*ret NULL: absent everywhere). 0, or a status:
+ * then the section cannot be given whole. */
+static int s_find_pulled(const cp_config *ccfg, int li, const char *name, cp_section **ret)
+{
+	cp_config *cfg = (cp_config *)ccfg; /* a lookup fills the section in */
+	struct cp_config_lazy *lz = cfg->lazy;
+	cp_section *s = s_cfg_find(cfg, li, name);
+	size_t first[2] = {0, 0}, last[2] = {0, 0};
+	bool any = false;
+	int r;
+	*ret = s;
+	if (!lz || !lz->nixf || (s && s->lazy_pulled))
+		return 0;
+	for (size_t i = 0; i < lz->nixf; i++) {
+		if ((r = s_pull_file(cfg, lz->ixf[i], li, name, &first[i], &last[i])))
+			return r;
+		any = any || first[i];
+	}
+	if (!s && !any)
+		return 0;
+	if (!s) {
+		if (s_nsections(cfg) >= CP_CONFIG_MAX_SECTIONS)
+			return CP_ECONFIG; /* cp_config_load_indexed made sure it is not */
+		char *nm = cp_strdup(name);
+		if (!nm || s_cfg_add(cfg, li, nm, &s)) /* takes nm */
+			return CP_EINTERNAL;
+	} else if (any && s->nprops && !s->lazy_first) {
+		return CP_EINTERNAL; /* parsed before its spans were linked: never happens */
+	}
+	for (size_t i = 0; i < lz->nixf; i++)
+		if (first[i])
+			s_chain_insert(lz, s, first[i], last[i], lz->ixf[i]->rank);
+	s->lazy_pulled = true;
+	*ret = s;
+	return 0;
+}
+
+/* After loading with indexes: room for every section of the indexed files
+ * in the lists (so that a lookup adding one moves none that an earlier
+ * lookup returned), and the sso-session and services sections parsed now,
+ * as without an index. S_IXR_OK; S_IXR_WRONG when an index cannot be
+ * used; S_IXR_NOMEM. */
+static s_ixr s_ix_finish(cp_config *cfg)
+{
+	struct cp_config_lazy *lz = cfg->lazy;
+	for (int li = 0; li < L_COUNT; li++) {
+		cp_section **arr;
+		size_t *n, *cap, want;
+		s_list_of(cfg, li, &arr, &n, &cap);
+		want = *n;
+		for (size_t i = 0; i < lz->nixf; i++)
+			want += lz->ixf[i]->h->nnames[li];
+		if (want > *cap) {
+			cp_section *na = realloc(*arr, want * sizeof *na);
+			if (!na)
+				return S_IXR_NOMEM;
+			*arr = na;
+			*cap = want;
+		}
+	}
+	for (size_t i = 0; i < lz->nixf; i++) {
+		s_ixfile *f = lz->ixf[i];
+		for (int li = L_SSO; li < L_COUNT; li++) {
+			for (uint32_t j = 0; j < f->h->nslots[li]; j++) {
+				const s_ix_rec *rec = &f->recs[li][j], *found;
+				const s_ix_span *sp = &f->spans[rec->first];
+				char *buf, *nm = NULL;
+				const char *name;
+				size_t n, off, len, namen;
+				cp_section *s;
+				s_ixr r;
+				int pr;
+				if (s_ix_rec_empty(rec))
+					continue;
+				/* Its name, from its first header. */
+				if (!rec->nspans || rec->first > f->h->nspans ||
+				    rec->nspans > f->h->nspans - rec->first ||
+				    rec->check != s_ix_rec_check(li, rec, sp))
+					return S_IXR_WRONG;
+				if ((r = s_ix_read_span(f, li, sp, &buf, &n, &off, &len, &name, &namen)))
+					return r;
+				nm = cp_strndup(name, namen);
+				cp_freezero(buf, n);
+				if (!nm)
+					return S_IXR_NOMEM;
+				r = s_ix_probe(f, li, nm, &found);
+				if (!r && found != rec)
+					r = S_IXR_WRONG;
+				pr = r ? 0 : s_find_pulled(cfg, li, nm, &s);
+				free(nm);
+				if (r || pr)
+					return r ? r : pr == CP_EINTERNAL ? S_IXR_NOMEM : S_IXR_WRONG;
+				if (s && s_materialize(cfg, s))
+					return S_IXR_NOMEM;
+			}
+		}
+	}
+	return S_IXR_OK;
 }
 
 /* ---- files -------------------------------------------------------------- */
 
-static int s_load_one(cp_config *cfg, const char *path, cp_file_kind kind, cp_error *err)
+/* Writes the index ix (built by s_parse_file) of the file at path, read
+ * whole between the fstat()s st and st2, when the file did not change
+ * meanwhile and its ctime is old enough that a change now could not give
+ * it the same one (timestamps come from a clock that ticks every few
+ * milliseconds, and some file systems keep whole seconds). */
+static void s_ix_write(int dirfd, const char *path, cp_file_kind kind, const struct stat *st,
+		       const struct stat *st2, char *ix, size_t size)
 {
-	char *data = NULL;
-	size_t len = 0;
+	struct timespec now;
+	char name[24];
+	s_ix_name(path, kind, name);
+	if (!s_same_stat(st, st2)) {
+		cp_debug("config: '%s' changed while it was read: no index", path);
+		return;
+	}
+	if (clock_gettime(CLOCK_REALTIME, &now) < 0 ||
+	    (int64_t)st->st_ctim.tv_sec > (int64_t)now.tv_sec - s_ix_settle) {
+		cp_debug("config: '%s' changed less than %d s ago: no index yet", path, s_ix_settle);
+		return;
+	}
+	s_ix_header *h = (s_ix_header *)ix;
+	s_ix_identity(h, st);
+	h->check = s_ix_header_check(h);
+	/* Locked until renamed: the cache's prune removes a temp file nobody holds. */
+	cp_atomic_write how = {.mode = 0600, .lock = true};
+	cp_error werr = {0};
+	if (cp_write_file_atomic(dirfd, name, ix, size, &how, &werr))
+		cp_debug("config: cannot write the index '%s' of '%s': %s", name, path, werr.msg);
+	else
+		cp_debug("config: wrote the index '%s' of '%s'", name, path);
+}
+
+/* Loads one file: from its index when dirfd >= 0 and there is a valid one
+ * (and then the descriptor is kept), else read whole and checked (and then,
+ * with dirfd >= 0, indexed when it is large enough). */
+static int s_load_one(cp_config *cfg, const char *path, cp_file_kind kind, int dirfd,
+		      cp_error *err)
+{
+	char *data = NULL, *ix = NULL;
+	size_t len = 0, ixsize = 0;
+	struct stat st, st2;
+	int fd, r, e;
 	if (!path)
 		return 0;
-	int e = cp_read_file(path, CP_CONFIG_MAX_FILE, &data, &len) < 0 ? errno : 0;
+	fd = cp_open_regular(path, &st);
+	e = fd < 0 ? errno : 0;
+	if (!e && (uint64_t)st.st_size >= s_ix_min && dirfd >= 0 && !s_eager) {
+		struct cp_config_lazy *lz = s_lazy(cfg);
+		s_ixfile *f = NULL;
+		if (!lz) {
+			close(fd);
+			return cp_error_set(err, CP_EINTERNAL, "out of memory");
+		}
+		/* Not after a file merged whole (its sections parsed already). */
+		if (lz->nixf < 2 && !lz->merged_whole && s_ix_open(dirfd, path, kind, fd, &st, &f)) {
+			close(fd);
+			return cp_error_set(err, CP_EINTERNAL, "out of memory");
+		}
+		if (f) {
+			f->rank = lz->nranks++;
+			lz->ixf[lz->nixf++] = f; /* fd taken */
+			lz->max_lines_sum += f->h->max_lines;
+			for (int li = 0; li < L_COUNT; li++)
+				lz->nsections_sum += f->h->nnames[li];
+			return 0;
+		}
+	}
+	if (!e && cp_read_fd(fd, (uint64_t)st.st_size > CP_CONFIG_MAX_FILE ? CP_CONFIG_MAX_FILE + 1
+									: (size_t)st.st_size,
+			     CP_CONFIG_MAX_FILE, &data, &len) < 0)
+		e = errno;
+	if (!e && fstat(fd, &st2) < 0)
+		e = errno;
+	if (fd >= 0)
+		close(fd);
 	switch (e) {
 	case 0:
 		break;
@@ -1358,19 +2197,50 @@ static int s_load_one(cp_config *cfg, const char *path, cp_file_kind kind, cp_er
 	default:
 		return cp_error_set(err, CP_ECONFIG, "cannot read '%s': %s", path, strerror(e));
 	}
+	bool index = dirfd >= 0 && !s_eager && len >= s_ix_min;
 	/* The text read is kept by cfg (no copy) when it has sections. */
-	int r = s_parse_file(cfg, data, len, kind, path, &data, len + 1, err);
+	r = s_parse_file(cfg, data, len, kind, path, &data, len + 1, index ? &ix : NULL, &ixsize,
+			 err);
 	cp_freezero(data, len + 1);
+	if (!r && ix)
+		s_ix_write(dirfd, path, kind, &st, &st2, ix, ixsize);
+	free(ix);
 	return r;
 }
 
 int cp_config_load(cp_config *cfg, const char *config_path, const char *credentials_path,
 		   cp_error *err)
 {
-	int r = s_load_one(cfg, config_path, CP_FILE_CONFIG, err);
-	if (r)
+	return cp_config_load_indexed(cfg, config_path, credentials_path, -1, err);
+}
+
+int cp_config_load_indexed(cp_config *cfg, const char *config_path,
+			   const char *credentials_path, int index_dirfd, cp_error *err)
+{
+	int r = s_load_one(cfg, config_path, CP_FILE_CONFIG, index_dirfd, err);
+	if (!r)
+		r = s_load_one(cfg, credentials_path, CP_FILE_CREDENTIALS, index_dirfd, err);
+	struct cp_config_lazy *lz = cfg->lazy;
+	if (!lz || !lz->nixf)
 		return r;
-	return s_load_one(cfg, credentials_path, CP_FILE_CREDENTIALS, err);
+	/* With an index, whenever an error or a limit could depend on the
+	 * sections of an indexed file, the files are read whole, so that the
+	 * outcome is the one without an index. */
+	if (!r && !lz->merged_whole && lz->max_lines_sum < CP_CONFIG_MAX_PROPS &&
+	    lz->nsections_sum <= CP_CONFIG_MAX_SECTIONS) {
+		s_ixr x = s_ix_finish(cfg);
+		if (x == S_IXR_OK)
+			return 0;
+		if (x == S_IXR_NOMEM)
+			return cp_error_set(err, CP_EINTERNAL, "out of memory");
+	} else if (r == CP_EINTERNAL) {
+		return r;
+	}
+	cp_debug("config: reading the files whole instead of from their index");
+	cp_config_free(cfg);
+	cp_config_init(cfg);
+	cp_error_clear(err);
+	return cp_config_load_indexed(cfg, config_path, credentials_path, -1, err);
 }
 
 /* Expands a leading "~" or "~/" (not "~user"). */

@@ -54,6 +54,7 @@ typedef struct cp_section {
 	size_t cap;
 	/* private to config.c: the bodies of its headers not parsed yet */
 	size_t lazy_first, lazy_last, lazy_lines;
+	bool lazy_pulled; /* the bodies from indexed files are linked in */
 } cp_section;
 
 typedef struct cp_config {
@@ -86,6 +87,55 @@ int cp_config_parse(cp_config *cfg, const char *text, size_t len, cp_file_kind k
  * is an empty file). Unreadable or oversized files are errors (CP_ECONFIG). */
 int cp_config_load(cp_config *cfg, const char *config_path, const char *credentials_path,
 		   cp_error *err);
+
+/* A file of at least this size is answered from a checked-config index
+ * when there is a valid one (cp_config_load_indexed). Measured with
+ * tests/bench/config-scale.sh (release build): reading and checking a
+ * whole file costs about 0.3 ms per 100 KB (1,000 profiles, 107 KB: +0.3
+ * ms over a 1-profile file; 5,000, 543 KB: +1.6 ms), while the index costs
+ * its own fixed ~0.05 ms (two more opens, a map, a read per section looked
+ * up) and, on each new version of the file, a second file written and
+ * synced. At 256 KiB (about 2,400 IAM Identity Center profiles) the whole
+ * read costs ~0.7 ms, over half a 1-profile run: from there on the index
+ * pays. Below it every file takes the path it always took (which keeps
+ * every small test, the conformance suites and the differential tests on
+ * that path). */
+#define CP_CONFIG_INDEX_MIN (256 * 1024)
+
+/* cp_config_load(), with a checked-config index for each file of at least
+ * CP_CONFIG_INDEX_MIN bytes, kept in the directory index_dirfd (the
+ * credentials cache's, opened and checked by the caller; -1: no index,
+ * which is cp_config_load()). The index of a file, "<16 hex>.idx" (a hash
+ * of its kind and path), mode 0600, is written (atomically; a failure is a
+ * debug line) after the file was read and checked whole without an error,
+ * and holds the file's identity (fstat: device, inode, size, mtime and
+ * ctime to the nanosecond, owner, mode) and, per list of sections, a hash
+ * table of their names leading to the spans of their headers' bodies. A
+ * later load whose fstat of the open file matches that identity exactly
+ * (the kernel changes the ctime on every change, and nobody can set it)
+ * reads no more of the file than the sections looked up: a lookup reads
+ * the name's spans with pread() from the descriptor, kept open until
+ * cp_config_free(), checks that they are what the index says and parses
+ * them as a whole load would. An index is only written for a file whose
+ * ctime is a few seconds old, so that a change in the same clock tick
+ * cannot go unseen. The result is the same as cp_config_load()'s in every
+ * case: a damaged index, or one that does not match the file, is not used
+ * (the file is read whole instead, during the lookup if need be), and
+ * whenever the index could change an error or a limit the files are read
+ * whole again. With an index, the lists of cfg hold the sections looked up
+ * so far, not every one (lookups are the interface; the pointers they
+ * return stay valid until cp_config_free() or cp_config_set()). A
+ * section of a file that changes while it is loaded is absent. */
+int cp_config_load_indexed(cp_config *cfg, const char *config_path,
+			   const char *credentials_path, int index_dirfd, cp_error *err);
+
+/* How many of the files loaded are answered from an index (tests, debug). */
+int cp_config_indexed(const cp_config *cfg);
+
+/* Tests only: index files of at least min_bytes (default
+ * CP_CONFIG_INDEX_MIN), whose ctime is at least settle_seconds old
+ * (default 3). */
+void cp_config_index_tune(size_t min_bytes, int settle_seconds);
 
 /* Resolves the file locations from the environment as the SDKs do:
  * AWS_CONFIG_FILE (default ~/.aws/config), AWS_SHARED_CREDENTIALS_FILE

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "identity.h"
 
@@ -236,7 +237,13 @@ int cp_run_prepare(cp_run *x, const cp_request *req, const cp_effects *fx, cp_er
 	if ((r = cp_config_paths(&x->cfg_path, &x->cred_path, err)))
 		return r;
 	cp_debug("config file '%s', credentials file '%s'", x->cfg_path, x->cred_path);
-	if ((r = cp_config_load(&x->cfg, x->cfg_path, x->cred_path, err)))
+	/* Large files are answered from their index, kept in the cache
+	 * directory when it exists already (never created for it). */
+	int ixfd = req->no_cache ? -1 : cp_cache_index_dir(req->cache_dir);
+	r = cp_config_load_indexed(&x->cfg, x->cfg_path, x->cred_path, ixfd, err);
+	if (ixfd >= 0)
+		close(ixfd);
+	if (r)
 		return r;
 	if ((r = cp_resolve(&x->cfg, profile, &req->flags, &x->chain, err))) {
 		if (!s_eks_fallback(x, r, req))

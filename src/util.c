@@ -390,11 +390,10 @@ static int s_regular(const struct stat *st)
 	return S_ISDIR(st->st_mode) ? EISDIR : EINVAL;
 }
 
-int cp_read_file(const char *path, size_t max, char **ret_data, size_t *ret_len)
+int cp_open_regular(const char *path, struct stat *ret_st)
 {
 	struct stat st;
-	cp_buf b = {0};
-	int fd = -1, e, fl;
+	int fd, e, fl;
 
 	/* Only a regular file is read whole: a FIFO or a terminal can keep a
 	 * reader waiting for ever, a device can be endless (or act on open), so
@@ -410,21 +409,33 @@ int cp_read_file(const char *path, size_t max, char **ret_data, size_t *ret_len)
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return -1;
-	if (fstat(fd, &st) < 0 || (fl = fcntl(fd, F_GETFL)) < 0 ||
+	if (fstat(fd, ret_st) < 0 || (fl = fcntl(fd, F_GETFL)) < 0 ||
 	    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
 		e = errno;
-		goto out;
+		goto fail;
 	}
-	if ((e = s_regular(&st)))
-		goto out;
-	if ((uintmax_t)st.st_size > max) {
-		e = EFBIG;
-		goto out;
+	if ((e = s_regular(ret_st)))
+		goto fail;
+	return fd;
+fail:
+	close(fd);
+	errno = e;
+	return -1;
+}
+
+int cp_read_fd(int fd, size_t size, size_t max, char **ret_data, size_t *ret_len)
+{
+	cp_buf b = {0};
+	int e;
+
+	if (size > max) {
+		errno = EFBIG;
+		return -1;
 	}
 	/* Read in place into a buffer of the size fstat gave (and one more
 	 * byte, to see the end): a large file is neither copied nor wiped
 	 * over and over as a growing buffer would be. It may still grow. */
-	if ((uintmax_t)st.st_size > SIZE_MAX - 2 || s_buf_reserve(&b, (size_t)st.st_size + 1)) {
+	if (size > SIZE_MAX - 2 || s_buf_reserve(&b, size + 1)) {
 		e = ENOMEM;
 		goto out;
 	}
@@ -457,12 +468,24 @@ int cp_read_file(const char *path, size_t max, char **ret_data, size_t *ret_len)
 	e = 0;
 out:
 	cp_buf_free(&b);
-	if (fd >= 0)
-		close(fd);
 	if (!e)
 		return 0;
 	errno = e;
 	return -1;
+}
+
+int cp_read_file(const char *path, size_t max, char **ret_data, size_t *ret_len)
+{
+	struct stat st;
+	int fd = cp_open_regular(path, &st), r, e;
+	if (fd < 0)
+		return -1;
+	r = cp_read_fd(fd, (uintmax_t)st.st_size > max ? max + 1 : (size_t)st.st_size, max,
+		       ret_data, ret_len);
+	e = errno;
+	close(fd);
+	errno = e;
+	return r;
 }
 
 const char *cp_read_file_strerror(int e)

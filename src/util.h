@@ -167,6 +167,16 @@ char *cp_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * device: refused before it is even opened, so that nothing can block or
  * feed us for ever), ENOMEM. */
 int cp_read_file(const char *path, size_t max, char **ret_data, size_t *ret_len);
+/* cp_read_file() in two steps, for a caller that keeps the descriptor:
+ * cp_open_regular() opens a regular file for reading (the same checks and
+ * errors, O_CLOEXEC) and fstat()s it into *ret_st: the fd, or -1 with
+ * errno; cp_read_fd() reads fd from its offset to the end into a
+ * NUL-terminated heap buffer, `size` (fstat's) sizing it: 0, or -1 with
+ * errno (EFBIG when size or what is read is larger than max, ENOMEM, the
+ * read's errno). */
+struct stat;
+int cp_open_regular(const char *path, struct stat *ret_st);
+int cp_read_fd(int fd, size_t size, size_t max, char **ret_data, size_t *ret_len);
 /* The reason for a cp_read_file() error, for a message: "not a regular
  * file" (EINVAL), "is a directory" (EISDIR), else strerror(). Static text. */
 const char *cp_read_file_strerror(int e);
