@@ -1585,6 +1585,14 @@ static bool s_ix_rec_empty(const s_ix_rec *rec)
 	return !rec->hash && !rec->first && !rec->nspans && !rec->check;
 }
 
+/* A record whose spans are within the index and whose check holds. */
+static bool s_ix_rec_ok(const s_ixfile *f, int li, const s_ix_rec *rec)
+{
+	return rec->nspans && rec->first <= f->h->nspans &&
+	       rec->nspans <= f->h->nspans - rec->first &&
+	       rec->check == s_ix_rec_check(li, rec, &f->spans[rec->first]);
+}
+
 /* The file name of the index of the file at `path`: "<16 hex>.idx". */
 static void s_ix_name(const char *path, cp_file_kind kind, char ret[static 24])
 {
@@ -1764,9 +1772,7 @@ static s_ixr s_ix_probe(const s_ixfile *f, int li, const char *name, const s_ix_
 		const s_ix_rec *rec = &f->recs[li][(hash + i) & (ns - 1)];
 		if (s_ix_rec_empty(rec))
 			return S_IXR_OK;
-		if (!rec->nspans || rec->first > f->h->nspans ||
-		    rec->nspans > f->h->nspans - rec->first ||
-		    rec->check != s_ix_rec_check(li, rec, &f->spans[rec->first]))
+		if (!s_ix_rec_ok(f, li, rec))
 			return S_IXR_WRONG;
 		if (rec->hash == hash) {
 			*ret = rec;
@@ -2068,7 +2074,6 @@ static s_ixr s_ix_finish(cp_config *cfg)
 		for (int li = L_SSO; li < L_COUNT; li++) {
 			for (uint32_t j = 0; j < f->h->nslots[li]; j++) {
 				const s_ix_rec *rec = &f->recs[li][j], *found;
-				const s_ix_span *sp = &f->spans[rec->first];
 				char *buf, *nm = NULL;
 				const char *name;
 				size_t n, off, len, namen;
@@ -2078,11 +2083,10 @@ static s_ixr s_ix_finish(cp_config *cfg)
 				if (s_ix_rec_empty(rec))
 					continue;
 				/* Its name, from its first header. */
-				if (!rec->nspans || rec->first > f->h->nspans ||
-				    rec->nspans > f->h->nspans - rec->first ||
-				    rec->check != s_ix_rec_check(li, rec, sp))
+				if (!s_ix_rec_ok(f, li, rec))
 					return S_IXR_WRONG;
-				if ((r = s_ix_read_span(f, li, sp, &buf, &n, &off, &len, &name, &namen)))
+				if ((r = s_ix_read_span(f, li, &f->spans[rec->first], &buf, &n, &off,
+							&len, &name, &namen)))
 					return r;
 				nm = cp_strndup(name, namen);
 				cp_freezero(buf, n);
