@@ -363,7 +363,7 @@ static cp_section *s_index_probe(const s_index *ix, cp_section *arr, const char 
 		if (s_tag(sl) != s_tag(h))
 			continue;
 		cp_section *s = &arr[(sl & S_POS_MASK) - 1];
-		if (memcmp(s->name, name, n) == 0 && s->name[n] == '\0')
+		if (strncmp(s->name, name, n) == 0 && s->name[n] == '\0')
 			return s;
 	}
 }

@@ -114,6 +114,8 @@ static int s_params_parse(const cp_role_step *s, s_params *p, cp_error *err)
 	return r;
 }
 
+/* The request and its signer, for cp_run_sts_call (role.c and
+ * sources/mfa-session.c each adapt their own STS operation the same way). */
 typedef struct s_assume_ctx {
 	const cp_creds *src;
 	cp_assume_role_input in;

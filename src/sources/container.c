@@ -44,6 +44,8 @@ void cp_ecs_options_from_env(cp_ecs_options *o)
 	o->auth_token_file = cp_env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
 }
 
+/* This source's row of the interface (source.h). Every source file ends
+ * with one of the same shape: the repeat is the interface, not a copy. */
 const cp_source_ops cp_source_container_ops = {
 	.kind = "EcsContainer",
 	.credential_source = "EcsContainer",

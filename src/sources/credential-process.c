@@ -41,6 +41,8 @@ static void s_release(cp_source *s)
 	free(((s_process *)s)->command);
 }
 
+/* This source's row of the interface (source.h). Every source file ends
+ * with one of the same shape: the repeat is the interface, not a copy. */
 const cp_source_ops cp_source_process_ops = {
 	.kind = "credential_process",
 	.identity = s_identity,

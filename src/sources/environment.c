@@ -42,6 +42,8 @@ static bool s_long_term(const cp_source *s)
 	return !cp_env_session_token();
 }
 
+/* This source's row of the interface (source.h). Every source file ends
+ * with one of the same shape: the repeat is the interface, not a copy. */
 const cp_source_ops cp_source_environment_ops = {
 	.kind = "Environment",
 	.credential_source = "Environment",

@@ -86,6 +86,8 @@ static void s_release(cp_source *s)
 	free(o->registration_scopes);
 }
 
+/* This source's row of the interface (source.h). Every source file ends
+ * with one of the same shape: the repeat is the interface, not a copy. */
 const cp_source_ops cp_source_sso_ops = {
 	.kind = "SSO",
 	.temporary = true,

@@ -43,6 +43,8 @@ static int s_fetch(const cp_source *s, cp_run *run, cp_creds *ret, cp_error *err
 	return r;
 }
 
+/* This source's row of the interface (source.h). Every source file ends
+ * with one of the same shape: the repeat is the interface, not a copy. */
 const cp_source_ops cp_source_imds_ops = {
 	.kind = "Ec2InstanceMetadata",
 	.credential_source = "Ec2InstanceMetadata",

@@ -86,6 +86,8 @@ int cp_mfa_code(cp_run *x, const cp_role_step *s, const cp_mfa_settings *m,
 	return r;
 }
 
+/* The request and its signer, for cp_run_sts_call (role.c and
+ * sources/mfa-session.c each adapt their own STS operation the same way). */
 typedef struct s_gst {
 	const cp_creds *src;
 	cp_session_token_input in;

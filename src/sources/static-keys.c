@@ -41,6 +41,8 @@ static void s_release(cp_source *s)
 	cp_creds_clear(&((s_static *)s)->creds);
 }
 
+/* This source's row of the interface (source.h). Every source file ends
+ * with one of the same shape: the repeat is the interface, not a copy. */
 const cp_source_ops cp_source_static_ops = {
 	.kind = "static keys",
 	.identity = s_identity,

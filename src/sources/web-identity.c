@@ -94,6 +94,8 @@ static void s_release(cp_source *s)
 	free(w->session_name);
 }
 
+/* This source's row of the interface (source.h). Every source file ends
+ * with one of the same shape: the repeat is the interface, not a copy. */
 const cp_source_ops cp_source_web_identity_ops = {
 	.kind = "web identity",
 	.temporary = true,
