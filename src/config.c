@@ -2155,7 +2155,8 @@ static int s_load_one(cp_config *cfg, const char *path, cp_file_kind kind, int d
 		return 0;
 	fd = cp_open_regular(path, &st);
 	e = fd < 0 ? errno : 0;
-	if (!e && (uint64_t)st.st_size >= s_ix_min && dirfd >= 0 && !s_eager) {
+	if (!e && (uint64_t)st.st_size >= s_ix_min && st.st_size <= CP_CONFIG_MAX_FILE &&
+	    dirfd >= 0 && !s_eager) {
 		struct cp_config_lazy *lz = s_lazy(cfg);
 		s_ixfile *f = NULL;
 		if (!lz) {
