@@ -275,6 +275,8 @@ static int s_buf_reserve(cp_buf *b, size_t extra)
 	if (b->data) {
 		memcpy(p, b->data, b->len + 1);
 		cp_freezero(b->data, b->cap);
+	} else {
+		p[0] = '\0'; /* NUL-terminated from the start (an empty file read) */
 	}
 	b->data = p;
 	b->cap = cap;

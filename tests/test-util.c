@@ -225,6 +225,15 @@ static void s_read_file(void)
 	       "a regular file is read whole");
 	free(data);
 	data = NULL;
+	f = fopen(path, "w");
+	fclose(f);
+	tap_ok(cp_read_file(path, 100, &data, &len) == 0 && len == 0 && data && strlen(data) == 0,
+	       "an empty file: \"\", NUL-terminated");
+	free(data);
+	data = NULL;
+	f = fopen(path, "w");
+	fputs("[default]\n", f);
+	fclose(f);
 	tap_ok(cp_read_file(path, 9, &data, &len) == -1 && errno == EFBIG && !data,
 	       "over the cap: -1, EFBIG");
 	tap_ok(cp_read_file(dir, 100, &data, &len) == -1 && errno == EISDIR && !data,
