@@ -52,7 +52,10 @@
 #include "creds.h"
 #include "util.h"
 
-#define CP_CACHE_MISS (-1)
+/* A result, not a failure: no usable entry. Outside the exit statuses (1-6)
+ * and positive like them, so that no status is ever negative; it never
+ * reaches the process's exit status (the chain turns a miss into a fetch). */
+#define CP_CACHE_MISS 64
 #define CP_CACHE_MAX_ENTRY (64 * 1024)   /* bytes */
 #define CP_CACHE_FORMAT 1                 /* on-disk format version */
 
