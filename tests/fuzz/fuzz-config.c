@@ -97,10 +97,13 @@ static void s_resolve(const cp_config *cfg, const char *name)
 		FUZZ_CHECK(c.nsteps <= CP_MAX_SOURCE_HOPS + 1);
 		for (size_t i = 0; i < c.nsteps; i++)
 			FUZZ_CHECK(c.steps[i].role_arn && c.steps[i].role_arn[0]);
-		if (c.base == CP_BASE_STATIC)
-			FUZZ_CHECK(c.static_creds.access_key_id && c.static_creds.secret_access_key);
-		if (c.base == CP_BASE_PROCESS)
-			FUZZ_CHECK(c.process_command && c.process_command[0]);
+		FUZZ_CHECK(c.base && c.base->ops && c.base->ops->kind && c.base->profile);
+		const cp_creds *sc = cp_source_as_static(c.base);
+		if (sc)
+			FUZZ_CHECK(sc->access_key_id && sc->secret_access_key);
+		const cp_web_identity_source *w = cp_source_as_web_identity(c.base);
+		if (w)
+			FUZZ_CHECK(w->role_arn && w->token_file);
 	} else {
 		FUZZ_CHECK((r == CP_ECONFIG || r == CP_EINTERNAL) && err.status == r && err.msg[0]);
 	}

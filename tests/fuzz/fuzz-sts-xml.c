@@ -13,7 +13,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (rep.is_error) {
 			FUZZ_CHECK(rep.error_code && rep.error_code[0]);
 			FUZZ_CHECK(!rep.creds.access_key_id && !rep.creds.secret_access_key);
-			(void)cp_sts_error_retryable(rep.error_code);
+			cp_cause c = cp_sts_error_cause(400, rep.error_code, rep.error_message, 0);
+			FUZZ_CHECK(c != CP_CAUSE_NONE && c != CP_CAUSE_CLOCK_SKEW);
 		} else {
 			FUZZ_CHECK(rep.creds.access_key_id && rep.creds.access_key_id[0]);
 			FUZZ_CHECK(rep.creds.secret_access_key && rep.creds.secret_access_key[0]);
