@@ -57,24 +57,25 @@ static bool s_is_space(char c)
 	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
 }
 
-static void s_trim_ws(const char **p, size_t *n)
+/* Trims the characters `is` accepts from both ends of p[0..n). */
+static void s_trim_by(const char **p, size_t *n, bool (*is)(char))
 {
-	while (*n && s_is_ws(**p)) {
+	while (*n && is(**p)) {
 		(*p)++;
 		(*n)--;
 	}
-	while (*n && s_is_ws((*p)[*n - 1]))
+	while (*n && is((*p)[*n - 1]))
 		(*n)--;
+}
+
+static void s_trim_ws(const char **p, size_t *n)
+{
+	s_trim_by(p, n, s_is_ws);
 }
 
 static void s_trim_space(const char **p, size_t *n)
 {
-	while (*n && s_is_space(**p)) {
-		(*p)++;
-		(*n)--;
-	}
-	while (*n && s_is_space((*p)[*n - 1]))
-		(*n)--;
+	s_trim_by(p, n, s_is_space);
 }
 
 /* Identifiers (profile, section and property names): [A-Za-z0-9_\-/.%@:+]+ */
@@ -1041,21 +1042,36 @@ static int s_too_many_sections(const char *file, cp_error *err)
 			    CP_CONFIG_MAX_SECTIONS);
 }
 
+/* The section of cfg's list li named like from, or a new one that takes
+ * from's name (*ret_added). 0, or the section-limit or OOM error. */
+static int s_find_or_take(cp_config *cfg, int li, cp_section *from, const char *file,
+			  cp_section **ret, bool *ret_added, cp_error *err)
+{
+	*ret_added = false;
+	if ((*ret = s_cfg_find(cfg, li, from->name)))
+		return 0;
+	if (s_nsections(cfg) >= CP_CONFIG_MAX_SECTIONS)
+		return s_too_many_sections(file, err);
+	char *nm = from->name;
+	from->name = NULL; /* transferred */
+	if (s_cfg_add(cfg, li, nm, ret))
+		return cp_error_set(err, CP_EINTERNAL, "out of memory");
+	*ret_added = true;
+	return 0;
+}
+
 /* Moves every section of src (parsed) into list li of cfg (merging per
  * name, src wins per key). src is left empty. */
 static int s_merge_list(cp_config *cfg, int li, cp_section *src, size_t sn, const char *file,
 			cp_error *err)
 {
 	for (size_t i = 0; i < sn; i++) {
-		cp_section *from = &src[i];
-		cp_section *to = s_cfg_find(cfg, li, from->name);
-		if (!to) {
-			if (s_nsections(cfg) >= CP_CONFIG_MAX_SECTIONS)
-				return s_too_many_sections(file, err);
-			char *nm = from->name;
-			from->name = NULL; /* transferred */
-			if (s_cfg_add(cfg, li, nm, &to))
-				return cp_error_set(err, CP_EINTERNAL, "out of memory");
+		cp_section *from = &src[i], *to;
+		bool added;
+		int r = s_find_or_take(cfg, li, from, file, &to, &added, err);
+		if (r)
+			return r;
+		if (added) {
 			to->props = from->props; /* transferred */
 			to->nprops = from->nprops;
 			to->cap = from->cap;
@@ -1069,7 +1085,7 @@ static int s_merge_list(cp_config *cfg, int li, cp_section *src, size_t sn, cons
 			cp_prop *pr = &from->props[j];
 			char *name = pr->name, *value = pr->value;
 			pr->name = pr->value = NULL; /* transferred */
-			int r = s_section_put(to, name, value);
+			r = s_section_put(to, name, value);
 			if (r == CP_ECONFIG)
 				return cp_error_set(err, CP_ECONFIG,
 						    "'%s': section '%s' has more than %d properties",
@@ -1152,16 +1168,11 @@ static int s_merge_scanned(cp_config *cfg, s_parser *ps, size_t text, const char
 			continue;
 		}
 		for (size_t i = 0; i < *n; i++) {
-			cp_section *from = &(*arr)[i];
-			cp_section *to = s_cfg_find(cfg, li, from->name);
-			if (!to) {
-				if (s_nsections(cfg) >= CP_CONFIG_MAX_SECTIONS)
-					return s_too_many_sections(file, err);
-				char *nm = from->name;
-				from->name = NULL; /* transferred */
-				if (s_cfg_add(cfg, li, nm, &to))
-					return cp_error_set(err, CP_EINTERNAL, "out of memory");
-			}
+			cp_section *from = &(*arr)[i], *to;
+			bool added;
+			int r = s_find_or_take(cfg, li, from, file, &to, &added, err);
+			if (r)
+				return r;
 			/* Every scanned section has a span (its header's). */
 			size_t first = from->lazy_first + base, last = from->lazy_last + base;
 			if (to->lazy_last)

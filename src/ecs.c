@@ -297,7 +297,9 @@ static void s_sanitize(const char *s, const char *token, char *out, size_t outle
 	cp_safe_text(out, outlen, s, strlen(s));
 }
 
-/* Code and message of a JSON error body (keys matched case-insensitively). */
+/* Code and message of a JSON error body (keys matched case-insensitively).
+ * sso.c has one of the same frame for its own keys (__type, error,
+ * error_description) and secrets: the frame is shared, the rules are not. */
 static void s_error_body(const cp_buf *body, const char *token, char *code, size_t codelen,
 			 char *msg, size_t msglen)
 {
