@@ -38,7 +38,6 @@
 
 #define S_BASE "http://" CP_ECS_HOST
 #define S_DEFAULT_TIMEOUT_MS 2000L
-#define S_MAX_ATTEMPTS 10
 #define S_MAX_REPLY (64 * 1024)
 #define S_MAX_TOKEN (16 * 1024)
 #define S_MAX_URI 2048
@@ -325,9 +324,6 @@ static int s_fetch(const cp_ecs_options *o, const char *url, const char *shown,
 		   const char *token, cp_http_response *resp, cp_error *err)
 {
 	long timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : S_DEFAULT_TIMEOUT_MS;
-	int attempts = o->attempts > 0 ? o->attempts : 1;
-	if (attempts > S_MAX_ATTEMPTS)
-		attempts = S_MAX_ATTEMPTS;
 	cp_header h[2];
 	size_t nh = 0;
 	h[nh++] = (cp_header){"Accept", "application/json"};
@@ -346,7 +342,7 @@ static int s_fetch(const cp_ecs_options *o, const char *url, const char *shown,
 	char what[400];
 	snprintf(what, sizeof what, "container credentials %s", shown);
 	cp_http_retry rp = {
-		.attempts = attempts,
+		.attempts = o->attempts,
 		.deadline_ms = o->deadline_ms,
 		.clock = o->clock,
 		.retry_429 = true,

@@ -413,7 +413,7 @@ int cp_http_send_retry(const cp_http_retry *p, cp_http_request *req, cp_http_res
 		.timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : S_DEFAULT_TIMEOUT_MS,
 	};
 	cp_retry rp = {
-		.attempts = p->attempts,
+		.attempts = p->attempts < CP_HTTP_MAX_ATTEMPTS ? p->attempts : CP_HTTP_MAX_ATTEMPTS,
 		.base_ms = 100,
 		.cap_ms = 1000,
 		.deadline_ms = p->deadline_ms,

@@ -67,9 +67,12 @@ static inline bool cp_http_unreachable(cp_http_failure f)
 	       f == CP_HTTP_FAIL_RESET;
 }
 
+/* The most attempts cp_http_send_retry() makes, whatever a caller asks. */
+#define CP_HTTP_MAX_ATTEMPTS 10
+
 /* How cp_http_send_retry() repeats a request. */
 typedef struct cp_http_retry {
-	int attempts;          /* at most; < 1 counts as 1 */
+	int attempts;          /* at most (bounded by CP_HTTP_MAX_ATTEMPTS); < 1 counts as 1 */
 	int64_t deadline_ms;   /* on clock->mono_ms; 0: none */
 	const cp_clock *clock; /* NULL: cp_clock_system */
 	bool retry_429;        /* an HTTP 429 is tried again (always: a 5xx) */

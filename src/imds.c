@@ -25,7 +25,6 @@
 #define S_TOKEN_TTL "21600"
 #define S_DEFAULT_TIMEOUT_MS 1000L
 #define S_MAX_REPLY (64 * 1024)
-#define S_MAX_ATTEMPTS 10
 
 typedef struct s_imds {
 	char base[512];       /* endpoint without trailing '/' */
@@ -54,9 +53,7 @@ static int s_init(s_imds *im, const cp_imds_options *o, cp_error *err)
 	im->base[n] = '\0';
 	im->v1_disabled = o && o->v1_disabled;
 	im->timeout_ms = o && o->timeout_ms > 0 ? o->timeout_ms : S_DEFAULT_TIMEOUT_MS;
-	im->attempts = o && o->attempts > 0 ? o->attempts : 1;
-	if (im->attempts > S_MAX_ATTEMPTS)
-		im->attempts = S_MAX_ATTEMPTS;
+	im->attempts = o ? o->attempts : 0;
 	im->deadline_ms = o ? o->deadline_ms : 0;
 	im->clock = o ? o->clock : NULL;
 	return 0;

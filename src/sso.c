@@ -39,7 +39,6 @@
 #include "retry.h"
 
 #define S_DEFAULT_TIMEOUT_MS 10000L
-#define S_MAX_ATTEMPTS 10
 #define S_MAX_REPLY (64 * 1024)
 #define S_MAX_EXPIRES_IN (10LL * 365 * 86400)
 /* The printed size of a JSON object whose keys and values add up to n bytes,
@@ -410,13 +409,10 @@ static int s_send(const cp_sso_options *o, cp_http_request *req, const char *wha
 		  cp_http_response *resp, cp_error *err)
 {
 	long timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : S_DEFAULT_TIMEOUT_MS;
-	int attempts = o->attempts > 0 ? o->attempts : 1;
-	if (attempts > S_MAX_ATTEMPTS)
-		attempts = S_MAX_ATTEMPTS;
 	req->connect_timeout_ms = req->timeout_ms = timeout_ms;
 	req->max_response = S_MAX_REPLY;
 	cp_http_retry rp = {
-		.attempts = attempts,
+		.attempts = o->attempts,
 		.deadline_ms = o->deadline_ms,
 		.clock = o->clock,
 		.retry_429 = true,
