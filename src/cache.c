@@ -78,12 +78,6 @@ static enum s_kind s_classify(const char *name)
 	return S_TEMP;
 }
 
-static const char *s_env(const char *name)
-{
-	const char *v = getenv(name);
-	return v && *v ? v : NULL;
-}
-
 static bool s_same_file(const struct stat *a, const struct stat *b)
 {
 	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
@@ -211,9 +205,9 @@ int cp_cache_default_dir(const char *dir_override, char **ret, cp_error *err)
 
 	if (dir_override && *dir_override)
 		p = cp_strdup(dir_override);
-	else if ((v = s_env("AWS_CREDPROC_CACHE_DIR")))
+	else if ((v = cp_env("AWS_CREDPROC_CACHE_DIR")))
 		p = cp_strdup(v);
-	else if ((v = s_env("XDG_CACHE_HOME")) && v[0] == '/') /* relative: ignored (XDG spec) */
+	else if ((v = cp_env("XDG_CACHE_HOME")) && v[0] == '/') /* relative: ignored (XDG spec) */
 		p = cp_asprintf("%s/aws-credproc", v);
 	else {
 		cp_error e = {0};

@@ -613,6 +613,12 @@ const char *cp_section_get(const cp_section *sec, const char *key)
 	return NULL;
 }
 
+const char *cp_section_value(const cp_section *sec, const char *key)
+{
+	const char *v = cp_section_get(sec, key);
+	return v && *v ? v : NULL;
+}
+
 int cp_config_set(cp_config *cfg, const char *profile, const char *key, const char *value)
 {
 	if (!cfg || !profile || !key || !value)

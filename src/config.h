@@ -151,6 +151,9 @@ const cp_section *cp_config_profile(const cp_config *cfg, const char *name);
 const cp_section *cp_config_sso_session(const cp_config *cfg, const char *name);
 const cp_section *cp_config_services(const cp_config *cfg, const char *name);
 const char *cp_section_get(const cp_section *sec, const char *key);
+/* The same when the value is not empty (an empty value counts as unset,
+ * as in the SDKs); sec may be NULL. */
+const char *cp_section_value(const cp_section *sec, const char *key);
 
 /* Sets (adds or replaces) a property in a profile, creating the profile.
  * A seam for tests that build profiles directly: the tool itself never

@@ -6,24 +6,16 @@
 
 #include "identity.h"
 
-static const char *s_env(const char *name)
-{
-	const char *v = getenv(name);
-	return v && *v ? v : NULL;
-}
-
 /* A setting: the environment variable env when set and not empty, else the
  * profile's key when not empty; NULL when neither. *ret_src names where it
  * came from: env, else key_src (NULL: the key itself). */
 static const char *s_setting(const cp_section *profile, const char *env, const char *key,
 			     const char *key_src, const char **ret_src)
 {
-	const char *v = s_env(env);
+	const char *v = cp_env(env);
 	*ret_src = env;
 	if (!v && profile) {
-		v = cp_section_get(profile, key);
-		if (v && !*v)
-			v = NULL;
+		v = cp_section_value(profile, key);
 		*ret_src = key_src ? key_src : key;
 	}
 	return v;
@@ -49,7 +41,7 @@ bool cp_region_valid(const char *s)
 
 int cp_region_configured(const cp_section *profile, char **ret, cp_error *err)
 {
-	const char *v = s_env("AWS_REGION");
+	const char *v = cp_env("AWS_REGION");
 	const char *src = "AWS_REGION";
 	if (!v)
 		v = s_setting(profile, "AWS_DEFAULT_REGION", "region", "the profile's region", &src);
@@ -388,7 +380,7 @@ static int s_configured_endpoint(const cp_config *cfg, const cp_section *profile
 				 cp_error *err)
 {
 	const char *url = NULL, *src = NULL;
-	bool ignore = cp_truthy(s_env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")) ||
+	bool ignore = cp_truthy(cp_env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")) ||
 		      (profile && cp_truthy(cp_section_get(profile, "ignore_configured_endpoint_urls")));
 
 	*ret_url = NULL;
@@ -396,9 +388,9 @@ static int s_configured_endpoint(const cp_config *cfg, const cp_section *profile
 	*ret_src = NULL;
 	if (ignore)
 		return 0;
-	if ((url = s_env(env_var)))
+	if ((url = cp_env(env_var)))
 		src = env_var;
-	else if ((url = s_env("AWS_ENDPOINT_URL")))
+	else if ((url = cp_env("AWS_ENDPOINT_URL")))
 		src = "AWS_ENDPOINT_URL";
 	if (!url && profile) {
 		const char *svc = cp_section_get(profile, "services");
@@ -414,8 +406,8 @@ static int s_configured_endpoint(const cp_config *cfg, const cp_section *profile
 			src = "the [services] section";
 		}
 		if (!url) {
-			v = cp_section_get(profile, "endpoint_url");
-			if (v && *v) {
+			v = cp_section_value(profile, "endpoint_url");
+			if (v) {
 				url = v;
 				src = "the profile's endpoint_url";
 			}

@@ -90,12 +90,6 @@ char *cp_default_session_name(void)
 	return name;
 }
 
-static const char *s_get(const cp_section *p, const char *key)
-{
-	const char *v = cp_section_get(p, key);
-	return v && *v ? v : NULL;
-}
-
 static int s_push_profile(cp_chain *c, const char *name)
 {
 	char **n = realloc(c->profiles, (c->nprofiles + 1) * sizeof *n);
@@ -129,19 +123,19 @@ static int s_push_role(cp_chain *c, const char *profile, const cp_section *p, cp
 	const char *v;
 	if (profile && !(s->profile = cp_strdup(profile)))
 		return cp_error_set(err, CP_EINTERNAL, "out of memory");
-	if (!(s->role_arn = cp_strdup(s_get(p, "role_arn"))))
+	if (!(s->role_arn = cp_strdup(cp_section_value(p, "role_arn"))))
 		return cp_error_set(err, CP_EINTERNAL, "out of memory");
-	if ((v = s_get(p, "role_session_name")) && !(s->role_session_name = cp_strdup(v)))
+	if ((v = cp_section_value(p, "role_session_name")) && !(s->role_session_name = cp_strdup(v)))
 		return cp_error_set(err, CP_EINTERNAL, "out of memory");
-	if ((v = s_get(p, "external_id")) && !(s->external_id = cp_strdup(v)))
+	if ((v = cp_section_value(p, "external_id")) && !(s->external_id = cp_strdup(v)))
 		return cp_error_set(err, CP_EINTERNAL, "out of memory");
-	if ((v = s_get(p, "mfa_serial")) && !(s->mfa_serial = cp_strdup(v)))
+	if ((v = cp_section_value(p, "mfa_serial")) && !(s->mfa_serial = cp_strdup(v)))
 		return cp_error_set(err, CP_EINTERNAL, "out of memory");
-	if (((v = s_get(p, "credproc_policy")) && !(s->policy = cp_strdup(v))) ||
-	    ((v = s_get(p, "credproc_policy_arns")) && !(s->policy_arns = cp_strdup(v))) ||
-	    ((v = s_get(p, "credproc_tags")) && !(s->tags = cp_strdup(v))) ||
-	    ((v = s_get(p, "credproc_transitive_tag_keys")) && !(s->transitive_tag_keys = cp_strdup(v))) ||
-	    ((v = s_get(p, "credproc_source_identity")) && !(s->source_identity = cp_strdup(v))))
+	if (((v = cp_section_value(p, "credproc_policy")) && !(s->policy = cp_strdup(v))) ||
+	    ((v = cp_section_value(p, "credproc_policy_arns")) && !(s->policy_arns = cp_strdup(v))) ||
+	    ((v = cp_section_value(p, "credproc_tags")) && !(s->tags = cp_strdup(v))) ||
+	    ((v = cp_section_value(p, "credproc_transitive_tag_keys")) && !(s->transitive_tag_keys = cp_strdup(v))) ||
+	    ((v = cp_section_value(p, "credproc_source_identity")) && !(s->source_identity = cp_strdup(v))))
 		return cp_error_set(err, CP_EINTERNAL, "out of memory");
 	if ((v = cp_section_get(p, "duration_seconds"))) {
 		char what[320];
@@ -167,8 +161,8 @@ static int s_set_base(cp_chain *c, cp_source *src)
 static int s_static_keys(cp_chain *c, const char *name, const cp_section *p, bool *ret_found,
 			 cp_error *err)
 {
-	const char *akid = s_get(p, "aws_access_key_id");
-	const char *secret = s_get(p, "aws_secret_access_key");
+	const char *akid = cp_section_value(p, "aws_access_key_id");
+	const char *secret = cp_section_value(p, "aws_secret_access_key");
 	cp_source *src;
 	*ret_found = false;
 	if (!akid && !secret)
@@ -177,7 +171,7 @@ static int s_static_keys(cp_chain *c, const char *name, const cp_section *p, boo
 		return cp_error_set(err, CP_ECONFIG, "profile '%s' has %s but is missing %s", name,
 				    akid ? "aws_access_key_id" : "aws_secret_access_key",
 				    akid ? "aws_secret_access_key" : "aws_access_key_id");
-	int r = cp_source_static(name, akid, secret, s_get(p, "aws_session_token"), &src, err);
+	int r = cp_source_static(name, akid, secret, cp_section_value(p, "aws_session_token"), &src, err);
 	if (r)
 		return r;
 	*ret_found = true;
@@ -232,10 +226,10 @@ static int s_walk(const cp_config *cfg, const char *start, cp_chain *c, cp_error
 		if ((r = s_push_profile(c, name)))
 			return cp_error_set(err, r, "out of memory");
 
-		const char *role = s_get(p, "role_arn");
-		const char *srcp = s_get(p, "source_profile");
-		const char *csrc = s_get(p, "credential_source");
-		const char *wif = s_get(p, "web_identity_token_file");
+		const char *role = cp_section_value(p, "role_arn");
+		const char *srcp = cp_section_value(p, "source_profile");
+		const char *csrc = cp_section_value(p, "credential_source");
+		const char *wif = cp_section_value(p, "web_identity_token_file");
 
 		/* A source profile's own static keys win over its role. */
 		bool found;
@@ -249,7 +243,7 @@ static int s_walk(const cp_config *cfg, const char *start, cp_chain *c, cp_error
 		 * has: botocore's web identity provider comes first. */
 		if (role && wif) {
 			cp_source *src;
-			if ((r = cp_source_web_identity(name, wif, role, s_get(p, "role_session_name"),
+			if ((r = cp_source_web_identity(name, wif, role, cp_section_value(p, "role_session_name"),
 							&src, err)))
 				return r;
 			return s_set_base(c, src);
@@ -286,7 +280,7 @@ static int s_walk(const cp_config *cfg, const char *start, cp_chain *c, cp_error
 		 * nothing (as in the SDKs): the profile's own credentials count. */
 		if ((r = s_static_keys(c, name, p, &found, err)) || found)
 			return r;
-		const char *proc = s_get(p, "credential_process");
+		const char *proc = cp_section_value(p, "credential_process");
 		cp_source *src;
 		if (proc) {
 			if ((r = cp_source_process(name, proc, &src, err)))

@@ -8,12 +8,6 @@
 
 #include "identity.h"
 
-const char *cp_env(const char *name)
-{
-	const char *v = getenv(name);
-	return v && *v ? v : NULL;
-}
-
 const char *cp_env_session_token(void)
 {
 	const char *t = cp_env("AWS_SESSION_TOKEN");
@@ -208,10 +202,10 @@ static bool s_eks_fallback(cp_run *x, int r, const cp_request *req)
 static int s_margin(cp_run *x, const cp_request *req, cp_error *err)
 {
 	x->margin = CP_DEFAULT_REFRESH_MARGIN;
-	const char *v = x->settings ? cp_section_get(x->settings, "credproc_refresh_margin") : NULL;
+	const char *v = cp_section_value(x->settings, "credproc_refresh_margin");
 	if (req->refresh_margin >= 0) {
 		x->margin = req->refresh_margin;
-	} else if (v && *v) {
+	} else if (v) {
 		char *end;
 		long m = strtol(v, &end, 10);
 		if (*end || m < 0 || m > 43200)

@@ -81,8 +81,6 @@ bool cp_run_reusable(const cp_run *x, const cp_cache_entry *e, int64_t now);
 int cp_run_endpoint_identity(const cp_run *x, cp_buf *k);
 int cp_run_source_identity(const cp_run *x, cp_buf *k);
 
-/* The first environment variable of `name` that is set and not empty. */
-const char *cp_env(const char *name);
 /* AWS_SESSION_TOKEN, else its old name AWS_SECURITY_TOKEN; NULL. */
 const char *cp_env_session_token(void);
 

@@ -502,6 +502,12 @@ const char *cp_read_file_strerror(int e)
 	}
 }
 
+const char *cp_env(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : NULL;
+}
+
 bool cp_streq_icase(const char *a, const char *b)
 {
 	for (;; a++, b++) {

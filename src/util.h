@@ -181,6 +181,10 @@ int cp_read_fd(int fd, size_t size, size_t max, char **ret_data, size_t *ret_len
  * file" (EINVAL), "is a directory" (EISDIR), else strerror(). Static text. */
 const char *cp_read_file_strerror(int e);
 
+/* The environment variable `name` when it is set and not empty; else NULL
+ * (as the SDKs read theirs: empty means unset). */
+const char *cp_env(const char *name);
+
 /* ASCII helpers (locale-independent). */
 bool cp_streq_icase(const char *a, const char *b);
 char *cp_trim(char *s);  /* trims spaces/tabs/CR/LF in place, returns start */

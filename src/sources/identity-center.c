@@ -97,27 +97,21 @@ const cp_source_ops cp_source_sso_ops = {
 	.release = s_release,
 };
 
-static const char *s_get(const cp_section *p, const char *key)
-{
-	const char *v = cp_section_get(p, key);
-	return v && *v ? v : NULL;
-}
-
 bool cp_profile_has_sso(const cp_section *p)
 {
-	return s_get(p, "sso_session") || s_get(p, "sso_start_url") || s_get(p, "sso_account_id") ||
-	       s_get(p, "sso_role_name") || s_get(p, "sso_region");
+	return cp_section_value(p, "sso_session") || cp_section_value(p, "sso_start_url") || cp_section_value(p, "sso_account_id") ||
+	       cp_section_value(p, "sso_role_name") || cp_section_value(p, "sso_region");
 }
 
 /* Messages follow the cross-SDK suite's (smithy-rs) wording. */
 static int s_check(const cp_config *cfg, const char *name, const cp_section *p, const char **url,
 		   const char **region, const char **scopes, cp_error *err)
 {
-	const char *session = s_get(p, "sso_session");
-	const char *account = s_get(p, "sso_account_id");
-	const char *role = s_get(p, "sso_role_name");
-	*url = s_get(p, "sso_start_url");
-	*region = s_get(p, "sso_region");
+	const char *session = cp_section_value(p, "sso_session");
+	const char *account = cp_section_value(p, "sso_account_id");
+	const char *role = cp_section_value(p, "sso_role_name");
+	*url = cp_section_value(p, "sso_start_url");
+	*region = cp_section_value(p, "sso_region");
 	*scopes = NULL;
 	if (session) {
 		const cp_section *s = cp_config_sso_session(cfg, session);
@@ -125,8 +119,8 @@ static int s_check(const cp_config *cfg, const char *name, const cp_section *p, 
 			return cp_error_set(err, CP_ECONFIG,
 					    "sso-session named `%s` (referenced by profile `%s`) was not found",
 					    session, name);
-		const char *surl = s_get(s, "sso_start_url");
-		const char *sregion = s_get(s, "sso_region");
+		const char *surl = cp_section_value(s, "sso_start_url");
+		const char *sregion = cp_section_value(s, "sso_region");
 		/* A copy of the session's own value is harmless (botocore accepts
 		 * it); anything else is ambiguous. */
 		const char *dup = *url && !(surl && strcmp(*url, surl) == 0) ? "sso_start_url"
@@ -143,7 +137,7 @@ static int s_check(const cp_config *cfg, const char *name, const cp_section *p, 
 					    session, name, !surl ? "sso_start_url" : "sso_region");
 		*url = surl;
 		*region = sregion;
-		*scopes = s_get(s, "sso_registration_scopes");
+		*scopes = cp_section_value(s, "sso_registration_scopes");
 	}
 	if (role && !account)
 		return cp_error_set(err, CP_ECONFIG,
@@ -175,10 +169,10 @@ int cp_source_sso(const cp_config *cfg, const char *name, const cp_section *p, c
 	if (r)
 		return r;
 	s_sso *o = (s_sso *)cp_source_alloc(&cp_source_sso_ops, sizeof *o, name);
-	if (!o || ((v = s_get(p, "sso_session")) && !(o->session = cp_strdup(v))) ||
+	if (!o || ((v = cp_section_value(p, "sso_session")) && !(o->session = cp_strdup(v))) ||
 	    !(o->start_url = cp_strdup(url)) || !(o->region = cp_strdup(region)) ||
-	    ((v = s_get(p, "sso_account_id")) && !(o->account_id = cp_strdup(v))) ||
-	    ((v = s_get(p, "sso_role_name")) && !(o->role_name = cp_strdup(v))) ||
+	    ((v = cp_section_value(p, "sso_account_id")) && !(o->account_id = cp_strdup(v))) ||
+	    ((v = cp_section_value(p, "sso_role_name")) && !(o->role_name = cp_strdup(v))) ||
 	    (scopes && !(o->registration_scopes = cp_strdup(scopes)))) {
 		cp_source_free(o ? &o->base : NULL);
 		return cp_error_set(err, CP_EINTERNAL, "out of memory");

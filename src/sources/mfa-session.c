@@ -41,8 +41,8 @@ static const char *s_step_setting(const cp_run *x, const cp_role_step *s, const 
 	const cp_section *secs[2] = {s->profile ? cp_config_profile(&x->cfg, s->profile) : NULL,
 				     x->settings};
 	for (int i = 0; i < 2; i++) {
-		const char *v = secs[i] ? cp_section_get(secs[i], key) : NULL;
-		if (v && *v) {
+		const char *v = cp_section_value(secs[i], key);
+		if (v) {
 			*ret_profile = secs[i]->name;
 			return v;
 		}
