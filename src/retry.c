@@ -45,7 +45,8 @@ const cp_clock cp_clock_system = {
 	.sleep_ms = s_sys_sleep,
 };
 
-long cp_retry_backoff_ms(const cp_retry *p, int attempt)
+/* The backoff before attempt `attempt` + 1. */
+static long s_backoff_ms(const cp_retry *p, int attempt)
 {
 	long ceiling = p->base_ms << (attempt < 16 ? attempt : 16);
 	if (ceiling > p->cap_ms)
@@ -79,7 +80,7 @@ int cp_retry_run(const cp_retry *p, cp_attempt_fn fn, cp_error *err)
 			return r;
 		if (!(p->retryable ? p->retryable(p->ctx, r, err) : cp_error_retryable(err)))
 			return r;
-		long delay = cp_retry_backoff_ms(p, attempt);
+		long delay = s_backoff_ms(p, attempt);
 		if (p->deadline_ms && clock->mono_ms(clock) + delay >= p->deadline_ms)
 			return r;
 		cp_debug("%s: attempt %d failed (%s); retrying in %ld ms", p->what ? p->what : "request",

@@ -57,7 +57,4 @@ typedef struct cp_retry {
  * CP_CAUSE_NO_ANSWER and "no time left" in err->msg (callers reword it). */
 int cp_retry_run(const cp_retry *p, cp_attempt_fn fn, cp_error *err);
 
-/* The backoff before attempt `attempt` + 1 (exposed for the tests). */
-long cp_retry_backoff_ms(const cp_retry *p, int attempt);
-
 #endif

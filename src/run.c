@@ -73,7 +73,8 @@ int cp_run_sts_endpoint(cp_run *x, cp_error *err)
 	return cp_sts_endpoint_resolve(&x->cfg, x->settings, x->region, &x->sts, err);
 }
 
-cp_sts_endpoint cp_run_sts_ep(const cp_run *x)
+/* The STS endpoint to call, with the clock offset learnt so far. */
+static cp_sts_endpoint s_sts_ep(const cp_run *x)
 {
 	return (cp_sts_endpoint){
 		.url = x->sts.url,
@@ -130,7 +131,7 @@ int cp_run_sts_call(cp_run *x, const char *who, bool signed_request, cp_sts_call
 	if (!(a.net = cp_run_net(x, err)))
 		return err->status;
 	for (;;) {
-		a.ep = cp_run_sts_ep(x);
+		a.ep = s_sts_ep(x);
 		if (cp_run_mono_ms(x) >= x->deadline_ms) {
 			r = cp_error_set(err, CP_ETRANSPORT, "%s: no answer from STS at '%s' within %ld s",
 					 who, a.ep.url, x->timeout_ms / 1000);

@@ -56,8 +56,6 @@ void cp_run_pause_deadline(cp_run *x, int64_t t0);
 int cp_run_imds_options(cp_run *x, cp_imds_options *o, char **ret_endpoint, cp_error *err);
 /* Resolves the STS endpoint now if it is not known yet (region from IMDS). */
 int cp_run_sts_endpoint(cp_run *x, cp_error *err);
-/* The STS endpoint to call, with the time left and the clock offset. */
-cp_sts_endpoint cp_run_sts_ep(const cp_run *x);
 
 /* One STS call: attempts with backoff inside the deadline, then one retry
  * with STS's time when it refused ours (CP_CAUSE_CLOCK_SKEW beyond
