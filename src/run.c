@@ -96,8 +96,6 @@ static void s_describe_skew(char *buf, size_t len, int64_t off)
 }
 
 typedef struct s_sts_call {
-	cp_run *x;
-	const char *who;
 	cp_sts_call_fn fn;
 	void *ctx;
 	const cp_net_ops *net;
@@ -116,7 +114,7 @@ static int s_sts_attempt(void *ctx, int attempt, long left_ms, cp_error *err)
 int cp_run_sts_call(cp_run *x, const char *who, bool signed_request, cp_sts_call_fn fn, void *ctx,
 		    cp_creds *ret, cp_error *err)
 {
-	s_sts_call a = {.x = x, .who = who, .fn = fn, .ctx = ctx, .ret = ret};
+	s_sts_call a = {.fn = fn, .ctx = ctx, .ret = ret};
 	cp_retry p = {
 		.attempts = 3,
 		.base_ms = 200,
