@@ -1,0 +1,312 @@
+/* test-keystore.c - cp_key_load and cp_key_sign_sha256: RSA and EC keys in
+ * PEM (PKCS#1, PKCS#8, SEC1) and DER files sign, and the signature verifies
+ * with the public key; encrypted keys, certificates, garbage, other key
+ * types are refused. Then a SoftHSM2 token (PKCS#11) and an swtpm TPM 2.0,
+ * both set up here in a temporary directory by tests/keys/mk-*.sh. Every
+ * key is generated at test time. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/bio.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
+#include "keystore.h"
+#include "tap.h"
+#include "util.h"
+
+static char s_dir[] = "/tmp/cp-test-keystore-XXXXXX";
+
+static double s_ms(const struct timespec *a, const struct timespec *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_nsec - a->tv_nsec) / 1e6;
+}
+
+static char *s_path(const char *name)
+{
+	return cp_asprintf("%s/%s", s_dir, name);
+}
+
+/* Writes what the callback puts into a memory BIO to dir/name. */
+static char *s_write_bio(const char *name, BIO *b)
+{
+	char *path = s_path(name);
+	char *p = NULL;
+	long n = BIO_get_mem_data(b, &p);
+	FILE *f = fopen(path, "wb");
+	if (!f || fwrite(p, 1, (size_t)n, f) != (size_t)n || fclose(f) != 0) {
+		perror(path);
+		exit(1);
+	}
+	BIO_free(b);
+	return path;
+}
+
+static char *s_write_text(const char *name, const char *text)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	BIO_puts(b, text);
+	return s_write_bio(name, b);
+}
+
+/* Whether sig (from cp_key_sign_sha256) verifies under pub's public key. */
+static bool s_verifies(EVP_PKEY *pub, const void *data, size_t len, const unsigned char *sig,
+		       size_t siglen)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	EVP_PKEY_CTX *pctx = NULL;
+	bool ok = EVP_DigestVerifyInit_ex(md, &pctx, "SHA256", NULL, NULL, pub, NULL) == 1;
+	if (ok && EVP_PKEY_is_a(pub, "RSA"))
+		ok = EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) == 1;
+	ok = ok && EVP_DigestVerify(md, sig, siglen, data, len) == 1;
+	EVP_MD_CTX_free(md);
+	ERR_clear_error();
+	return ok;
+}
+
+/* Loads o->key, signs, verifies with pub (when not NULL). Returns the load
+ * status; *ret_ms the time of load + sign. */
+static int s_load_sign_verify(const cp_key_options *o, EVP_PKEY *pub, const char *what,
+			      double *ret_ms)
+{
+	static const char msg[] = "AWS4-X509-ECDSA-SHA256\n20261203T120000Z\nscope\nhash";
+	cp_error err = {0};
+	EVP_PKEY *k = NULL;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int r = cp_key_load(o, &k, &err);
+	if (r) {
+		tap_ok(0, "%s: loads (%d: %s)", what, r, err.msg);
+		return r;
+	}
+	unsigned char *sig = NULL;
+	size_t siglen = 0;
+	int s = cp_key_sign_sha256(k, msg, sizeof msg - 1, &sig, &siglen, &err);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (ret_ms)
+		*ret_ms = s_ms(&t0, &t1);
+	tap_ok(s == 0 && sig && siglen > 0, "%s: loads and signs (%s)", what, s ? err.msg : "ok");
+	if (pub)
+		tap_ok(s == 0 && s_verifies(pub, msg, sizeof msg - 1, sig, siglen),
+		       "%s: the signature verifies with the public key", what);
+	free(sig);
+	EVP_PKEY_free(k);
+	return 0;
+}
+
+/* cp_key_load of key refused with status, its message containing want. */
+static void s_refused(const char *key, int status, const char *want, const char *what)
+{
+	cp_key_options o = {.key = key};
+	cp_error err = {0};
+	EVP_PKEY *k = NULL;
+	int r = cp_key_load(&o, &k, &err);
+	tap_ok(r == status && !k && strstr(err.msg, want), "%s: refused with %d, '%s' (got %d: %s)",
+	       what, status, want, r, err.msg);
+	EVP_PKEY_free(k);
+}
+
+static EVP_PKEY *s_keygen_ec(const char *curve)
+{
+	return EVP_PKEY_Q_keygen(NULL, NULL, "EC", curve);
+}
+
+static void s_test_pem(void)
+{
+	EVP_PKEY *rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+	EVP_PKEY *ec = s_keygen_ec("P-256");
+	EVP_PKEY *ec384 = s_keygen_ec("P-384");
+	EVP_PKEY *ec521 = s_keygen_ec("P-521");
+	if (!rsa || !ec || !ec384 || !ec521) {
+		tap_ok(0, "key generation");
+		return;
+	}
+	struct {
+		const char *name;
+		EVP_PKEY *k;
+		int form; /* 0 traditional PEM, 1 PKCS#8 PEM, 2 traditional DER, 3 PKCS#8 DER */
+		const char *begin;
+	} cases[] = {
+		{"rsa-pkcs1.pem", rsa, 0, "-----BEGIN RSA PRIVATE KEY-----"},
+		{"rsa-pkcs8.pem", rsa, 1, "-----BEGIN PRIVATE KEY-----"},
+		{"rsa-pkcs1.der", rsa, 2, NULL},
+		{"rsa-pkcs8.der", rsa, 3, NULL},
+		{"ec-sec1.pem", ec, 0, "-----BEGIN EC PRIVATE KEY-----"},
+		{"ec-pkcs8.pem", ec, 1, "-----BEGIN PRIVATE KEY-----"},
+		{"ec-sec1.der", ec, 2, NULL},
+		{"ec-pkcs8.der", ec, 3, NULL},
+		{"ec384.pem", ec384, 1, "-----BEGIN PRIVATE KEY-----"},
+		{"ec521.pem", ec521, 0, "-----BEGIN EC PRIVATE KEY-----"},
+	};
+	double ms = 0;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		BIO *b = BIO_new(BIO_s_mem());
+		switch (cases[i].form) {
+		case 0: PEM_write_bio_PrivateKey_traditional(b, cases[i].k, NULL, NULL, 0, NULL, NULL); break;
+		case 1: PEM_write_bio_PrivateKey(b, cases[i].k, NULL, NULL, 0, NULL, NULL); break;
+		case 2: i2d_PrivateKey_bio(b, cases[i].k); break;
+		case 3: i2d_PKCS8PrivateKey_bio(b, cases[i].k, NULL, NULL, 0, NULL, NULL); break;
+		}
+		char *p = NULL;
+		long n = BIO_get_mem_data(b, &p);
+		if (cases[i].begin && (n < 0 || !memmem(p, (size_t)n, cases[i].begin, strlen(cases[i].begin))))
+			tap_ok(0, "%s: written as %s", cases[i].name, cases[i].begin);
+		char *path = s_write_bio(cases[i].name, b);
+		cp_key_options o = {.key = path};
+		s_load_sign_verify(&o, cases[i].k, cases[i].name, &ms);
+		if (i == 0 || i == 4)
+			tap_diag("PEM %s: load + sign %.2f ms", cases[i].name, ms);
+		free(path);
+	}
+
+	/* A certificate in front of the key (a combined file), and EC
+	 * parameters in front (openssl ecparam -genkey). */
+	{
+		X509 *x = X509_new();
+		X509_set_version(x, 2);
+		ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+		X509_gmtime_adj(X509_getm_notBefore(x), 0);
+		X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+		X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+					   (const unsigned char *)"test", -1, -1, 0);
+		X509_set_issuer_name(x, X509_get_subject_name(x));
+		X509_set_pubkey(x, ec);
+		X509_sign(x, ec, EVP_sha256());
+		BIO *b = BIO_new(BIO_s_mem());
+		PEM_write_bio_X509(b, x);
+		char *cert = s_write_bio("cert.pem", b);
+		s_refused(cert, CP_ECONFIG, "holds a certificate, not a private key", "a certificate as the key");
+		free(cert);
+		b = BIO_new(BIO_s_mem());
+		PEM_write_bio_X509(b, x);
+		BIO_puts(b, "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n");
+		PEM_write_bio_PrivateKey_traditional(b, ec, NULL, NULL, 0, NULL, NULL);
+		char *combined = s_write_bio("combined.pem", b);
+		cp_key_options o = {.key = combined};
+		s_load_sign_verify(&o, ec, "certificate + EC parameters + key in one file", NULL);
+		free(combined);
+		X509_free(x);
+	}
+
+	/* Encrypted: PKCS#8, and the legacy Proc-Type: 4,ENCRYPTED. */
+	{
+		BIO *b = BIO_new(BIO_s_mem());
+		PEM_write_bio_PKCS8PrivateKey(b, rsa, EVP_aes_256_cbc(), "secret", 6, NULL, NULL);
+		char *path = s_write_bio("rsa-enc-pkcs8.pem", b);
+		s_refused(path, CP_ECONFIG, "is encrypted: decrypt it", "encrypted PKCS#8");
+		free(path);
+		b = BIO_new(BIO_s_mem());
+		PEM_write_bio_PrivateKey_traditional(b, ec, EVP_aes_256_cbc(), (unsigned char *)"secret", 6, NULL, NULL);
+		path = s_write_bio("ec-enc-legacy.pem", b);
+		char *text = tap_slurp(path, NULL);
+		tap_ok(text && strstr(text, "Proc-Type: 4,ENCRYPTED"), "legacy encrypted PEM written");
+		free(text);
+		s_refused(path, CP_ECONFIG, "is encrypted: decrypt it", "legacy encrypted PEM (Proc-Type)");
+		free(path);
+		b = BIO_new(BIO_s_mem());
+		i2d_PKCS8PrivateKey_bio(b, ec, EVP_aes_256_cbc(), "secret", 6, NULL, NULL);
+		path = s_write_bio("ec-enc-pkcs8.der", b);
+		s_refused(path, CP_ECONFIG, "is encrypted: decrypt it", "encrypted PKCS#8 DER");
+		free(path);
+	}
+
+	/* Missing, garbage, empty, a directory, a public key. */
+	{
+		char *path = s_path("missing.pem");
+		s_refused(path, CP_ESOURCE, "missing.pem", "a missing file");
+		free(path);
+		path = s_write_text("garbage.pem", "this is not a key\n\x01\x02");
+		s_refused(path, CP_ECONFIG, "is not a private key", "garbage");
+		free(path);
+		path = s_write_text("garbage-pem.pem", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n");
+		s_refused(path, CP_ECONFIG, "not a valid private key", "a broken PEM block");
+		free(path);
+		path = s_write_text("empty.pem", "");
+		s_refused(path, CP_ECONFIG, "is not a private key", "an empty file");
+		free(path);
+		s_refused(s_dir, CP_ECONFIG, "is a directory", "a directory");
+		BIO *b = BIO_new(BIO_s_mem());
+		PEM_write_bio_PUBKEY(b, ec);
+		path = s_write_bio("pub.pem", b);
+		s_refused(path, CP_ECONFIG, "holds no private key", "a public key");
+		free(path);
+		s_refused("", CP_ECONFIG, "no private key given", "an empty reference");
+	}
+
+	/* Other key types: DSA, Ed25519, EC on secp256k1. */
+	{
+		EVP_PKEY *ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+		BIO *b = BIO_new(BIO_s_mem());
+		PEM_write_bio_PrivateKey(b, ed, NULL, NULL, 0, NULL, NULL);
+		char *path = s_write_bio("ed25519.pem", b);
+		s_refused(path, CP_ECONFIG, "only RSA and EC", "an Ed25519 key");
+		free(path);
+		EVP_PKEY_free(ed);
+
+		EVP_PKEY *k1 = s_keygen_ec("secp256k1");
+		b = BIO_new(BIO_s_mem());
+		PEM_write_bio_PrivateKey(b, k1, NULL, NULL, 0, NULL, NULL);
+		path = s_write_bio("secp256k1.pem", b);
+		s_refused(path, CP_ECONFIG, "only P-256, P-384 and P-521", "an EC key on secp256k1");
+		free(path);
+		EVP_PKEY_free(k1);
+
+		EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_from_name(NULL, "DSA", NULL);
+		EVP_PKEY *params = NULL, *dsa = NULL;
+		EVP_PKEY_paramgen_init(pc);
+		EVP_PKEY_CTX_set_dsa_paramgen_bits(pc, 1024);
+		EVP_PKEY_paramgen(pc, &params);
+		EVP_PKEY_CTX_free(pc);
+		pc = EVP_PKEY_CTX_new_from_pkey(NULL, params, NULL);
+		EVP_PKEY_keygen_init(pc);
+		EVP_PKEY_keygen(pc, &dsa);
+		EVP_PKEY_CTX_free(pc);
+		b = BIO_new(BIO_s_mem());
+		PEM_write_bio_PrivateKey(b, dsa, NULL, NULL, 0, NULL, NULL);
+		path = s_write_bio("dsa-pkcs8.pem", b);
+		s_refused(path, CP_ECONFIG, "only RSA and EC", "a DSA key (PKCS#8)");
+		free(path);
+		b = BIO_new(BIO_s_mem());
+		PEM_write_bio_PrivateKey_traditional(b, dsa, NULL, NULL, 0, NULL, NULL);
+		path = s_write_bio("dsa-trad.pem", b);
+		s_refused(path, CP_ECONFIG, "DSA PRIVATE KEY", "a DSA key (traditional)");
+		free(path);
+		EVP_PKEY_free(params);
+		EVP_PKEY_free(dsa);
+	}
+	EVP_PKEY_free(rsa);
+	EVP_PKEY_free(ec);
+	EVP_PKEY_free(ec384);
+	EVP_PKEY_free(ec521);
+}
+
+static void s_cleanup(void)
+{
+	char *cmd = cp_asprintf("rm -rf '%s'", s_dir);
+	if (cmd && system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", s_dir);
+	free(cmd);
+}
+
+int main(void)
+{
+	if (!mkdtemp(s_dir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	s_test_pem();
+	s_cleanup();
+	return tap_done();
+}
