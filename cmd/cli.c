@@ -13,9 +13,11 @@
 #include "credproc.h"
 #include "output.h"
 #include "process.h"
+#include "source.h"
 #include "util.h"
 
-static const char s_usage[] =
+/* In parts: C compilers need not take a string over 4095 bytes. */
+static const char *const s_usage[] = {
 	"Usage: aws-credproc [COMMAND] [OPTIONS]\n"
 	"\n"
 	"Prints temporary AWS credentials for a credential_process line.\n"
@@ -38,13 +40,30 @@ static const char s_usage[] =
 	"      --role-session-name NAME  session name of the (last) role\n"
 	"      --external-id ID          external id of the (last) role\n"
 	"      --mfa-serial ARN          MFA device of the (last) role (the code comes from\n"
-	"                                credproc_mfa_process, else a prompt on the terminal)\n"
+	"                                credproc_mfa_process, else a prompt on the terminal)\n",
 	"      --duration-seconds N      session duration, 900-43200\n"
 	"      --policy JSON             session policy of the (last) role\n"
 	"      --policy-arns ARN,...     managed session policies of the (last) role\n"
 	"      --tags KEY=VALUE,...      session tags of the (last) role\n"
 	"      --transitive-tag-keys K,...  tag keys that stay with chained sessions\n"
 	"      --source-identity NAME    STS SourceIdentity of the (last) role\n"
+	"      --rolesanywhere-certificate FILE  IAM Roles Anywhere: the X.509 certificate\n"
+	"                                (PEM or DER); makes Roles Anywhere the source\n"
+	"      --rolesanywhere-private-key KEY  its private key: a PEM file, a pkcs11: URI\n"
+	"                                (no pin-value), a TSS2 PEM file or handle:0x81...\n"
+	"      --rolesanywhere-certificate-chain FILE  intermediate CAs (PEM bundle)\n"
+	"      --rolesanywhere-trust-anchor-arn ARN  the trust anchor\n"
+	"      --rolesanywhere-profile-arn ARN  the Roles Anywhere profile\n"
+	"      --rolesanywhere-role-arn ARN  the role of the session\n"
+	"      --rolesanywhere-session-duration N  session duration, 900-43200 (default 3600)\n"
+	"      --rolesanywhere-session-name NAME  role session name of the session\n"
+	"      --rolesanywhere-pin-file FILE  PKCS#11 PIN / TPM key password (first line)\n"
+	"      --rolesanywhere-pin-command CMD  ...or the first line this command prints\n"
+	"      --rolesanywhere-pkcs11-module SO  the PKCS#11 module (default: the URI's\n"
+	"                                module-path, else p11-kit's proxy)\n"
+	"      --rolesanywhere-endpoint URL  the Roles Anywhere endpoint (default:\n"
+	"                                AWS_ENDPOINT_URL_ROLESANYWHERE, ..., the regional one)\n"
+	,
 	"      --region REGION           STS region (default: AWS_REGION, AWS_DEFAULT_REGION,\n"
 	"                                the profile's region, the instance's region with\n"
 	"                                an Ec2InstanceMetadata source, else the global endpoint)\n"
@@ -63,7 +82,8 @@ static const char s_usage[] =
 	"Exit status: 0 printed, 1 internal error, 2 usage or configuration error,\n"
 	"3 source credentials unavailable, 4 refused by STS or the credential endpoint,\n"
 	"5 transport failure after retries, 6 a person is needed and none can be asked.\n"
-	"See aws-credproc(1).\n";
+	"See aws-credproc(1).\n",
+};
 
 /* Warnings wait until stdout is written: a consumer that reads us with
  * 2>&1 (aws-c-auth before 0.7.29) must find the JSON first. They are
@@ -143,7 +163,7 @@ static int s_parse_seconds(const char *v, const char *what, long lo, long hi, lo
 static const char *const s_env_read[] = {
 	"AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_REGION", "AWS_DEFAULT_REGION",
 	"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_STS", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
-	"AWS_ENDPOINT_URL_SSO", "AWS_ENDPOINT_URL_SSO_OIDC",
+	"AWS_ENDPOINT_URL_SSO", "AWS_ENDPOINT_URL_SSO_OIDC", "AWS_ENDPOINT_URL_ROLESANYWHERE",
 	"AWS_CA_BUNDLE", "AWS_EC2_METADATA_SERVICE_ENDPOINT", "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE",
 	"AWS_EC2_METADATA_DISABLED", "AWS_EC2_METADATA_V1_DISABLED", "AWS_ACCESS_KEY_ID",
 	"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CREDPROC_CHAIN", "AWS_CREDPROC_CACHE_DIR",
@@ -185,11 +205,44 @@ enum {
 	OPT_TRANSITIVE_TAG_KEYS,
 	OPT_SOURCE_IDENTITY,
 	OPT_MFA_SERIAL,
+	OPT_RA_FIRST, /* --rolesanywhere-<name>: OPT_RA_FIRST + CP_RA_* */
+	OPT_RA_LAST = OPT_RA_FIRST + CP_RA_NKEYS - 1,
 };
+
+/* The flag names of the Roles Anywhere keys ("rolesanywhere-private-key"). */
+static char s_ra_flag_names[CP_RA_NKEYS][64];
+
+static void s_ra_flags_init(struct option *o)
+{
+	for (size_t i = 0; i < CP_RA_NKEYS; i++) {
+		snprintf(s_ra_flag_names[i], sizeof s_ra_flag_names[i], "rolesanywhere-%s",
+			 cp_ra_key_names[i]);
+		for (char *c = s_ra_flag_names[i]; *c; c++)
+			if (*c == '_')
+				*c = '-';
+		o[i] = (struct option){s_ra_flag_names[i], required_argument, NULL, OPT_RA_FIRST + (int)i};
+	}
+}
+
+/* A PKCS#11 URI in argv with its PIN in it: every user can read argv. */
+static bool s_has_pin_value(const char *v)
+{
+	if (strncmp(v, "pkcs11:", 7) != 0)
+		return false;
+	for (const char *p = v; *p; p++) {
+		static const char k[] = "pin-value=";
+		size_t i = 0;
+		while (k[i] && (p[i] == k[i] || (p[i] >= 'A' && p[i] <= 'Z' && p[i] - 'A' + 'a' == k[i])))
+			i++;
+		if (!k[i] && (p == v + 7 || p[-1] == ';' || p[-1] == '?' || p[-1] == '&'))
+			return true;
+	}
+	return false;
+}
 
 int cp_cli_main(int argc, char **argv)
 {
-	static const struct option opts[] = {
+	static struct option opts[] = {
 		{"profile", required_argument, NULL, 'p'},
 		{"role-arn", required_argument, NULL, OPT_ROLE_ARN},
 		{"source-profile", required_argument, NULL, OPT_SOURCE_PROFILE},
@@ -211,8 +264,10 @@ int cp_cli_main(int argc, char **argv)
 		{"mfa-serial", required_argument, NULL, OPT_MFA_SERIAL},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+		[21 + CP_RA_NKEYS] = {NULL, 0, NULL, 0}, /* 21..: the --rolesanywhere-* flags */
 	};
+	_Static_assert(sizeof opts / sizeof opts[0] == 22 + CP_RA_NKEYS, "option table");
+	s_ra_flags_init(&opts[21]);
 	cp_request req = {.refresh_margin = -1};
 	cp_error err = {0};
 	cp_creds creds = {0};
@@ -303,16 +358,29 @@ int cp_cli_main(int argc, char **argv)
 				return r;
 			req.refresh_margin = (int)v;
 			break;
+		case ':':
+			return s_fail(CP_ECONFIG, "option '%s' needs a value (see --help)", argv[optind - 1]);
+		default:
+			if (c < OPT_RA_FIRST || c > OPT_RA_LAST)
+				return s_fail(CP_ECONFIG, "unknown option '%s' (see --help)", argv[optind - 1]);
+			if (!*optarg)
+				return s_fail(CP_ECONFIG, "--%s needs a non-empty value",
+					      s_ra_flag_names[c - OPT_RA_FIRST]);
+			if (s_has_pin_value(optarg))
+				return s_fail(CP_ECONFIG,
+					      "--%s: the pkcs11: URI carries a pin-value, and a PIN never goes "
+					      "in argv (every user can read it): use --rolesanywhere-pin-file, "
+					      "--rolesanywhere-pin-command or the URI's pin-source",
+					      s_ra_flag_names[c - OPT_RA_FIRST]);
+			req.flags.rolesanywhere[c - OPT_RA_FIRST] = optarg;
+			break;
 		case 'h':
-			fputs(s_usage, stdout);
+			for (size_t i = 0; i < sizeof s_usage / sizeof s_usage[0]; i++)
+				fputs(s_usage[i], stdout);
 			return fflush(stdout) == 0 ? 0 : s_fail(CP_EINTERNAL, "cannot write the help text");
 		case 'V':
 			printf("aws-credproc %s\n", CP_VERSION);
 			return fflush(stdout) == 0 ? 0 : s_fail(CP_EINTERNAL, "cannot write the version");
-		case ':':
-			return s_fail(CP_ECONFIG, "option '%s' needs a value (see --help)", argv[optind - 1]);
-		default:
-			return s_fail(CP_ECONFIG, "unknown option '%s' (see --help)", argv[optind - 1]);
 		}
 	}
 
