@@ -209,21 +209,6 @@ enum {
 	OPT_RA_LAST = OPT_RA_FIRST + CP_RA_NKEYS - 1,
 };
 
-/* The flag names of the Roles Anywhere keys ("rolesanywhere-private-key"). */
-static char s_ra_flag_names[CP_RA_NKEYS][64];
-
-static void s_ra_flags_init(struct option *o)
-{
-	for (size_t i = 0; i < CP_RA_NKEYS; i++) {
-		snprintf(s_ra_flag_names[i], sizeof s_ra_flag_names[i], "rolesanywhere-%s",
-			 cp_ra_key_names[i]);
-		for (char *c = s_ra_flag_names[i]; *c; c++)
-			if (*c == '_')
-				*c = '-';
-		o[i] = (struct option){s_ra_flag_names[i], required_argument, NULL, OPT_RA_FIRST + (int)i};
-	}
-}
-
 /* A PKCS#11 URI in argv with its PIN in it: every user can read argv. */
 static bool s_has_pin_value(const char *v)
 {
@@ -242,7 +227,7 @@ static bool s_has_pin_value(const char *v)
 
 int cp_cli_main(int argc, char **argv)
 {
-	static struct option opts[] = {
+	static const struct option opts[] = {
 		{"profile", required_argument, NULL, 'p'},
 		{"role-arn", required_argument, NULL, OPT_ROLE_ARN},
 		{"source-profile", required_argument, NULL, OPT_SOURCE_PROFILE},
@@ -264,10 +249,21 @@ int cp_cli_main(int argc, char **argv)
 		{"mfa-serial", required_argument, NULL, OPT_MFA_SERIAL},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
-		[21 + CP_RA_NKEYS] = {NULL, 0, NULL, 0}, /* 21..: the --rolesanywhere-* flags */
+		/* IAM Roles Anywhere: OPT_RA_FIRST + the key's CP_RA_* index. */
+		{"rolesanywhere-certificate", required_argument, NULL, OPT_RA_FIRST + CP_RA_CERTIFICATE},
+		{"rolesanywhere-private-key", required_argument, NULL, OPT_RA_FIRST + CP_RA_PRIVATE_KEY},
+		{"rolesanywhere-certificate-chain", required_argument, NULL, OPT_RA_FIRST + CP_RA_CERTIFICATE_CHAIN},
+		{"rolesanywhere-trust-anchor-arn", required_argument, NULL, OPT_RA_FIRST + CP_RA_TRUST_ANCHOR_ARN},
+		{"rolesanywhere-profile-arn", required_argument, NULL, OPT_RA_FIRST + CP_RA_PROFILE_ARN},
+		{"rolesanywhere-role-arn", required_argument, NULL, OPT_RA_FIRST + CP_RA_ROLE_ARN},
+		{"rolesanywhere-session-duration", required_argument, NULL, OPT_RA_FIRST + CP_RA_SESSION_DURATION},
+		{"rolesanywhere-session-name", required_argument, NULL, OPT_RA_FIRST + CP_RA_SESSION_NAME},
+		{"rolesanywhere-pin-file", required_argument, NULL, OPT_RA_FIRST + CP_RA_PIN_FILE},
+		{"rolesanywhere-pin-command", required_argument, NULL, OPT_RA_FIRST + CP_RA_PIN_COMMAND},
+		{"rolesanywhere-pkcs11-module", required_argument, NULL, OPT_RA_FIRST + CP_RA_PKCS11_MODULE},
+		{"rolesanywhere-endpoint", required_argument, NULL, OPT_RA_FIRST + CP_RA_ENDPOINT},
+		{NULL, 0, NULL, 0},
 	};
-	_Static_assert(sizeof opts / sizeof opts[0] == 22 + CP_RA_NKEYS, "option table");
-	s_ra_flags_init(&opts[21]);
 	cp_request req = {.refresh_margin = -1};
 	cp_error err = {0};
 	cp_creds creds = {0};
@@ -287,7 +283,8 @@ int cp_cli_main(int argc, char **argv)
 		cp_set_debug(true);
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":p:hV", opts, NULL)) != -1) {
+	int li = -1;
+	while ((c = getopt_long(argc, argv, ":p:hV", opts, &li)) != -1) {
 		switch (c) {
 		case 'p':
 			req.profile = optarg;
@@ -364,14 +361,13 @@ int cp_cli_main(int argc, char **argv)
 			if (c < OPT_RA_FIRST || c > OPT_RA_LAST)
 				return s_fail(CP_ECONFIG, "unknown option '%s' (see --help)", argv[optind - 1]);
 			if (!*optarg)
-				return s_fail(CP_ECONFIG, "--%s needs a non-empty value",
-					      s_ra_flag_names[c - OPT_RA_FIRST]);
+				return s_fail(CP_ECONFIG, "--%s needs a non-empty value", opts[li].name);
 			if (s_has_pin_value(optarg))
 				return s_fail(CP_ECONFIG,
 					      "--%s: the pkcs11: URI carries a pin-value, and a PIN never goes "
 					      "in argv (every user can read it): use --rolesanywhere-pin-file, "
 					      "--rolesanywhere-pin-command or the URI's pin-source",
-					      s_ra_flag_names[c - OPT_RA_FIRST]);
+					      opts[li].name);
 			req.flags.rolesanywhere[c - OPT_RA_FIRST] = optarg;
 			break;
 		case 'h':
