@@ -15,11 +15,14 @@
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/decoder.h>
 #include <openssl/engine.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/provider.h>
 #include <openssl/rsa.h>
+#include <openssl/store.h>
 #include <openssl/ui.h>
 
 #include "spawn.h"
@@ -39,6 +42,12 @@ static const char *s_ssl_error(void)
 		ERR_error_string_n(e, buf, sizeof buf);
 	ERR_clear_error();
 	return buf;
+}
+
+static int s_hex(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+		: c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
 /* ---- the key's type ---------------------------------------------------- */
@@ -230,19 +239,6 @@ static int s_load_file(const cp_key_options *o, EVP_PKEY **ret, cp_error *err)
 	return r;
 }
 
-/* ---- TPM 2.0 ------------------------------------------------------------ */
-
-static int s_tpm_load_file(const char *path, const char *pem, size_t len, const cp_key_options *o,
-			   EVP_PKEY **ret, cp_error *err)
-{
-	return cp_error_set(err, CP_ECONFIG, "'%s' is a TPM key: TPM keys are not supported yet", path);
-}
-
-static int s_tpm_load_handle(const cp_key_options *o, EVP_PKEY **ret, cp_error *err)
-{
-	return cp_error_set(err, CP_ECONFIG, "'%s': TPM keys are not supported yet", o->key);
-}
-
 /* ---- PINs ---------------------------------------------------------------- */
 
 #define S_PIN_MAX 4096
@@ -327,6 +323,230 @@ static int s_pin_get(const cp_key_options *o, const char *uri_source, const char
 	return 0;
 }
 
+/* ---- TPM 2.0 ------------------------------------------------------------ */
+
+/* The library context of TPM keys: the "tpm2" provider (which connects to
+ * the TPM when it starts) and "default" (hashing, PEM). Loaded once, on the
+ * first TPM key; kept until exit as the keys need it. */
+static OSSL_LIB_CTX *s_tpm_ctx;
+static OSSL_PROVIDER *s_tpm_prov, *s_tpm_default;
+
+static int s_tpm_ctx_get(const char *what, cp_error *err)
+{
+	if (s_tpm_ctx)
+		return 0;
+	OSSL_LIB_CTX *ctx = OSSL_LIB_CTX_new();
+	if (!ctx)
+		return cp_error_set(err, CP_EINTERNAL, "out of memory");
+	OSSL_PROVIDER *def = OSSL_PROVIDER_load(ctx, "default");
+	if (!def) {
+		OSSL_LIB_CTX_free(ctx);
+		return cp_error_set(err, CP_EINTERNAL, "cannot load OpenSSL's default provider: %s",
+				    s_ssl_error());
+	}
+	OSSL_PROVIDER *tpm = OSSL_PROVIDER_load(ctx, "tpm2");
+	if (!tpm) {
+		const char *dir = getenv("OPENSSL_MODULES");
+		char *so = cp_asprintf("%s/tpm2.so", dir && *dir ? dir : OPENSSL_info(OPENSSL_INFO_MODULES_DIR));
+		struct stat st;
+		bool installed = so && stat(so, &st) == 0;
+		free(so);
+		const char *tcti = getenv("TPM2OPENSSL_TCTI");
+		int r = installed
+			? cp_error_set(err, CP_ESOURCE,
+				       "the TPM of %s cannot be reached (TPM2OPENSSL_TCTI=%s): %s", what,
+				       tcti && *tcti ? tcti : "(unset: the default device)", s_ssl_error())
+			: cp_error_set(err, CP_ECONFIG,
+				       "%s is a TPM key: that needs OpenSSL's tpm2 provider (Debian: tpm2-openssl), which is not installed",
+				       what);
+		OSSL_PROVIDER_unload(def);
+		OSSL_LIB_CTX_free(ctx);
+		return r;
+	}
+	s_tpm_ctx = ctx;
+	s_tpm_prov = tpm;
+	s_tpm_default = def;
+	return 0;
+}
+
+/* The key's authorization value, asked for by the provider (the passphrase
+ * callback of a decoder, a PEM callback for a store). */
+typedef struct s_auth {
+	const char *value; /* NULL: none given */
+	bool asked;
+} s_auth;
+
+static int s_tpm_passphrase(char *pass, size_t pass_size, size_t *pass_len, const OSSL_PARAM params[],
+			    void *arg)
+{
+	s_auth *a = arg;
+	a->asked = true;
+	size_t n = a->value ? strlen(a->value) : 0;
+	if (!a->value || n > pass_size)
+		return 0;
+	memcpy(pass, a->value, n);
+	*pass_len = n;
+	return 1;
+}
+
+static int s_tpm_pem_cb(char *buf, int size, int rwflag, void *u)
+{
+	size_t n = 0;
+	if (size <= 0 || !s_tpm_passphrase(buf, (size_t)size, &n, NULL, u))
+		return -1;
+	return (int)n;
+}
+
+static int s_tpm_auth_error(const s_auth *a, const char *what, cp_error *err)
+{
+	if (a->asked && !a->value)
+		return cp_error_set(err, CP_ECONFIG,
+				    "the TPM key %s needs an authorization value: give a PIN file or a PIN command",
+				    what);
+	return 0;
+}
+
+/* Whether the error queue holds the TPM's refusal of the authorization
+ * value (TPM_RC_AUTH_FAIL, TPM_RC_BAD_AUTH, in any session; TPM_RC_LOCKOUT):
+ * the tpm2 provider puts the TSS2 return code first in the error data. The
+ * queue is emptied. */
+static bool s_tpm_auth_refused(void)
+{
+	unsigned long e;
+	const char *file, *func, *data;
+	int line, flags;
+	bool refused = false;
+	while ((e = ERR_get_error_all(&file, &line, &func, &data, &flags)) != 0) {
+		const char *lib = ERR_lib_error_string(e);
+		cp_debug("keystore: TPM error: %s / %s", lib ? lib : "?", data ? data : "");
+		if (!lib || strcmp(lib, "tpm2") || !data || !(flags & ERR_TXT_STRING))
+			continue;
+		char *end = NULL;
+		unsigned long rc = strtoul(data, &end, 10);
+		if (end == data)
+			continue;
+		rc &= 0xFFFu; /* the TPM's own code, without the TSS layer */
+		if (((rc & 0x80u) && ((rc & 0xBFu) == 0x8Eu || (rc & 0xBFu) == 0xA2u)) || rc == 0x921u)
+			refused = true;
+	}
+	return refused;
+}
+
+static int s_tpm_load_file(const char *path, const char *pem, size_t len, const cp_key_options *o,
+			   EVP_PKEY **ret, cp_error *err)
+{
+	char *what = cp_asprintf("'%s'", path);
+	s_auth a = {0};
+	char *pin = NULL;
+	EVP_PKEY *k = NULL;
+	OSSL_DECODER_CTX *d = NULL;
+	int r;
+	if (!what)
+		return cp_error_set(err, CP_EINTERNAL, "out of memory");
+	if ((r = s_tpm_ctx_get(what, err)) != 0 || (r = s_pin_get(o, NULL, NULL, &pin, err)) != 0)
+		goto done;
+	a.value = pin;
+	d = OSSL_DECODER_CTX_new_for_pkey(&k, "PEM", NULL, NULL, EVP_PKEY_KEYPAIR, s_tpm_ctx, NULL);
+	if (!d) {
+		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
+		goto done;
+	}
+	OSSL_DECODER_CTX_set_passphrase_cb(d, s_tpm_passphrase, &a);
+	const unsigned char *p = (const unsigned char *)pem;
+	size_t left = len;
+	cp_debug("keystore: loading the TPM key '%s'", path);
+	if (!OSSL_DECODER_from_data(d, &p, &left) || !k) {
+		if (!(r = s_tpm_auth_error(&a, what, err)))
+			r = cp_error_set(err, CP_ESOURCE, "the TPM cannot load the key '%s': %s", path,
+					 s_ssl_error());
+		EVP_PKEY_free(k);
+		k = NULL;
+		goto done;
+	}
+	if (EVP_PKEY_get0_provider(k) != s_tpm_prov) {
+		r = cp_error_set(err, CP_ECONFIG, "'%s' is not a TPM key", path);
+		goto done;
+	}
+	*ret = k;
+	k = NULL;
+	r = 0;
+done:
+	EVP_PKEY_free(k);
+	OSSL_DECODER_CTX_free(d);
+	cp_free_secret(pin);
+	free(what);
+	ERR_clear_error();
+	return r;
+}
+
+/* "handle:0x81xxxxxx": a persistent handle (8 hex digits, 0x81 first). */
+static bool s_tpm_handle_ok(const char *s)
+{
+	s += 7;
+	if (strncmp(s, "0x81", 4) && strncmp(s, "0X81", 4))
+		return false;
+	for (int i = 2; i < 10; i++)
+		if (s_hex(s[i]) < 0)
+			return false;
+	return s[10] == '\0';
+}
+
+static int s_tpm_load_handle(const cp_key_options *o, EVP_PKEY **ret, cp_error *err)
+{
+	char *what = cp_asprintf("'%s'", o->key);
+	s_auth a = {0};
+	char *pin = NULL, *uri = NULL;
+	UI_METHOD *ui = NULL;
+	OSSL_STORE_CTX *st = NULL;
+	EVP_PKEY *k = NULL;
+	int r;
+	if (!what)
+		return cp_error_set(err, CP_EINTERNAL, "out of memory");
+	if (!s_tpm_handle_ok(o->key)) {
+		r = cp_error_set(err, CP_ECONFIG,
+				 "%s is not a persistent TPM handle (handle:0x81 and 6 more hex digits)", what);
+		goto done;
+	}
+	if ((r = s_tpm_ctx_get(what, err)) != 0 || (r = s_pin_get(o, NULL, NULL, &pin, err)) != 0)
+		goto done;
+	a.value = pin;
+	/* "?pass": the provider asks for the key's authorization value. */
+	uri = cp_asprintf("%s%s", o->key, pin ? "?pass" : "");
+	ui = UI_UTIL_wrap_read_pem_callback(s_tpm_pem_cb, 0);
+	if (!uri || !ui) {
+		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
+		goto done;
+	}
+	cp_debug("keystore: loading the TPM key %s", o->key);
+	st = OSSL_STORE_open_ex(uri, s_tpm_ctx, NULL, ui, &a, NULL, NULL, NULL);
+	while (st && !k && !OSSL_STORE_eof(st)) {
+		OSSL_STORE_INFO *info = OSSL_STORE_load(st);
+		if (info && OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY)
+			k = OSSL_STORE_INFO_get1_PKEY(info);
+		OSSL_STORE_INFO_free(info);
+		if (!info)
+			break;
+	}
+	if (!k) {
+		if (!(r = s_tpm_auth_error(&a, what, err)))
+			r = cp_error_set(err, CP_ESOURCE, "the TPM has no key at %s: %s", o->key, s_ssl_error());
+		goto done;
+	}
+	if ((r = s_check_type(k, o->key, err)) != 0) {
+		EVP_PKEY_free(k);
+		goto done;
+	}
+	*ret = k;
+done:
+	OSSL_STORE_close(st);
+	UI_destroy_method(ui);
+	cp_free_secret(pin);
+	free(uri);
+	free(what);
+	ERR_clear_error();
+	return r;
+}
+
 /* ---- PKCS#11 ------------------------------------------------------------ */
 
 /* A parsed "pkcs11:" URI: what the engine gets (the URI without the
@@ -347,12 +567,6 @@ static void s_p11_uri_free(s_p11_uri *u)
 	free(u->module_path);
 	free(u->pin_source);
 	cp_free_secret(u->pin_value);
-}
-
-static int s_hex(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-		: c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
 /* The percent-decoded value of s[0..n); NULL when malformed or out of memory. */
@@ -601,33 +815,37 @@ int cp_key_sign_sha256(EVP_PKEY *k, const void *data, size_t len, unsigned char 
 {
 	if (!k)
 		return cp_error_set(err, CP_EINTERNAL, "no key to sign with");
-	OSSL_LIB_CTX *libctx = NULL;
+	/* A TPM key signs in its own library context, by the tpm2 provider. */
+	bool tpm = s_tpm_prov && EVP_PKEY_get0_provider(k) == s_tpm_prov;
+	OSSL_LIB_CTX *libctx = tpm ? s_tpm_ctx : NULL;
+	const char *propq = tpm ? "?provider=tpm2" : NULL;
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	EVP_PKEY_CTX *pctx = NULL;
 	unsigned char *out = NULL;
 	size_t n = 0;
-	int r = CP_EINTERNAL;
+	int r;
 	if (!md) {
 		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
 		goto done;
 	}
-	if (EVP_DigestSignInit_ex(md, &pctx, "SHA256", libctx, NULL, k, NULL) != 1) {
-		r = cp_error_set(err, CP_ESOURCE, "cannot sign with the private key: %s", s_ssl_error());
+	if (EVP_DigestSignInit_ex(md, &pctx, "SHA256", libctx, propq, k, NULL) != 1 ||
+	    (EVP_PKEY_is_a(k, "RSA") && EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1) ||
+	    EVP_DigestSign(md, NULL, &n, data, len) != 1) {
+		r = cp_error_set(err, CP_ESOURCE, "cannot sign with the private key (SHA-256, %s): %s",
+				 EVP_PKEY_is_a(k, "RSA") ? "RSA PKCS#1 v1.5" : "ECDSA", s_ssl_error());
 		goto done;
 	}
-	if (EVP_PKEY_is_a(k, "RSA") && EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1) {
-		r = cp_error_set(err, CP_ESOURCE, "cannot sign with the private key (PKCS#1 v1.5 padding): %s",
-				 s_ssl_error());
+	if (!(out = malloc(n ? n : 1))) {
+		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
 		goto done;
 	}
-	if (EVP_DigestSign(md, NULL, &n, data, len) != 1 || !(out = malloc(n ? n : 1)) ||
-	    EVP_DigestSign(md, out, &n, data, len) != 1) {
-		r = out ? cp_error_set(err, CP_ESOURCE, "signing with the private key failed: %s",
-				       s_ssl_error())
-			: cp_error_set(err, CP_EINTERNAL, "out of memory or signing failed: %s",
-				       s_ssl_error());
+	if (EVP_DigestSign(md, out, &n, data, len) != 1) {
+		if (tpm && s_tpm_auth_refused())
+			r = cp_error_set(err, CP_ESOURCE, "the TPM refused the key's authorization value");
+		else
+			r = cp_error_set(err, CP_ESOURCE, "signing with the private key failed: %s",
+					 s_ssl_error());
 		free(out);
-		out = NULL;
 		goto done;
 	}
 	*sig = out;

@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -499,6 +502,218 @@ static void s_test_pkcs11(void)
 	free(dir);
 }
 
+/* ---- swtpm ---------------------------------------------------------------- */
+
+static pid_t s_swtpm_pid = -1;
+
+static void s_swtpm_stop(void)
+{
+	if (s_swtpm_pid > 0) {
+		kill(s_swtpm_pid, SIGTERM);
+		waitpid(s_swtpm_pid, NULL, 0);
+		s_swtpm_pid = -1;
+	}
+}
+
+static bool s_port_free(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+static bool s_port_accepts(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/* Starts swtpm on a free loopback port pair (the TPM, the control channel);
+ * it dies with us (PR_SET_PDEATHSIG) even if this test crashes, and is
+ * stopped at exit. The port, or -1. */
+static int s_swtpm_start(const char *state)
+{
+	for (int attempt = 0; attempt < 8; attempt++) {
+		int port = 20000 + (int)(cp_random64() % 40000);
+		if (!s_port_free(port) || !s_port_free(port + 1))
+			continue;
+		char server[96], ctrl[96], dir[600];
+		snprintf(server, sizeof server, "type=tcp,port=%d,bindaddr=127.0.0.1", port);
+		snprintf(ctrl, sizeof ctrl, "type=tcp,port=%d,bindaddr=127.0.0.1", port + 1);
+		snprintf(dir, sizeof dir, "dir=%s", state);
+		fflush(stdout);
+		pid_t parent = getpid();
+		pid_t pid = fork();
+		if (pid < 0)
+			return -1;
+		if (pid == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			if (getppid() != parent)
+				_exit(1);
+			int null = open("/dev/null", O_WRONLY);
+			dup2(null, STDOUT_FILENO);
+			execlp("swtpm", "swtpm", "socket", "--tpm2", "--server", server, "--ctrl", ctrl,
+			       "--tpmstate", dir, "--flags", "not-need-init,startup-clear", (char *)NULL);
+			_exit(127);
+		}
+		s_swtpm_pid = pid;
+		for (int i = 0; i < 100; i++) {
+			int st;
+			if (waitpid(pid, &st, WNOHANG) == pid) {
+				s_swtpm_pid = -1;
+				if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
+					return -1;
+				break; /* the port was taken meanwhile: another */
+			}
+			if (s_port_accepts(port))
+				return port;
+			usleep(50000);
+		}
+		s_swtpm_stop();
+	}
+	return -1;
+}
+
+static EVP_PKEY *s_read_pub_pem(const char *dir, const char *name)
+{
+	char *path = cp_asprintf("%s/%s", dir, name);
+	FILE *f = fopen(path, "r");
+	EVP_PKEY *k = f ? PEM_read_PUBKEY(f, NULL, NULL, NULL) : NULL;
+	if (f)
+		fclose(f);
+	free(path);
+	return k;
+}
+
+static bool s_have(const char *tool)
+{
+	char *cmd = cp_asprintf("command -v '%s' >/dev/null 2>&1", tool);
+	int st = system(cmd);
+	free(cmd);
+	return st == 0;
+}
+
+static void s_test_tpm(void)
+{
+	if (!s_have("swtpm")) {
+		s_missing("TPM: swtpm is not installed");
+		return;
+	}
+	char *dir = s_path("tpm"), *state = s_path("tpm-state");
+	mkdir(dir, 0700);
+	mkdir(state, 0700);
+	char msg[1024];
+	int r;
+
+	/* No TPM there (a closed port): before the provider is loaded here. */
+	{
+		int closed = 0;
+		for (int i = 0; i < 20 && !closed; i++) {
+			int p = 20000 + (int)(cp_random64() % 40000);
+			if (s_port_free(p))
+				closed = p;
+		}
+		char *tcti = cp_asprintf("swtpm:host=127.0.0.1,port=%d", closed);
+		setenv("TPM2OPENSSL_TCTI", tcti, 1);
+		setenv("TSS2_LOG", "all+none", 1);
+		char *key = s_write_text("tpm-none.pem", "-----BEGIN TSS2 PRIVATE KEY-----\nMAA=\n-----END TSS2 PRIVATE KEY-----\n");
+		cp_key_options o = {.key = key};
+		r = s_in_child(&o, NULL, msg, sizeof msg);
+		tap_ok(r == CP_ESOURCE && strstr(msg, "cannot be reached") && strstr(msg, tcti),
+		       "TPM: no TPM at TPM2OPENSSL_TCTI: 3 (%d: %s)", r, msg);
+		unsetenv("TSS2_LOG");
+		free(key);
+		free(tcti);
+	}
+
+	int port = s_swtpm_start(state);
+	if (!tap_ok(port > 0, "TPM: swtpm runs on a loopback port (%d)", port))
+		goto out;
+	char *tcti = cp_asprintf("swtpm:host=127.0.0.1,port=%d", port);
+	setenv("TPM2OPENSSL_TCTI", tcti, 1);
+	free(tcti);
+	int st = s_fixture("mk-swtpm.sh", dir);
+	if (st == 77) {
+		s_missing("TPM: tpm2-openssl or tpm2-tools is not installed");
+		goto out;
+	}
+	if (!tap_ok(st == 0, "TPM: keys are created in the TPM (mk-swtpm.sh: %d)", st))
+		goto out;
+
+	EVP_PKEY *ec = s_read_pub_pem(dir, "ec.pub.pem"), *rsa = s_read_pub_pem(dir, "rsa.pub.pem"),
+		 *auth = s_read_pub_pem(dir, "auth.pub.pem"), *h1 = s_read_pub_pem(dir, "h1.pub.pem"),
+		 *h2 = s_read_pub_pem(dir, "h2.pub.pem");
+	tap_ok(ec && rsa && auth && h1 && h2, "TPM: the public keys are read");
+	char *ec_path = cp_asprintf("%s/ec.tss2.pem", dir), *rsa_path = cp_asprintf("%s/rsa.tss2.pem", dir),
+	     *auth_path = cp_asprintf("%s/auth.tss2.pem", dir);
+	char *pin = s_write_text("tpm-auth", "abc\n"), *bad = s_write_text("tpm-bad-auth", "abd\n");
+	double ms = 0;
+	cp_key_options o = {.key = ec_path};
+	if (!s_load_sign_verify(&o, ec, "TPM EC P-256 (TSS2 PEM file)", &ms))
+		tap_diag("TPM EC P-256 file: load + sign %.2f ms", ms);
+	o = (cp_key_options){.key = rsa_path};
+	if (!s_load_sign_verify(&o, rsa, "TPM RSA 2048 (TSS2 PEM file)", &ms))
+		tap_diag("TPM RSA 2048 file: load + sign %.2f ms", ms);
+	o = (cp_key_options){.key = auth_path, .pin_file = pin};
+	s_load_sign_verify(&o, auth, "TPM EC P-256 with an authorization value (PIN file)", NULL);
+	o = (cp_key_options){.key = "handle:0x81000001"};
+	if (!s_load_sign_verify(&o, h1, "TPM EC P-256 persistent handle", &ms))
+		tap_diag("TPM EC P-256 handle: load + sign %.2f ms", ms);
+	o = (cp_key_options){.key = "handle:0x81000002", .pin_command = "echo s3cret"};
+	s_load_sign_verify(&o, h2, "TPM RSA 2048 persistent handle with an authorization value (PIN command)", NULL);
+
+	cp_error err = {0};
+	EVP_PKEY *k = NULL;
+	o = (cp_key_options){.key = auth_path};
+	r = cp_key_load(&o, &k, &err);
+	EVP_PKEY_free(k);
+	tap_ok(r == CP_ECONFIG && strstr(err.msg, "needs an authorization value"),
+	       "TPM: a key that needs an authorization value, none given: 2 (%d: %s)", r, err.msg);
+	o = (cp_key_options){.key = auth_path, .pin_file = bad};
+	k = NULL;
+	r = cp_key_load(&o, &k, &err);
+	if (!r) {
+		unsigned char *sig = NULL;
+		size_t siglen = 0;
+		r = cp_key_sign_sha256(k, "x", 1, &sig, &siglen, &err);
+		free(sig);
+	}
+	EVP_PKEY_free(k);
+	tap_ok(r == CP_ESOURCE && strstr(err.msg, "refused") && !strstr(err.msg, "abd"),
+	       "TPM: a wrong authorization value: 3 (%d: %s)", r, err.msg);
+	k = NULL;
+	o = (cp_key_options){.key = "handle:0x81000003"};
+	r = cp_key_load(&o, &k, &err);
+	EVP_PKEY_free(k);
+	tap_ok(r == CP_ESOURCE && strstr(err.msg, "0x81000003"), "TPM: an empty handle: 3 (%d: %s)", r, err.msg);
+	s_refused("handle:0x1234", CP_ECONFIG, "not a persistent TPM handle", "TPM: a malformed handle");
+	s_refused("handle:0x80000001", CP_ECONFIG, "not a persistent TPM handle", "TPM: a transient handle");
+
+	EVP_PKEY_free(ec);
+	EVP_PKEY_free(rsa);
+	EVP_PKEY_free(auth);
+	EVP_PKEY_free(h1);
+	EVP_PKEY_free(h2);
+	free(ec_path);
+	free(rsa_path);
+	free(auth_path);
+	free(pin);
+	free(bad);
+out:
+	s_swtpm_stop();
+	free(dir);
+	free(state);
+}
+
 static void s_cleanup(void)
 {
 	char *cmd = cp_asprintf("rm -rf '%s'", s_dir);
@@ -515,6 +730,8 @@ int main(void)
 	}
 	s_test_pem();
 	s_test_pkcs11();
+	atexit(s_swtpm_stop);
+	s_test_tpm();
 	s_cleanup();
 	return tap_done();
 }
