@@ -26,6 +26,7 @@ import secrets
 import statistics
 import time
 import urllib.parse
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -513,3 +514,121 @@ def test_ra_timing(t):
     t.note(f"Roles Anywhere miss median {statistics.median(miss) * 1000:.1f} ms, "
            f"hit median {statistics.median(hit) * 1000:.1f} ms (n=9)", show=True)
     assert statistics.median(miss) < 5 and statistics.median(hit) < 2
+
+
+# ---- keys in a PKCS#11 token and in a TPM (the fixtures of tests/keys) ------
+
+KEYS = Path(__file__).resolve().parent.parent / "keys"
+
+
+def _fixture(t, script, d, env=None):
+    import os
+    import subprocess
+
+    import netns
+    r = subprocess.run(["sh", str(KEYS / script), str(d)], capture_output=True, text=True,
+                       env={**os.environ, **(env or {})}, timeout=120)
+    if r.returncode == 77:
+        netns.unavailable(f"{script}: {r.stderr.strip()}")
+    assert r.returncode == 0, f"{script} failed ({r.returncode}): {r.stderr}"
+
+
+def _cert_for_public_key(t, pki, pub, name):
+    """A leaf certificate from the root CA for a public key held elsewhere."""
+    cert = _cert(type("K", (), {"public_key": lambda self: pub})(), name, pki.root_key,
+                 "e2e root CA")
+    return pki.write(name + ".pem", cert.public_bytes(serialization.Encoding.PEM))
+
+
+def test_ra_softhsm_key(t):
+    """A key that never leaves a SoftHSM2 token: pkcs11: URI, the PIN from a
+    file, then from a command; a wrong PIN is refused before any request."""
+    hsm = t.tmp / "hsm"
+    hsm.mkdir()
+    _fixture(t, "mk-softhsm.sh", hsm)
+    module = (hsm / "module").read_text().strip()
+    pki, s = _setup(t)
+    ec_pub = serialization.load_der_public_key((hsm / "ec.pub.der").read_bytes())
+    rsa_pub = serialization.load_der_public_key((hsm / "rsa.pub.der").read_bytes())
+    ec_cert = _cert_for_public_key(t, pki, ec_pub, "hsm-ec")
+    rsa_cert = _cert_for_public_key(t, pki, rsa_pub, "hsm-rsa")
+    pin = pki.write("pin", b"1234\n")
+    bad = pki.write("badpin", b"9999\n")
+    t.config(_profile(ec_cert, "pkcs11:token=cp-test;object=ec;type=private", name="ec",
+                      extra=f"credproc_rolesanywhere_pin_file = {pin}\n"
+                            f"credproc_rolesanywhere_pkcs11_module = {module}\n") +
+             _profile(rsa_cert, "pkcs11:token=cp-test;object=rsa;type=private", name="rsa",
+                      extra="credproc_rolesanywhere_pin_command = echo 1234\n"
+                            f"credproc_rolesanywhere_pkcs11_module = {module}\n") +
+             _profile(ec_cert, "pkcs11:token=cp-test;object=ec;type=private", name="bad",
+                      extra=f"credproc_rolesanywhere_pin_file = {bad}\n"
+                            f"credproc_rolesanywhere_pkcs11_module = {module}\n"))
+    env = {**_env(s), "SOFTHSM2_CONF": str(hsm / "softhsm2.conf")}
+    doc = t.ok(t.run(["--profile", "ec"], **env))
+    assert s.verified[-1][0] == "AWS4-X509-ECDSA-SHA256"
+    assert doc["AccessKeyId"] == s.issued[-1]["accessKeyId"]
+    t.ok(t.run(["--profile", "rsa"], **env))
+    assert s.verified[-1][0] == "AWS4-X509-RSA-SHA256"
+    _remember(t, s)
+    n = len(s.sessions())
+    res = t.run(["--profile", "bad"], **env)
+    t.fail(res, 3, "refused the PIN")
+    assert "9999" not in res.stderr and len(s.sessions()) == n
+    # the flags: a pin-value in argv is refused, the pin file is fine
+    uri = "pkcs11:token=cp-test;object=ec;type=private"
+    t.ok(t.run(["--profile", "ec", "--no-cache", "--rolesanywhere-private-key", uri], **env))
+    t.fail(t.run(["--profile", "ec", "--rolesanywhere-private-key", uri + "?pin-value=1234"],
+                 **env), 2, "a PIN never goes in argv")
+
+
+def _swtpm(t):
+    import shutil
+    import socket
+    import subprocess
+
+    import netns
+    if not shutil.which("swtpm"):
+        netns.unavailable("swtpm is not installed")
+    state = t.tmp / "tpm-state"
+    state.mkdir()
+    for _ in range(8):
+        port = servers.free_port()
+        p = subprocess.Popen(["swtpm", "socket", "--tpm2",
+                              "--server", f"type=tcp,port={port},bindaddr=127.0.0.1",
+                              "--ctrl", f"type=tcp,port={port + 1},bindaddr=127.0.0.1",
+                              "--tpmstate", f"dir={state}", "--flags",
+                              "not-need-init,startup-clear"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        t.on_cleanup(lambda p=p: (p.terminate(), p.wait(5)))
+        for _ in range(100):
+            if p.poll() is not None:
+                break
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                return f"swtpm:host=127.0.0.1,port={port}"
+            except OSError:
+                time.sleep(0.05)
+    raise AssertionError("swtpm did not start")
+
+
+def test_ra_tpm_key(t):
+    """Keys in an swtpm TPM 2.0 through the tpm2 provider: a TSS2 PEM file (EC)
+    and a persistent handle (RSA, with its authorization from a pin file)."""
+    tcti = _swtpm(t)
+    d = t.tmp / "tpm"
+    _fixture(t, "mk-swtpm.sh", d, {"TPM2OPENSSL_TCTI": tcti})
+    pki, s = _setup(t)
+    load = lambda n: serialization.load_pem_public_key((d / n).read_bytes())  # noqa: E731
+    ec_cert = _cert_for_public_key(t, pki, load("ec.pub.pem"), "tpm-ec")
+    h2_cert = _cert_for_public_key(t, pki, load("h2.pub.pem"), "tpm-h2")
+    auth = pki.write("tpm-auth", b"s3cret\n")
+    t.config(_profile(ec_cert, d / "ec.tss2.pem", name="ec") +
+             _profile(h2_cert, "handle:0x81000002", name="h2",
+                      extra=f"credproc_rolesanywhere_pin_file = {auth}\n"))
+    env = {**_env(s), "TPM2OPENSSL_TCTI": tcti}
+    doc = t.ok(t.run(["--profile", "ec"], **env))
+    assert s.verified[-1][0] == "AWS4-X509-ECDSA-SHA256"
+    assert doc["AccessKeyId"] == s.issued[-1]["accessKeyId"]
+    t.ok(t.run(["--profile", "h2"], **env))
+    assert s.verified[-1][0] == "AWS4-X509-RSA-SHA256"
+    _remember(t, s)
