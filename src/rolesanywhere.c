@@ -10,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 #include <openssl/bn.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -152,6 +153,7 @@ int cp_ra_certs_load(const char *certificate, const char *chain, cp_ra_certs *re
 		}
 		c.chain_b64 = cp_buf_steal(&cb);
 	}
+	ERR_clear_error(); /* the end of the PEM data is queued as an error */
 	*ret = c;
 	memset(&c, 0, sizeof c);
 	r = 0;

@@ -238,6 +238,17 @@ int cp_source_rolesanywhere(const char *profile, const cp_section *p, const char
 		return cp_error_set(err, CP_ECONFIG,
 				    "credproc_rolesanywhere_session_name '%.80s' of profile '%s' must be "
 				    "2-64 characters of [A-Za-z0-9_+=,.@-]", val[CP_RA_SESSION_NAME], profile);
+	/* As the helper: trust anchors and profiles are regional, one region. */
+	char *ta_region = s_arn_region(val[CP_RA_TRUST_ANCHOR_ARN]);
+	char *pr_region = s_arn_region(val[CP_RA_PROFILE_ARN]);
+	bool differ = ta_region && pr_region && strcmp(ta_region, pr_region) != 0;
+	free(ta_region);
+	free(pr_region);
+	if (differ)
+		return cp_error_set(err, CP_ECONFIG,
+				    "profile '%s': the Roles Anywhere trust anchor and profile are in "
+				    "different regions ('%.200s', '%.200s')", profile,
+				    val[CP_RA_TRUST_ANCHOR_ARN], val[CP_RA_PROFILE_ARN]);
 	char *region = NULL;
 	const char *pr = p ? cp_section_value(p, "region") : NULL;
 	region = pr ? cp_strdup(pr) : s_arn_region(val[CP_RA_TRUST_ANCHOR_ARN]);

@@ -653,3 +653,33 @@ def test_ra_hit_loads_no_network_libs(t):
     if mode == "module":
         assert not L._families(loaded), f"a hit loaded {sorted(L._families(loaded))}"
         assert not any(L.MODULE in n for n in loaded), loaded
+
+
+def test_ra_role_in_the_same_profile(t):
+    """role_arn in the Roles Anywhere profile itself (no source_profile): the
+    role is assumed with the Roles Anywhere session, signed with its keys."""
+    pki, s = _setup(t)
+    sts = t.fake_sts()
+    orig = s.handle
+
+    def handle(req):
+        status, hdr, body = orig(req)
+        if status == 201:
+            c = json.loads(body)["credentialSet"][0]["credentials"]
+            sts.add_key(c["accessKeyId"], c["secretAccessKey"], c["sessionToken"])
+        return status, hdr, body
+    s.handle = handle
+    cp, kp, _, _ = pki.leaf("rsa", "pkcs1")
+    t.config(_profile(cp, kp, extra="role_arn = arn:aws:iam::222222222222:role/next\n"))
+    doc = t.ok(t.run(["--profile", "host"], **_env(s), AWS_ENDPOINT_URL_STS=sts.url))
+    _remember(t, s)
+    [ar] = sts.assume_role_requests()
+    assert ar.form["RoleArn"] == "arn:aws:iam::222222222222:role/next"
+    assert ar.sig["akid"] == s.issued[-1]["accessKeyId"]
+    assert doc["AccessKeyId"] == sts.issued[-1]["AccessKeyId"]
+
+
+def test_ra_regions_must_match(t):
+    t.config(_profile("/x.pem", "/x.key").replace(
+        f"arn:aws:rolesanywhere:{REGION}:{ACCT}:profile", f"arn:aws:rolesanywhere:us-east-1:{ACCT}:profile"))
+    t.fail(t.run(["--profile", "host"]), 2, "different regions")
