@@ -373,7 +373,7 @@ int cp_cli_main(int argc, char **argv)
 		case 'h':
 			for (size_t i = 0; i < sizeof s_usage / sizeof s_usage[0]; i++)
 				fputs(s_usage[i], stdout);
-			return fflush(stdout) == 0 ? 0 : s_fail(CP_EINTERNAL, "cannot write the help text");
+			return fflush(stdout) == 0 && !ferror(stdout) ? 0 : s_fail(CP_EINTERNAL, "cannot write the help text");
 		case 'V':
 			printf("aws-credproc %s\n", CP_VERSION);
 			return fflush(stdout) == 0 ? 0 : s_fail(CP_EINTERNAL, "cannot write the version");
