@@ -31,7 +31,8 @@
 #define S_MAX_KEY_FILE (1024 * 1024)
 
 /* The first OpenSSL error of the queue as text (a static buffer), and the
- * queue emptied: for debug lines only. */
+ * queue emptied: the detail at the end of a message (OpenSSL's words; no
+ * secret reaches them: the engine gets the URI without its PIN). */
 static const char *s_ssl_error(void)
 {
 	static char buf[256];
@@ -244,7 +245,7 @@ static int s_load_file(const cp_key_options *o, EVP_PKEY **ret, cp_error *err)
 #define S_PIN_MAX 4096
 #define S_PIN_COMMAND_TIMEOUT_MS 60000
 
-/* The first line of text (CR/LF dropped), moved to the start of text. */
+/* Cuts text to its first line (CR/LF dropped; the rest wiped): its length. */
 static size_t s_first_line(char *text, size_t len)
 {
 	size_t n = 0;
@@ -443,7 +444,8 @@ static int s_tpm_load_file(const char *path, const char *pem, size_t len, const 
 	int r;
 	if (!what)
 		return cp_error_set(err, CP_EINTERNAL, "out of memory");
-	if ((r = s_tpm_ctx_get(what, err)) != 0 || (r = s_pin_get(o, NULL, NULL, &pin, err)) != 0)
+	/* The PIN first: a PIN command is not to inherit the TPM's connection. */
+	if ((r = s_pin_get(o, NULL, NULL, &pin, err)) != 0 || (r = s_tpm_ctx_get(what, err)) != 0)
 		goto done;
 	a.value = pin;
 	d = OSSL_DECODER_CTX_new_for_pkey(&k, "PEM", NULL, NULL, EVP_PKEY_KEYPAIR, s_tpm_ctx, NULL);
@@ -507,7 +509,8 @@ static int s_tpm_load_handle(const cp_key_options *o, EVP_PKEY **ret, cp_error *
 				 "%s is not a persistent TPM handle (handle:0x81 and 6 more hex digits)", what);
 		goto done;
 	}
-	if ((r = s_tpm_ctx_get(what, err)) != 0 || (r = s_pin_get(o, NULL, NULL, &pin, err)) != 0)
+	/* The PIN first: a PIN command is not to inherit the TPM's connection. */
+	if ((r = s_pin_get(o, NULL, NULL, &pin, err)) != 0 || (r = s_tpm_ctx_get(what, err)) != 0)
 		goto done;
 	a.value = pin;
 	/* "?pass": the provider asks for the key's authorization value. */

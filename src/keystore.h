@@ -21,6 +21,8 @@
  *    through OpenSSL's "pkcs11" ENGINE (libp11). The module is
  *    pkcs11_module, else the URI's module-path attribute, else the
  *    engine's default (p11-kit's proxy).
+ *    The engine holds one module per process: a later key naming another
+ *    module is refused (CP_ECONFIG); a missing module file is CP_ECONFIG.
  *  Only RSA keys and EC keys on P-256, P-384 or P-521 are accepted.
  *
  * The PIN (PKCS#11) or key authorization value (TPM), from the first of:
@@ -32,10 +34,18 @@
  *  - the URI's "pin-value=" attribute (percent-decoded). THE CALLER MUST
  *    refuse a reference with pin-value that came from the command line
  *    (argv is visible to every user): only a config file may carry it.
- *  Without any, a token or TPM key that needs a PIN fails (no prompt).
- *  A PIN is never logged, never in a message, and wiped after use; a
- *  refused PIN is CP_ESOURCE "the token refused the PIN". Messages name the
- *  file or the URI (its pin-value removed).
+ *  (pin-source and pin-value are PKCS#11 URI attributes: a TPM key's
+ *  authorization value comes from pin_file or pin_command only.)
+ *  Without any, a token or TPM key that needs a PIN fails, CP_ECONFIG (no
+ *  prompt, ever). A PIN is never logged, never in a message, and wiped
+ *  after use (the pkcs11 engine keeps its own copy until exit, for keys
+ *  that ask for it again at each signature). A refused PIN is CP_ESOURCE:
+ *  "the token refused the PIN" at cp_key_load(); a TPM checks a key's
+ *  authorization value only when it signs, so a wrong one is CP_ESOURCE
+ *  "the TPM refused the key's authorization value" from
+ *  cp_key_sign_sha256(). Messages name the file or the URI (its pin-value
+ *  removed). The TPM's software stack (tss2) may write its own diagnostics
+ *  to stderr (TSS2_LOG controls them).
  *
  * The key never leaves the token or the TPM: the EVP_PKEY is a handle and
  * cp_key_sign_sha256() asks the token or the TPM to sign.
