@@ -454,7 +454,8 @@ def test_ra_explain(t):
     assert res.rc == 0, res.stderr
     out = res.stdout
     for needle in ("IAM Roles Anywhere", ROLE, TA, PROFILE, str(cp), str(kp), str(chain),
-                   s.url, "AWS_ENDPOINT_URL_ROLESANYWHERE", REGION, "cached credentials: none"):
+                   s.url, "AWS_ENDPOINT_URL_ROLESANYWHERE", REGION, "cached credentials: none",
+                   "next call: asks the Roles Anywhere service"):
         assert needle in out, f"explain lacks {needle!r}:\n{out}"
     assert not s.sessions(), "explain made a request"
     # without the override: the regional endpoint of the trust anchor's region
