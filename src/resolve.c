@@ -360,6 +360,11 @@ int cp_resolve(const cp_config *cfg, const char *profile, const cp_role_flags *f
 			}
 			c.steps = s;
 			c.nsteps = 1;
+		} else if (p && cp_section_value(p, "role_arn") && !cp_section_value(p, "source_profile") &&
+			   !cp_section_value(p, "credential_source") &&
+			   (r = s_push_role(&c, profile, p, err))) {
+			/* The profile's own role on its Roles Anywhere session, as without flags. */
+			goto out;
 		}
 	} else if (flags->role_arn) {
 		if (flags->source_profile && flags->credential_source) {

@@ -684,3 +684,31 @@ def test_ra_regions_must_match(t):
     t.config(_profile("/x.pem", "/x.key").replace(
         f"arn:aws:rolesanywhere:{REGION}:{ACCT}:profile", f"arn:aws:rolesanywhere:us-east-1:{ACCT}:profile"))
     t.fail(t.run(["--profile", "host"]), 2, "different regions")
+
+
+def test_ra_flags_keep_the_profiles_role(t):
+    """A flag over a profile with role_arn and the Roles Anywhere keys: the
+    profile's role is still assumed on top of the session."""
+    pki, s = _setup(t)
+    sts = t.fake_sts()
+    orig = s.handle
+
+    def handle(req):
+        status, hdr, body = orig(req)
+        if status == 201:
+            c = json.loads(body)["credentialSet"][0]["credentials"]
+            sts.add_key(c["accessKeyId"], c["secretAccessKey"], c["sessionToken"])
+        return status, hdr, body
+    s.handle = handle
+    cp, kp, _, _ = pki.leaf("ec", "sec1")
+    t.config(_profile(cp, t.tmp / "absent.key",
+                      extra="role_arn = arn:aws:iam::222222222222:role/next\n"))
+    doc = t.ok(t.run(["--profile", "host", "--rolesanywhere-private-key", str(kp),
+                      "--rolesanywhere-session-duration", "1800"],
+                     **_env(s), AWS_ENDPOINT_URL_STS=sts.url))
+    _remember(t, s)
+    [req] = s.sessions()
+    assert json.loads(req.body) == {"durationSeconds": 1800}
+    [ar] = sts.assume_role_requests()
+    assert ar.form["RoleArn"] == "arn:aws:iam::222222222222:role/next"
+    assert doc["AccessKeyId"] == sts.issued[-1]["AccessKeyId"]
