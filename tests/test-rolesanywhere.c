@@ -13,7 +13,9 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "config.h"
 #include "keystore.h"
+#include "resolve.h"
 #include "rolesanywhere.h"
 #include "tap.h"
 
@@ -331,6 +333,81 @@ static void test_response(void)
 	tap_ok(!strchr(err.msg, '\x1b'), "server text is cleaned: %s", err.msg);
 }
 
+/* Resolution: the source, its region, the keys it names when missing. */
+static void test_resolve(void)
+{
+	static const char ini[] =
+		"[profile ra]\n"
+		"credproc_rolesanywhere_certificate = /c.pem\n"
+		"credproc_rolesanywhere_private_key = /k.pem\n"
+		"credproc_rolesanywhere_trust_anchor_arn = " TA "\n"
+		"credproc_rolesanywhere_profile_arn = " PR "\n"
+		"credproc_rolesanywhere_role_arn = " ROLE "\n"
+		"credproc_rolesanywhere_session_duration = 7200\n"
+		"[profile ra-region]\n"
+		"region = eu-west-1\n"
+		"credproc_rolesanywhere_certificate = /c.pem\n"
+		"credproc_rolesanywhere_private_key = /k.pem\n"
+		"credproc_rolesanywhere_trust_anchor_arn = " TA "\n"
+		"credproc_rolesanywhere_profile_arn = " PR "\n"
+		"credproc_rolesanywhere_role_arn = " ROLE "\n"
+		"[profile next]\nrole_arn = arn:aws:iam::1:role/n\nsource_profile = ra\n"
+		"[profile half]\ncredproc_rolesanywhere_certificate = /c.pem\n"
+		"credproc_rolesanywhere_role_arn = " ROLE "\n"
+		"[profile bad-duration]\ncredproc_rolesanywhere_certificate = /c.pem\n"
+		"credproc_rolesanywhere_private_key = /k.pem\n"
+		"credproc_rolesanywhere_trust_anchor_arn = " TA "\n"
+		"credproc_rolesanywhere_profile_arn = " PR "\n"
+		"credproc_rolesanywhere_role_arn = " ROLE "\n"
+		"credproc_rolesanywhere_session_duration = 60\n";
+	cp_config cfg;
+	cp_error err = {0};
+	cp_chain c = {0};
+	cp_config_init(&cfg);
+	tap_ok(cp_config_parse(&cfg, ini, strlen(ini), CP_FILE_CONFIG, "(test)", &err) == 0,
+	       "config parsed (%s)", err.msg);
+	int r = cp_resolve(&cfg, "ra", NULL, &c, &err);
+	const cp_ra_source *ra = cp_source_as_rolesanywhere(c.base);
+	tap_ok(r == 0 && ra && c.nsteps == 0 && strcmp(ra->region, "eu-west-2") == 0 &&
+	       ra->duration_seconds == 7200 && strcmp(ra->v[CP_RA_ROLE_ARN], ROLE) == 0,
+	       "a Roles Anywhere profile: the source, the trust anchor's region (%s)", err.msg);
+	tap_ok(c.base && c.base->ops->temporary && !c.base->ops->calls_sts &&
+	       strcmp(c.base->ops->kind, "Roles Anywhere") == 0, "temporary, calls no STS");
+	cp_chain_free(&c);
+	r = cp_resolve(&cfg, "ra-region", NULL, &c, &err);
+	ra = cp_source_as_rolesanywhere(c.base);
+	tap_ok(r == 0 && ra && strcmp(ra->region, "eu-west-1") == 0, "the profile's region wins");
+	cp_chain_free(&c);
+	r = cp_resolve(&cfg, "next", NULL, &c, &err);
+	tap_ok(r == 0 && cp_source_as_rolesanywhere(c.base) && c.nsteps == 1,
+	       "the root of a role chain (%s)", err.msg);
+	cp_chain_free(&c);
+	r = cp_resolve(&cfg, "half", NULL, &c, &err);
+	tap_ok(r == CP_ECONFIG && strstr(err.msg, "credproc_rolesanywhere_private_key") &&
+	       strstr(err.msg, "credproc_rolesanywhere_trust_anchor_arn") &&
+	       strstr(err.msg, "credproc_rolesanywhere_profile_arn") &&
+	       !strstr(err.msg, "credproc_rolesanywhere_role_arn"),
+	       "the missing keys are named: %s", err.msg);
+	r = cp_resolve(&cfg, "bad-duration", NULL, &c, &err);
+	tap_ok(r == CP_ECONFIG && strstr(err.msg, "session_duration"), "a bad duration: %s", err.msg);
+	cp_role_flags fl = {0};
+	fl.rolesanywhere[CP_RA_CERTIFICATE] = "/other.pem";
+	fl.rolesanywhere[CP_RA_SESSION_NAME] = "x";
+	r = cp_resolve(&cfg, "ra", &fl, &c, &err);
+	tap_ok(r == CP_ECONFIG && strstr(err.msg, "session_name"), "a one-letter session name: %s",
+	       err.msg);
+	fl.rolesanywhere[CP_RA_SESSION_NAME] = "ok-name";
+	r = cp_resolve(&cfg, "ra", &fl, &c, &err);
+	ra = cp_source_as_rolesanywhere(c.base);
+	tap_ok(r == 0 && ra && strcmp(ra->v[CP_RA_CERTIFICATE], "/other.pem") == 0 &&
+	       strcmp(ra->v[CP_RA_PRIVATE_KEY], "/k.pem") == 0, "a flag overrides the profile's key");
+	cp_chain_free(&c);
+	r = cp_resolve(&cfg, "no-such-profile", &fl, &c, &err);
+	tap_ok(r == CP_ECONFIG && strstr(err.msg, "missing"), "flags alone must be complete: %s",
+	       err.msg);
+	cp_config_free(&cfg);
+}
+
 int main(void)
 {
 	if (!mkdtemp(s_dir)) {
@@ -341,6 +418,7 @@ int main(void)
 	test_request(false);
 	test_chain_and_session_name();
 	test_response();
+	test_resolve();
 	char *cmd = cp_asprintf("rm -rf '%s'", s_dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "cannot remove %s\n", s_dir);
