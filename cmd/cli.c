@@ -13,9 +13,11 @@
 #include "credproc.h"
 #include "output.h"
 #include "process.h"
+#include "source.h"
 #include "util.h"
 
-static const char s_usage[] =
+/* In parts: C compilers need not take a string over 4095 bytes. */
+static const char *const s_usage[] = {
 	"Usage: aws-credproc [COMMAND] [OPTIONS]\n"
 	"\n"
 	"Prints temporary AWS credentials for a credential_process line.\n"
@@ -38,13 +40,30 @@ static const char s_usage[] =
 	"      --role-session-name NAME  session name of the (last) role\n"
 	"      --external-id ID          external id of the (last) role\n"
 	"      --mfa-serial ARN          MFA device of the (last) role (the code comes from\n"
-	"                                credproc_mfa_process, else a prompt on the terminal)\n"
+	"                                credproc_mfa_process, else a prompt on the terminal)\n",
 	"      --duration-seconds N      session duration, 900-43200\n"
 	"      --policy JSON             session policy of the (last) role\n"
 	"      --policy-arns ARN,...     managed session policies of the (last) role\n"
 	"      --tags KEY=VALUE,...      session tags of the (last) role\n"
 	"      --transitive-tag-keys K,...  tag keys that stay with chained sessions\n"
 	"      --source-identity NAME    STS SourceIdentity of the (last) role\n"
+	"      --rolesanywhere-certificate FILE  IAM Roles Anywhere: the X.509 certificate\n"
+	"                                (PEM or DER); makes Roles Anywhere the source\n"
+	"      --rolesanywhere-private-key KEY  its private key: a PEM file, a pkcs11: URI\n"
+	"                                (no pin-value), a TSS2 PEM file or handle:0x81...\n"
+	"      --rolesanywhere-certificate-chain FILE  intermediate CAs (PEM bundle)\n"
+	"      --rolesanywhere-trust-anchor-arn ARN  the trust anchor\n"
+	"      --rolesanywhere-profile-arn ARN  the Roles Anywhere profile\n"
+	"      --rolesanywhere-role-arn ARN  the role of the session\n"
+	"      --rolesanywhere-session-duration N  session duration, 900-43200 (default 3600)\n"
+	"      --rolesanywhere-session-name NAME  role session name of the session\n"
+	"      --rolesanywhere-pin-file FILE  PKCS#11 PIN / TPM key password (first line)\n"
+	"      --rolesanywhere-pin-command CMD  ...or the first line this command prints\n"
+	"      --rolesanywhere-pkcs11-module SO  the PKCS#11 module (default: the URI's\n"
+	"                                module-path, else p11-kit's proxy)\n"
+	"      --rolesanywhere-endpoint URL  the Roles Anywhere endpoint (default:\n"
+	"                                AWS_ENDPOINT_URL_ROLESANYWHERE, ..., the regional one)\n"
+	,
 	"      --region REGION           STS region (default: AWS_REGION, AWS_DEFAULT_REGION,\n"
 	"                                the profile's region, the instance's region with\n"
 	"                                an Ec2InstanceMetadata source, else the global endpoint)\n"
@@ -63,7 +82,8 @@ static const char s_usage[] =
 	"Exit status: 0 printed, 1 internal error, 2 usage or configuration error,\n"
 	"3 source credentials unavailable, 4 refused by STS or the credential endpoint,\n"
 	"5 transport failure after retries, 6 a person is needed and none can be asked.\n"
-	"See aws-credproc(1).\n";
+	"See aws-credproc(1).\n",
+};
 
 /* Warnings wait until stdout is written: a consumer that reads us with
  * 2>&1 (aws-c-auth before 0.7.29) must find the JSON first. They are
@@ -154,6 +174,8 @@ static const char *const s_env_read[] = {
 	"AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
 	"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_ROLE_SESSION_NAME",
 	"AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT", "AWS_STS_REGIONAL_ENDPOINTS",
+	/* IAM Roles Anywhere */
+	"AWS_ENDPOINT_URL_ROLESANYWHERE",
 };
 
 static const char *s_env_too_long(void)
@@ -185,7 +207,25 @@ enum {
 	OPT_TRANSITIVE_TAG_KEYS,
 	OPT_SOURCE_IDENTITY,
 	OPT_MFA_SERIAL,
+	OPT_RA_FIRST, /* --rolesanywhere-<name>: OPT_RA_FIRST + CP_RA_* */
+	OPT_RA_LAST = OPT_RA_FIRST + CP_RA_NKEYS - 1,
 };
+
+/* A PKCS#11 URI in argv with its PIN in it: every user can read argv. */
+static bool s_has_pin_value(const char *v)
+{
+	if (strncmp(v, "pkcs11:", 7) != 0)
+		return false;
+	for (const char *p = v; *p; p++) {
+		static const char k[] = "pin-value=";
+		size_t i = 0;
+		while (k[i] && (p[i] == k[i] || (p[i] >= 'A' && p[i] <= 'Z' && p[i] - 'A' + 'a' == k[i])))
+			i++;
+		if (!k[i] && (p == v + 7 || p[-1] == ';' || p[-1] == '?' || p[-1] == '&'))
+			return true;
+	}
+	return false;
+}
 
 int cp_cli_main(int argc, char **argv)
 {
@@ -211,6 +251,19 @@ int cp_cli_main(int argc, char **argv)
 		{"mfa-serial", required_argument, NULL, OPT_MFA_SERIAL},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
+		/* IAM Roles Anywhere: OPT_RA_FIRST + the key's CP_RA_* index. */
+		{"rolesanywhere-certificate", required_argument, NULL, OPT_RA_FIRST + CP_RA_CERTIFICATE},
+		{"rolesanywhere-private-key", required_argument, NULL, OPT_RA_FIRST + CP_RA_PRIVATE_KEY},
+		{"rolesanywhere-certificate-chain", required_argument, NULL, OPT_RA_FIRST + CP_RA_CERTIFICATE_CHAIN},
+		{"rolesanywhere-trust-anchor-arn", required_argument, NULL, OPT_RA_FIRST + CP_RA_TRUST_ANCHOR_ARN},
+		{"rolesanywhere-profile-arn", required_argument, NULL, OPT_RA_FIRST + CP_RA_PROFILE_ARN},
+		{"rolesanywhere-role-arn", required_argument, NULL, OPT_RA_FIRST + CP_RA_ROLE_ARN},
+		{"rolesanywhere-session-duration", required_argument, NULL, OPT_RA_FIRST + CP_RA_SESSION_DURATION},
+		{"rolesanywhere-session-name", required_argument, NULL, OPT_RA_FIRST + CP_RA_SESSION_NAME},
+		{"rolesanywhere-pin-file", required_argument, NULL, OPT_RA_FIRST + CP_RA_PIN_FILE},
+		{"rolesanywhere-pin-command", required_argument, NULL, OPT_RA_FIRST + CP_RA_PIN_COMMAND},
+		{"rolesanywhere-pkcs11-module", required_argument, NULL, OPT_RA_FIRST + CP_RA_PKCS11_MODULE},
+		{"rolesanywhere-endpoint", required_argument, NULL, OPT_RA_FIRST + CP_RA_ENDPOINT},
 		{NULL, 0, NULL, 0},
 	};
 	cp_request req = {.refresh_margin = -1};
@@ -232,7 +285,8 @@ int cp_cli_main(int argc, char **argv)
 		cp_set_debug(true);
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":p:hV", opts, NULL)) != -1) {
+	int li = -1;
+	while ((c = getopt_long(argc, argv, ":p:hV", opts, &li)) != -1) {
 		switch (c) {
 		case 'p':
 			req.profile = optarg;
@@ -303,16 +357,28 @@ int cp_cli_main(int argc, char **argv)
 				return r;
 			req.refresh_margin = (int)v;
 			break;
-		case 'h':
-			fputs(s_usage, stdout);
-			return fflush(stdout) == 0 ? 0 : s_fail(CP_EINTERNAL, "cannot write the help text");
-		case 'V':
-			printf("aws-credproc %s\n", CP_VERSION);
-			return fflush(stdout) == 0 ? 0 : s_fail(CP_EINTERNAL, "cannot write the version");
 		case ':':
 			return s_fail(CP_ECONFIG, "option '%s' needs a value (see --help)", argv[optind - 1]);
 		default:
-			return s_fail(CP_ECONFIG, "unknown option '%s' (see --help)", argv[optind - 1]);
+			if (c < OPT_RA_FIRST || c > OPT_RA_LAST)
+				return s_fail(CP_ECONFIG, "unknown option '%s' (see --help)", argv[optind - 1]);
+			if (!*optarg)
+				return s_fail(CP_ECONFIG, "--%s needs a non-empty value", opts[li].name);
+			if (s_has_pin_value(optarg))
+				return s_fail(CP_ECONFIG,
+					      "--%s: the pkcs11: URI carries a pin-value, and a PIN never goes "
+					      "in argv (every user can read it): use --rolesanywhere-pin-file, "
+					      "--rolesanywhere-pin-command or the URI's pin-source",
+					      opts[li].name);
+			req.flags.rolesanywhere[c - OPT_RA_FIRST] = optarg;
+			break;
+		case 'h':
+			for (size_t i = 0; i < sizeof s_usage / sizeof s_usage[0]; i++)
+				fputs(s_usage[i], stdout);
+			return fflush(stdout) == 0 && !ferror(stdout) ? 0 : s_fail(CP_EINTERNAL, "cannot write the help text");
+		case 'V':
+			printf("aws-credproc %s\n", CP_VERSION);
+			return fflush(stdout) == 0 ? 0 : s_fail(CP_EINTERNAL, "cannot write the version");
 		}
 	}
 

@@ -554,6 +554,47 @@ int cp_sso_endpoints(const cp_config *cfg, const cp_section *settings, const cha
 	return 0;
 }
 
+/* ---- IAM Roles Anywhere ------------------------------------------------- */
+
+int cp_rolesanywhere_endpoint(const cp_config *cfg, const cp_section *settings, const char *region,
+			      const char *explicit_url, char **ret_url, const char **ret_source,
+			      cp_error *err)
+{
+	const char *url = explicit_url, *src = "credproc_rolesanywhere_endpoint";
+	char *sub = NULL, *out = NULL;
+	int r = 0;
+	if (!url && (r = s_configured_endpoint(cfg, settings, "AWS_ENDPOINT_URL_ROLESANYWHERE",
+					       "rolesanywhere", false, &url, &sub, &src, err)))
+		goto out;
+	if (url) {
+		if ((r = s_check_url(url, src, err)))
+			goto out;
+		out = s_trimmed(url);
+	} else {
+		cp_sts_flags fl;
+		if ((r = cp_sts_flags_get(settings, &fl, err)))
+			goto out;
+		if (!region || !cp_region_valid(region)) {
+			r = cp_error_set(err, CP_ECONFIG, "invalid Roles Anywhere region '%.64s'",
+					 region ? region : "");
+			goto out;
+		}
+		src = "the regional endpoint";
+		out = cp_asprintf("https://rolesanywhere%s.%s.%s", fl.fips ? "-fips" : "", region,
+				  cp_region_dns_suffix(region));
+	}
+	if (!out) {
+		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
+		goto out;
+	}
+	*ret_url = out;
+	if (ret_source)
+		*ret_source = src;
+out:
+	free(sub);
+	return r;
+}
+
 int cp_sts_endpoint_resolve(const cp_config *cfg, const cp_section *profile, const char *region,
 			    cp_sts_target *ret, cp_error *err)
 {

@@ -113,6 +113,17 @@ int cp_sso_endpoints(const cp_config *cfg, const cp_section *settings, const cha
 		     char **ret_portal, const char **ret_portal_src, char **ret_oidc,
 		     const char **ret_oidc_src, cp_error *ret_oidc_err, cp_error *err);
 
+/* The IAM Roles Anywhere endpoint: `explicit_url` (credproc_rolesanywhere_endpoint
+ * or its flag; NULL: none) > AWS_ENDPOINT_URL_ROLESANYWHERE > AWS_ENDPOINT_URL >
+ * [services X] rolesanywhere endpoint_url > the profile's endpoint_url (none
+ * of these three under AWS_IGNORE_CONFIGURED_ENDPOINT_URLS) >
+ * https://rolesanywhere.<region>.<dns suffix> (use_fips_endpoint:
+ * rolesanywhere-fips). *ret_url heap, no trailing '/'; *ret_source static.
+ * 0, CP_ECONFIG (bad URL or region) or CP_EINTERNAL. */
+int cp_rolesanywhere_endpoint(const cp_config *cfg, const cp_section *settings, const char *region,
+			      const char *explicit_url, char **ret_url, const char **ret_source,
+			      cp_error *err);
+
 /* Appends every input of cp_sts_endpoint_resolve except the region, raw as
  * configured (environment, the profile's keys, its [services] sts block,
  * the CA bundle), one escaped "name=value" line each, to b: the endpoint

@@ -44,6 +44,15 @@ static void s_step(const cp_role_step *s, size_t n, cp_buf *b)
 		cp_buf_puts(b, ", duration: STS default (3600 s)\n");
 }
 
+/* Who a refresh asks: STS, unless the chain is a Roles Anywhere session
+ * alone. */
+static const char *s_asks(const cp_run *x)
+{
+	return !x->chain.nsteps && cp_source_as_rolesanywhere(x->chain.base)
+		       ? "the Roles Anywhere service"
+		       : "STS";
+}
+
 /* The cache file and what the next call does. */
 static int s_cache(const cp_run *x, cp_cache *cache, cp_buf *b, cp_error *err)
 {
@@ -58,7 +67,7 @@ static int s_cache(const cp_run *x, cp_cache *cache, cp_buf *b, cp_error *err)
 	if ((r = cp_cache_open(cache, x->req->cache_dir, err)))
 		return r;
 	if (!cache->usable) {
-		cp_buf_puts(b, "cache: unusable (see the warning): every call asks STS\n");
+		cp_buf_printf(b, "cache: unusable (see the warning): every call asks %s\n", s_asks(x));
 		return 0;
 	}
 	int64_t now = cp_run_now(x);
@@ -66,8 +75,8 @@ static int s_cache(const cp_run *x, cp_cache *cache, cp_buf *b, cp_error *err)
 	if (r == CP_EINTERNAL)
 		return r;
 	if (r != 0) {
-		cp_buf_printf(b, "cached credentials: none\nnext call: asks STS (refresh margin %d s)\n",
-			      x->margin);
+		cp_buf_printf(b, "cached credentials: none\nnext call: asks %s (refresh margin %d s)\n",
+			      s_asks(x), x->margin);
 		return 0;
 	}
 	char t[21];
@@ -76,8 +85,10 @@ static int s_cache(const cp_run *x, cp_cache *cache, cp_buf *b, cp_error *err)
 		      (long long)(e.creds.expiration - now), (long long)(e.creds.expiration - e.issued));
 	cp_buf_printf(b, "refresh margin: %lld s (min of %d s and half the lifetime)\n",
 		      (long long)cp_run_effective_margin(x, &e), x->margin);
-	cp_buf_printf(b, "next call: %s\n",
-		      cp_run_reusable(x, &e, now) ? "cache hit" : "asks STS (inside the refresh margin)");
+	if (cp_run_reusable(x, &e, now))
+		cp_buf_puts(b, "next call: cache hit\n");
+	else
+		cp_buf_printf(b, "next call: asks %s (inside the refresh margin)\n", s_asks(x));
 	cp_creds_clear(&e.creds);
 	return 0;
 }
@@ -110,7 +121,7 @@ int cp_explain(const cp_request *req, const cp_effects *fx, cp_buf *b, cp_error 
 	else
 		cp_buf_puts(b, "STS endpoint: not used\n");
 	if (x.cached && req->no_cache)
-		cp_buf_puts(b, "cache: disabled (--no-cache): every call asks STS\n");
+		cp_buf_printf(b, "cache: disabled (--no-cache): every call asks %s\n", s_asks(&x));
 	else if (x.cached && (r = s_cache(&x, &cache, b, err)))
 		goto out;
 	if (cp_chain_has_mfa(&x))

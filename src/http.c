@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -34,6 +35,7 @@ typedef struct s_transfer {
 	bool too_large;
 	bool oom;
 	int64_t date;
+	char error_type[96];
 } s_transfer;
 
 static size_t s_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -51,6 +53,17 @@ static size_t s_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 	return n;
 }
 
+/* s starts with the lowercase ASCII text p, in any case. */
+static bool s_prefix_icase(const char *s, const char *p)
+{
+	for (; *p; s++, p++) {
+		char c = *s >= 'A' && *s <= 'Z' ? (char)(*s - 'A' + 'a') : *s;
+		if (c != *p)
+			return false;
+	}
+	return true;
+}
+
 static size_t s_header_cb(char *ptr, size_t size, size_t nitems, void *userdata)
 {
 	s_transfer *t = userdata;
@@ -58,6 +71,16 @@ static size_t s_header_cb(char *ptr, size_t size, size_t nitems, void *userdata)
 	/* A new status line starts a new response (1xx, proxy CONNECT). */
 	if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) {
 		t->date = 0;
+		t->error_type[0] = '\0';
+		return n;
+	}
+	/* rest-json services name the error in x-amzn-ErrorType. */
+	if (n > 17 && n < 256 && s_prefix_icase(ptr, "x-amzn-errortype:")) {
+		size_t vlen = n - 17;
+		char v[256];
+		memcpy(v, ptr + 17, vlen);
+		v[vlen] = '\0';
+		snprintf(t->error_type, sizeof t->error_type, "%s", cp_trim(v));
 		return n;
 	}
 	if (n > 5 && n < 128 && (ptr[0] == 'D' || ptr[0] == 'd')) {
@@ -323,6 +346,7 @@ int cp_http_send_ex(const cp_http_request *req, cp_http_response *ret,
 	ret->body = t.body; /* transferred */
 	memset(&t.body, 0, sizeof t.body);
 	ret->server_date = t.date;
+	memcpy(ret->error_type, t.error_type, sizeof ret->error_type);
 	*ret_failure = CP_HTTP_OK;
 	curl_off_t total_us = 0;
 	curl_easy_getinfo(h, CURLINFO_TOTAL_TIME_T, &total_us);
@@ -446,4 +470,45 @@ void cp_http_response_free(cp_http_response *r)
 	cp_buf_free(&r->body);
 	r->status = 0;
 	r->server_date = 0;
+	r->error_type[0] = '\0';
+}
+
+/* Host header value and request target: see http.h. */
+int cp_http_url_parts(const char *url, char **ret_host, char **ret_target)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *query = NULL;
+	int r = CP_ECONFIG;
+	if (!u)
+		return CP_EINTERNAL;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK)
+		goto out;
+	if (curl_url_get(u, CURLUPART_PORT, &port, 0) != CURLUE_OK)
+		port = NULL;
+	if (curl_url_get(u, CURLUPART_QUERY, &query, 0) != CURLUE_OK)
+		query = NULL;
+	bool default_port = !port || (strcmp(scheme, "https") == 0 && strcmp(port, "443") == 0) ||
+			    (strcmp(scheme, "http") == 0 && strcmp(port, "80") == 0);
+	char *h = default_port ? cp_strdup(host) : cp_asprintf("%s:%s", host, port);
+	char *t = cp_asprintf("%s%s%s", path[0] ? path : "/", query ? "?" : "", query ? query : "");
+	if (!h || !t) {
+		free(h);
+		free(t);
+		r = CP_EINTERNAL;
+		goto out;
+	}
+	*ret_host = h;
+	*ret_target = t;
+	r = 0;
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_free(path);
+	curl_free(query);
+	curl_url_cleanup(u);
+	return r;
 }

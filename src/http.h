@@ -37,6 +37,7 @@ typedef struct cp_http_response {
 	long status;
 	cp_buf body;                /* may hold secrets: wiped by cp_http_response_free */
 	int64_t server_date;        /* parsed Date header, 0 if absent */
+	char error_type[96];        /* x-amzn-ErrorType header (rest-json errors), "" if absent */
 } cp_http_response;
 
 int cp_http_send(const cp_http_request *req, cp_http_response *ret, cp_error *err);
@@ -95,5 +96,10 @@ typedef struct cp_http_retry {
  * req's timeouts are changed. */
 int cp_http_send_retry(const cp_http_retry *p, cp_http_request *req, cp_http_response *resp,
 		       cp_http_failure *ret_failure, cp_error *err);
+
+/* The Host header value (host, and ":port" unless the scheme's default)
+ * and the request target ("/path[?query]") of url, both heap strings: what a
+ * signed request names. 0, CP_ECONFIG (not a URL) or CP_EINTERNAL. */
+int cp_http_url_parts(const char *url, char **ret_host, char **ret_target);
 
 #endif

@@ -272,6 +272,13 @@ static int s_walk(const cp_config *cfg, const char *start, cp_chain *c, cp_error
 					return r;
 				return s_named_source(c, name, csrc, err);
 			}
+			if (cp_profile_has_rolesanywhere(p, NULL)) {
+				cp_source *src;
+				if ((r = s_push_role(c, name, p, err)) ||
+				    (r = cp_source_rolesanywhere(name, p, NULL, &src, err)))
+					return r;
+				return s_set_base(c, src);
+			}
 			return cp_error_set(err, CP_ECONFIG,
 					    "profile '%s' has role_arn but neither source_profile nor credential_source",
 					    name);
@@ -282,6 +289,11 @@ static int s_walk(const cp_config *cfg, const char *start, cp_chain *c, cp_error
 			return r;
 		const char *proc = cp_section_value(p, "credential_process");
 		cp_source *src;
+		if (cp_profile_has_rolesanywhere(p, NULL)) {
+			if ((r = cp_source_rolesanywhere(name, p, NULL, &src, err)))
+				return r;
+			return s_set_base(c, src);
+		}
 		if (proc) {
 			if ((r = cp_source_process(name, proc, &src, err)))
 				return r;
@@ -312,7 +324,49 @@ int cp_resolve(const cp_config *cfg, const char *profile, const cp_role_flags *f
 	if (!flags)
 		flags = &none;
 
-	if (flags->role_arn) {
+	bool ra_flags = false;
+	for (size_t i = 0; i < CP_RA_NKEYS; i++)
+		ra_flags = ra_flags || flags->rolesanywhere[i];
+	if (ra_flags) {
+		/* Roles Anywhere from the flags, over the profile's keys (if any). */
+		const cp_section *p = cp_config_profile(cfg, profile);
+		cp_source *src;
+		if (flags->source_profile || flags->credential_source) {
+			r = cp_error_set(err, CP_ECONFIG,
+					 "the --rolesanywhere-* options are a source of their own: not with "
+					 "--source-profile or --credential-source");
+			goto out;
+		}
+		if (!cp_profile_has_rolesanywhere(p, flags->rolesanywhere)) {
+			r = cp_error_set(err, CP_ECONFIG,
+					 "the --rolesanywhere-* options need --rolesanywhere-certificate (or "
+					 "the profile's credproc_rolesanywhere_certificate)");
+			goto out;
+		}
+		if ((r = cp_source_rolesanywhere(p ? profile : "(command line)", p, flags->rolesanywhere,
+						  &src, err)))
+			goto out;
+		s_set_base(&c, src);
+		if ((r = s_push_profile(&c, p ? profile : "(command line)"))) {
+			r = cp_error_set(err, r, "out of memory");
+			goto out;
+		}
+		if (flags->role_arn) {
+			cp_role_step *s = calloc(1, sizeof *s);
+			if (!s || !(s->role_arn = cp_strdup(flags->role_arn))) {
+				free(s);
+				r = cp_error_set(err, CP_EINTERNAL, "out of memory");
+				goto out;
+			}
+			c.steps = s;
+			c.nsteps = 1;
+		} else if (p && cp_section_value(p, "role_arn") && !cp_section_value(p, "source_profile") &&
+			   !cp_section_value(p, "credential_source") &&
+			   (r = s_push_role(&c, profile, p, err))) {
+			/* The profile's own role on its Roles Anywhere session, as without flags. */
+			goto out;
+		}
+	} else if (flags->role_arn) {
 		if (flags->source_profile && flags->credential_source) {
 			r = cp_error_set(err, CP_ECONFIG,
 					 "--source-profile and --credential-source cannot be used together");

@@ -14,7 +14,11 @@
  *    (botocore's web identity provider comes first);
  *  - SSO (sso_session / legacy sso_* keys) follows the suite's Sso cases:
  *    with sso_session, sso_start_url and sso_region belong in the
- *    [sso-session] section; sso_account_id and sso_role_name go together.
+ *    [sso-session] section; sso_account_id and sso_role_name go together;
+ *  - credproc_rolesanywhere_certificate (or --rolesanywhere-certificate)
+ *    makes IAM Roles Anywhere the base, before credential_process and SSO;
+ *    with role_arn and neither source_profile nor credential_source, the
+ *    role is assumed with the Roles Anywhere session.
  * All functions return 0 or CP_ECONFIG / CP_EINTERNAL with err set.
  */
 #ifndef CP_RESOLVE_H
@@ -67,6 +71,10 @@ typedef struct cp_role_flags {
 	const char *tags;              /* --tags */
 	const char *transitive_tag_keys; /* --transitive-tag-keys */
 	const char *source_identity;   /* --source-identity */
+	/* --rolesanywhere-*: IAM Roles Anywhere settings (source.h CP_RA_*),
+	 * each overriding the profile's credproc_rolesanywhere_* key; with
+	 * --rolesanywhere-certificate (or the profile's key) the base. */
+	const char *rolesanywhere[CP_RA_NKEYS];
 } cp_role_flags;
 
 /* Resolves `profile` (or, with flags->role_arn, a role on top of

@@ -493,6 +493,13 @@ static int s_check_params(const cp_sigv4_params *p, cp_error *err)
 	if (!s_valid(p->service, S_MAX_SCOPE_PART, s_is_scope_char))
 		return cp_error_set(err, CP_ECONFIG, "invalid signing service name '%.64s'",
 				    p->service ? p->service : "");
+	if (p->x509) {
+		const cp_sigv4_x509 *x = p->x509;
+		if (!x->algorithm || !s_valid(x->algorithm, S_MAX_SCOPE_PART, s_is_scope_char) ||
+		    !x->serial || !s_valid(x->serial, S_MAX_ACCESS_KEY, s_is_access_key_char) || !x->sign)
+			return cp_error_set(err, CP_EINTERNAL, "sigv4: incomplete X.509 signer");
+		return 0;
+	}
 	if (!p->creds || !p->creds->access_key_id || !p->creds->secret_access_key)
 		return cp_error_set(err, CP_EINTERNAL, "sigv4: no credentials to sign with");
 	if (!s_valid(p->creds->access_key_id, S_MAX_ACCESS_KEY, s_is_access_key_char))
@@ -522,7 +529,7 @@ int cp_sigv4_sign(const cp_sigv4_params *p, cp_sigv4_result *ret, cp_error *err)
 		return cp_error_set(err, CP_EINTERNAL, "sigv4: missing argument");
 	if ((r = s_check_params(p, err)) != 0)
 		return r;
-	token = p->creds->session_token;
+	token = p->x509 ? NULL : p->creds->session_token;
 
 	hdrs = calloc(p->nheaders + 3, sizeof *hdrs);
 	if (!hdrs) {
@@ -681,21 +688,39 @@ int cp_sigv4_sign(const cp_sigv4_params *p, cp_sigv4_result *ret, cp_error *err)
 		r = cp_error_set(err, CP_EINTERNAL, "sigv4: SHA-256 failed");
 		goto out;
 	}
-	if (cp_buf_printf(&sts, "%s\n%s\n%s/%s/%s/aws4_request\n%s", S_ALGORITHM, res.amz_date,
+	const char *alg = p->x509 ? p->x509->algorithm : S_ALGORITHM;
+	if (cp_buf_printf(&sts, "%s\n%s\n%s/%s/%s/aws4_request\n%s", alg, res.amz_date,
 			  date8, p->region, p->service, creq_hash)) {
 		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
 		goto out;
 	}
 
-	if (s_signature(p, date8, sts.data, res.signature)) {
-		r = cp_error_set(err, CP_EINTERNAL, "sigv4: HMAC-SHA256 failed");
-		goto out;
-	}
-	if (cp_buf_printf(&authz, "%s Credential=%s/%s/%s/%s/aws4_request, SignedHeaders=%s, Signature=%s",
-			  S_ALGORITHM, p->creds->access_key_id, date8, p->region, p->service,
-			  signed_hdrs.data, res.signature)) {
-		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
-		goto out;
+	if (p->x509) {
+		/* The signer's signature, hex-encoded, in the Authorization value. */
+		unsigned char *xsig = NULL;
+		size_t xlen = 0;
+		if ((r = p->x509->sign(p->x509->ctx, sts.data, sts.len, &xsig, &xlen, err)))
+			goto out;
+		cp_buf_printf(&authz, "%s Credential=%s/%s/%s/%s/aws4_request, SignedHeaders=%s, Signature=",
+			      alg, p->x509->serial, date8, p->region, p->service, signed_hdrs.data);
+		for (size_t i = 0; i < xlen; i++)
+			cp_buf_printf(&authz, "%02x", xsig[i]);
+		free(xsig);
+		if (cp_buf_status(&authz)) {
+			r = cp_error_set(err, CP_EINTERNAL, "out of memory");
+			goto out;
+		}
+	} else {
+		if (s_signature(p, date8, sts.data, res.signature)) {
+			r = cp_error_set(err, CP_EINTERNAL, "sigv4: HMAC-SHA256 failed");
+			goto out;
+		}
+		if (cp_buf_printf(&authz, "%s Credential=%s/%s/%s/%s/aws4_request, SignedHeaders=%s, Signature=%s",
+				  S_ALGORITHM, p->creds->access_key_id, date8, p->region, p->service,
+				  signed_hdrs.data, res.signature)) {
+			r = cp_error_set(err, CP_EINTERNAL, "out of memory");
+			goto out;
+		}
 	}
 	res.canonical_request = cp_buf_steal(&creq);
 	res.string_to_sign = cp_buf_steal(&sts);

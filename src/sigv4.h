@@ -14,6 +14,23 @@
 #include "creds.h"
 #include "util.h"
 
+/* X.509 signing (IAM Roles Anywhere): the same canonical request and string
+ * to sign, under `algorithm` ("AWS4-X509-RSA-SHA256" or
+ * "AWS4-X509-ECDSA-SHA256") instead of AWS4-HMAC-SHA256; the Credential id
+ * is the certificate's serial number in decimal; the signature is what
+ * `sign` makes of the string to sign (a SHA-256 digest of it, signed with
+ * RSA PKCS#1 v1.5 or as a DER ECDSA signature), hex-encoded. sign returns 0
+ * or a CP_E* status with err set; *ret_sig is heap memory (freed by the
+ * signer's caller with free()). */
+typedef int (*cp_sigv4_sign_fn)(void *ctx, const void *data, size_t len, unsigned char **ret_sig,
+				size_t *ret_siglen, cp_error *err);
+typedef struct cp_sigv4_x509 {
+	const char *algorithm;
+	const char *serial;          /* decimal */
+	cp_sigv4_sign_fn sign;
+	void *ctx;
+} cp_sigv4_x509;
+
 typedef struct cp_sigv4_params {
 	const char *method;          /* "GET", "POST", ... */
 	const char *uri;             /* request target as on the wire: path, optionally "?query" */
@@ -28,12 +45,14 @@ typedef struct cp_sigv4_params {
 	bool normalize_path;         /* remove dot segments / duplicate slashes (true except S3) */
 	bool sign_body_header;       /* add and sign x-amz-content-sha256 */
 	bool omit_session_token;     /* add X-Amz-Security-Token after signing (unsigned) */
+	const cp_sigv4_x509 *x509;   /* non-NULL: X.509 signing; creds unused (may be NULL) */
 } cp_sigv4_params;
 
 typedef struct cp_sigv4_result {
 	char *canonical_request;
 	char *string_to_sign;
-	char signature[65];          /* lowercase hex */
+	char signature[65];          /* lowercase hex ("" with X.509 signing: the
+	                              * signature is in authorization) */
 	char *authorization;         /* full Authorization header value */
 	/* Headers the caller must add to the request, in order (borrowed from
 	 * this struct): X-Amz-Date (unless present), x-amz-content-sha256 (if

@@ -109,6 +109,44 @@ typedef struct cp_sso_source {
 	char *registration_scopes; /* raw; NULL: none */
 } cp_sso_source;
 
+/* IAM Roles Anywhere: the settings by key, credproc_rolesanywhere_<name>
+ * in a profile, --rolesanywhere-<name with '-'> on the command line. */
+enum {
+	CP_RA_CERTIFICATE,
+	CP_RA_PRIVATE_KEY,
+	CP_RA_CERTIFICATE_CHAIN,
+	CP_RA_TRUST_ANCHOR_ARN,
+	CP_RA_PROFILE_ARN,
+	CP_RA_ROLE_ARN,
+	CP_RA_SESSION_DURATION,
+	CP_RA_SESSION_NAME,
+	CP_RA_PIN_FILE,
+	CP_RA_PIN_COMMAND,
+	CP_RA_PKCS11_MODULE,
+	CP_RA_ENDPOINT,
+	CP_RA_NKEYS
+};
+/* "certificate", "private_key", ... in the order above. */
+extern const char *const cp_ra_key_names[CP_RA_NKEYS];
+
+typedef struct cp_ra_source {
+	cp_source base;
+	char *v[CP_RA_NKEYS]; /* NULL: not set */
+	char *region;         /* the profile's region, else the trust anchor ARN's */
+	int duration_seconds; /* 0: the default (3600) */
+} cp_ra_source;
+
+/* True when profile p (may be NULL) or flags (CP_RA_NKEYS values, may be
+ * NULL) set credproc_rolesanywhere_certificate. */
+bool cp_profile_has_rolesanywhere(const cp_section *p, const char *const *flags);
+/* The Roles Anywhere source of profile p (may be NULL: flags only), each
+ * flag (non-NULL) overriding the profile's key. CP_ECONFIG names every
+ * missing required key; a bad duration or session name. */
+int cp_source_rolesanywhere(const char *profile, const cp_section *p, const char *const *flags,
+			    cp_source **ret, cp_error *err);
+extern const cp_source_ops cp_source_rolesanywhere_ops;
+const cp_ra_source *cp_source_as_rolesanywhere(const cp_source *s);
+
 const cp_creds *cp_source_as_static(const cp_source *s);
 const cp_web_identity_source *cp_source_as_web_identity(const cp_source *s);
 const cp_sso_source *cp_source_as_sso(const cp_source *s);

@@ -636,46 +636,6 @@ out:
 
 /* ---- AssumeRole ------------------------------------------------------- */
 
-/* Host header value and request target ("/path?query") of url. */
-static int s_url_parts(const char *url, char **ret_host, char **ret_target)
-{
-	CURLU *u = curl_url();
-	char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *query = NULL;
-	int r = CP_ECONFIG;
-	if (!u)
-		return CP_EINTERNAL;
-	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK)
-		goto out;
-	if (curl_url_get(u, CURLUPART_PORT, &port, 0) != CURLUE_OK)
-		port = NULL;
-	if (curl_url_get(u, CURLUPART_QUERY, &query, 0) != CURLUE_OK)
-		query = NULL;
-	bool default_port = !port || (strcmp(scheme, "https") == 0 && strcmp(port, "443") == 0) ||
-			    (strcmp(scheme, "http") == 0 && strcmp(port, "80") == 0);
-	char *h = default_port ? cp_strdup(host) : cp_asprintf("%s:%s", host, port);
-	char *t = cp_asprintf("%s%s%s", path[0] ? path : "/", query ? "?" : "", query ? query : "");
-	if (!h || !t) {
-		free(h);
-		free(t);
-		r = CP_EINTERNAL;
-		goto out;
-	}
-	*ret_host = h;
-	*ret_target = t;
-	r = 0;
-out:
-	curl_free(scheme);
-	curl_free(host);
-	curl_free(port);
-	curl_free(path);
-	curl_free(query);
-	curl_url_cleanup(u);
-	return r;
-}
-
 /* True when msg quotes the web identity token, or any long piece of it
  * between dots (a JWT's payload or signature alone is still the token). */
 static bool s_quotes_token(const char *msg, const char *token)
@@ -854,7 +814,7 @@ static int s_signed_post(const cp_sts_endpoint *ep, const cp_creds *source, cons
 	cp_header hdrs[2 + 4];
 	int r;
 
-	if ((r = s_url_parts(ep->url, &host, &target)) != 0) {
+	if ((r = cp_http_url_parts(ep->url, &host, &target)) != 0) {
 		r = r == CP_EINTERNAL ? cp_error_set(err, r, "out of memory")
 				      : cp_error_set(err, CP_ECONFIG, "invalid STS endpoint URL '%s'",
 						     ep->url);

@@ -262,7 +262,7 @@ else
 	missing=
 	# The option column of --help: "  -p, --profile NAME", "      --no-cache".
 	opts=$(sed -n '/^Options:/,/^$/p' "$tmp/help" |
-		sed -n 's/^ \{1,\}\(-[a-zA-Z]\), \(--[a-z][-a-z]*\).*/\1 \2/p; s/^ \{1,\}\(--[a-z][-a-z]*\).*/\1/p')
+		sed -n 's/^ \{1,\}\(-[a-zA-Z]\), \(--[a-z][-a-z0-9]*\).*/\1 \2/p; s/^ \{1,\}\(--[a-z][-a-z0-9]*\).*/\1/p')
 	for o in $opts; do
 		grep -q -- "^ *\\(-[a-zA-Z], \\)\\{0,1\\}$o\\([ ,]\\|\$\\)" "$tmp/man.ascii" || missing="$missing $o"
 	done

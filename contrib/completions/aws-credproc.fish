@@ -54,6 +54,9 @@ function __aws_credproc_positionals
                     --timeout --cache-dir --refresh-margin --mfa-serial --policy \
                     --policy-arns --tags --transitive-tag-keys --source-identity
                     set skip 1
+                case '--rolesanywhere-*=*'
+                case '--rolesanywhere-*'
+                    set skip 1
                 case '-*'
                 case '*'
                     echo -- $t
@@ -91,6 +94,19 @@ complete -c aws-credproc -l policy-arns -x -d 'Managed session policies of the (
 complete -c aws-credproc -l tags -x -d 'Session tags KEY=VALUE,... of the (last) role'
 complete -c aws-credproc -l transitive-tag-keys -x -d 'Tag keys kept by chained sessions'
 complete -c aws-credproc -l source-identity -x -d 'STS SourceIdentity of the (last) role'
+# IAM Roles Anywhere
+complete -c aws-credproc -l rolesanywhere-certificate -r -F -d 'IAM Roles Anywhere X.509 certificate (PEM or DER)'
+complete -c aws-credproc -l rolesanywhere-private-key -r -F -d 'Its private key (PEM file, pkcs11: URI, TPM key)'
+complete -c aws-credproc -l rolesanywhere-certificate-chain -r -F -d 'Intermediate CAs (PEM bundle)'
+complete -c aws-credproc -l rolesanywhere-trust-anchor-arn -x -d 'Roles Anywhere trust anchor'
+complete -c aws-credproc -l rolesanywhere-profile-arn -x -d 'Roles Anywhere profile'
+complete -c aws-credproc -l rolesanywhere-role-arn -x -d 'Role of the Roles Anywhere session'
+complete -c aws-credproc -l rolesanywhere-session-duration -x -d 'Roles Anywhere session duration, 900-43200'
+complete -c aws-credproc -l rolesanywhere-session-name -x -d 'Role session name of the session'
+complete -c aws-credproc -l rolesanywhere-pin-file -r -F -d 'PKCS#11 PIN or TPM key password file'
+complete -c aws-credproc -l rolesanywhere-pin-command -x -d 'Command printing the PIN'
+complete -c aws-credproc -l rolesanywhere-pkcs11-module -r -F -d 'PKCS#11 module'
+complete -c aws-credproc -l rolesanywhere-endpoint -x -d 'Roles Anywhere endpoint'
 complete -c aws-credproc -l region -x -d 'STS region'
 complete -c aws-credproc -l timeout -x -d 'Overall network deadline (default 30)'
 complete -c aws-credproc -l cache-dir -x -a '(__fish_complete_directories (commandline -ct))' -d 'Cache directory'

@@ -58,6 +58,7 @@ SOURCE_KINDS = {
     "web identity": ["web_identity_token_file"],
     "SSO session": ["sso_session", "sso_account_id", "sso_role_name"],
     "legacy SSO": ["sso_start_url", "sso_region"],
+    "Roles Anywhere": ["credproc_rolesanywhere_certificate", "credproc_rolesanywhere_private_key"],
 }
 
 
@@ -78,7 +79,7 @@ def _table_options():
     assert m, "cmd/cli.c: the option table (static const struct option opts[]) not found"
     longs, shorts = {}, {}
     for name, arg, val in re.findall(
-            r'\{"([a-z][a-z-]*)",\s*(no|required|optional)_argument,\s*NULL,\s*([^}]+?)\}',
+            r'\{"([a-z][a-z0-9-]*)",\s*(no|required|optional)_argument,\s*NULL,\s*([^}]+?)\}',
             m.group(1)):
         assert arg != "optional", f"--{name}: optional arguments are not documented anywhere"
         longs["--" + name] = arg == "required"
@@ -95,7 +96,7 @@ def _help(t):
     return r.stdout
 
 
-HELP_OPT_RE = re.compile(r"^  (?:(-[A-Za-z]), |    )(--[a-z][a-z-]*)(?: (\S+))?(?: {2,}(.*))?$")
+HELP_OPT_RE = re.compile(r"^  (?:(-[A-Za-z]), |    )(--[a-z][a-z0-9-]*)(?: (\S+))?(?: {2,}(.*))?$")
 
 
 def _help_options(text):
@@ -256,7 +257,7 @@ def test_man_page_entries(t):
         for w in words:
             if w in shorts:
                 assert shorts[w] == o, f"{head!r}: {w} is {shorts[w]}"
-        has_arg = bool(re.search(r"--[a-z-]+ \S", head))
+        has_arg = bool(re.search(r"--[a-z0-9-]+ \S", head))
         assert has_arg == longs[o], f"OPTIONS {head!r}: argument shown {has_arg}, " \
                                     f"the option takes one: {longs[o]}"
     missing = sorted(set(longs) - set(seen))
@@ -347,7 +348,7 @@ def _readme_rows():
         cells = re.split(r"(?<!\\)\|", line)
         first = cells[1]
         code = " ".join(re.findall(r"`([^`]*)`", first))
-        longs = re.findall(r"(?:^|\s)(--[a-z][a-z-]*)", code)
+        longs = re.findall(r"(?:^|\s)(--[a-z][a-z0-9-]*)", code)
         assert len(longs) == 1, f"README options table: row {line!r} names {longs}, not one option"
         assert longs[0] not in rows, f"README options table: two rows for {longs[0]}"
         rows[longs[0]] = line
@@ -427,7 +428,7 @@ def _zsh_spec():
     assert m, "zsh completion: no _arguments block"
     opts, values = {}, set()
     for line in m.group(1).splitlines():
-        s = re.match(r"^\s*'(?:\([^)]*\)'?)?(\{[^}]*\}|--?[A-Za-z][a-z-]*[=+]?)", line)
+        s = re.match(r"^\s*'(?:\([^)]*\)'?)?(\{[^}]*\}|--?[A-Za-z][a-z0-9-]*[=+]?)", line)
         assert s, f"zsh completion: cannot read the spec {line!r}"
         for o in s.group(1).strip("{}").split(","):
             arg = o.endswith(("=", "+"))
@@ -577,7 +578,7 @@ def test_commands_everywhere(t):
     assert m, "README.md: no usage block under '## Usage'"
     used = set()
     for l in m.group(1).splitlines():
-        w = re.match(r"aws-credproc ((?:[a-z][a-z-]* ?)+)", l)
+        w = re.match(r"aws-credproc ((?:[a-z][a-z0-9-]* ?)+)", l)
         if w:
             used.add(w.group(1).strip())
     assert used == cmds, f"README usage names {sorted(used)}, cmd/cli.c has {sorted(cmds)}"
@@ -595,5 +596,5 @@ def test_commands_everywhere(t):
     zsh = ZSH_COMP.read_text()
     m = re.search(r"\bcmds=\(\n(.*?)\n\s*\)", zsh, re.S)
     assert m, "zsh completion: no cmds=( ... ) list"
-    zc = set(re.findall(r"^\s*'([a-z][a-z-]*):", m.group(1), re.M))
+    zc = set(re.findall(r"^\s*'([a-z][a-z0-9-]*):", m.group(1), re.M))
     assert zc == firsts, f"zsh completion offers commands {sorted(zc)}, want {sorted(firsts)}"
