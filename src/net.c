@@ -13,6 +13,7 @@ const cp_net_ops cp_net_ops_builtin = {
 	.get_session_token = cp_sts_get_session_token,
 	.version = CP_VERSION,
 	.sso_credentials = cp_sso_get_credentials,
+	.login_credentials = cp_login_get_credentials,
 };
 
 #ifndef CP_NET_IN_MODULE

@@ -19,13 +19,14 @@
 #include "creds.h"
 #include "ecs.h"
 #include "imds.h"
+#include "login.h"
 #include "sso.h"
 #include "sts.h"
 #include "util.h"
 
 /* Bump when the table, or any type or core function it relies on, changes
  * incompatibly. The loader also requires the module's version to be its own. */
-#define CP_NET_ABI 4
+#define CP_NET_ABI 5
 
 typedef struct cp_net_ops {
 	unsigned abi; /* CP_NET_ABI */
@@ -41,6 +42,8 @@ typedef struct cp_net_ops {
 				 const cp_session_token_input *in, cp_creds *ret, cp_error *err);
 	const char *version; /* CP_VERSION of the build that made the table */
 	int (*sso_credentials)(const cp_sso_options *o, cp_creds *ret, cp_error *err);
+	/* console sign-in (login_session) */
+	int (*login_credentials)(const cp_login_options *o, cp_creds *ret, cp_error *err);
 } cp_net_ops;
 
 /* Returns the network table, loading it on first use; NULL with err set
