@@ -480,9 +480,16 @@ int cp_login_apply_refresh(cp_login_token *t, const char *json, size_t len, int6
 	s_wipe_item(old_rt);
 	/* Replaced in place: the members keep their order, as Python's
 	 * dict.update() keeps it. */
-	cJSON_ReplaceItemViaPointer(doc, old_at, nat);
-	cJSON_ReplaceItemViaPointer(doc, old_rt, nrt);
-	nat = nrt = NULL;
+	if (!cJSON_ReplaceItemInObjectCaseSensitive(doc, "accessToken", nat)) {
+		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
+		goto out;
+	}
+	nat = NULL;
+	if (!cJSON_ReplaceItemInObjectCaseSensitive(doc, "refreshToken", nrt)) {
+		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
+		goto out;
+	}
+	nrt = NULL;
 	t->expires_at = now + (int64_t)ei->valuedouble;
 	if (s_bind(t))
 		r = cp_error_set(err, CP_EINTERNAL, "the refreshed token lost a member");

@@ -127,7 +127,7 @@ char *cp_login_refresh_body(const cp_login_token *t);
 
 /* Applies a CreateOAuth2Token answer to t (accessToken replaced, accountId
  * kept, expiresAt now + expiresIn; refreshToken replaced). 0, CP_ESOURCE
- * (cause CP_CAUSE_MALFORMED) or CP_EINTERNAL; t unchanged on failure. */
+ * (cause CP_CAUSE_MALFORMED; t unchanged) or CP_EINTERNAL (t unusable). */
 int cp_login_apply_refresh(cp_login_token *t, const char *json, size_t len, int64_t now,
 			   cp_error *err);
 
