@@ -58,6 +58,7 @@ SOURCE_KINDS = {
     "web identity": ["web_identity_token_file"],
     "SSO session": ["sso_session", "sso_account_id", "sso_role_name"],
     "legacy SSO": ["sso_start_url", "sso_region"],
+    "console sign-in": ["login_session"],
 }
 
 
