@@ -462,3 +462,20 @@ def test_login_same_as_botocore(t):
     assert list(ft) == list(fo) and list(ft["accessToken"]) == list(fo["accessToken"])
     assert ft == fo, (ft, fo)
     t.note(f"botocore {__import__('botocore').__version__} and aws-credproc agree", show=True)
+
+
+def test_login_cache_hit_loads_no_network_libs(t):
+    """The second call is a hit of our cache: with the network module build,
+    neither the module nor libcrypto (which the token's SHA-256 name and
+    the DPoP proof need) is loaded."""
+    from test_lazy_load import MODULE, _families, _loaded, _mode
+    mode = _mode(t)
+    s = _server(t)
+    _config(t)
+    _token(t, s, 3600)
+    t.ok(t.run(["--profile", PROFILE], **_env(s)))
+    res, loaded = _loaded(t, ["--profile", PROFILE], **_env(s))
+    t.ok(res)
+    if mode == "module":
+        assert not _families(loaded), f"a cache hit loaded {sorted(_families(loaded))}"
+        assert not any(MODULE in n or "/proc/self/fd/" in n for n in loaded), loaded
