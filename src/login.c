@@ -291,7 +291,6 @@ static EVP_PKEY *s_load_key(const char *pem, const char **why)
 	n -= (b64.data[b64.len - 1] == '=') + (b64.data[b64.len - 2] == '=');
 	const unsigned char *p = der;
 	k = d2i_AutoPrivateKey(NULL, &p, n);
-	cp_wipe(der, b64.len);
 	if (!k)
 		goto out;
 	char group[64] = "";
@@ -303,7 +302,8 @@ static EVP_PKEY *s_load_key(const char *pem, const char **why)
 		k = NULL;
 	}
 out:
-	free(der);
+	if (der)
+		cp_freezero(der, b64.len);
 	cp_buf_free(&b64);
 	return k;
 }
