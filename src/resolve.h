@@ -14,7 +14,10 @@
  *    (botocore's web identity provider comes first);
  *  - SSO (sso_session / legacy sso_* keys) follows the suite's Sso cases:
  *    with sso_session, sso_start_url and sso_region belong in the
- *    [sso-session] section; sso_account_id and sso_role_name go together.
+ *    [sso-session] section; sso_account_id and sso_role_name go together;
+ *  - login_session (console sign-in) comes where botocore's profile
+ *    providers put it: after static keys and SSO settings, before
+ *    credential_process.
  * All functions return 0 or CP_ECONFIG / CP_EINTERNAL with err set.
  */
 #ifndef CP_RESOLVE_H

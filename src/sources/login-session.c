@@ -77,6 +77,18 @@ int cp_login_cache_dir(char **ret, cp_error *err)
 	return 0;
 }
 
+/* The sign-in service's region: the call's (AWS_REGION, AWS_DEFAULT_REGION,
+ * the target profile's region: what botocore's client gets), else the
+ * region of the profile holding login_session (which `aws login` writes
+ * there; botocore has no region then, and cannot refresh). */
+static const char *s_region(const cp_source *s, const cp_run *run)
+{
+	if (run->region)
+		return run->region;
+	const cp_section *p = cp_config_profile(&run->cfg, s->profile);
+	return p ? cp_section_value(p, "region") : NULL;
+}
+
 static int s_identity(const cp_source *s, const cp_run *run, cp_buf *k)
 {
 	const s_login *o = (const s_login *)s;
@@ -86,7 +98,7 @@ static int s_identity(const cp_source *s, const cp_run *run, cp_buf *k)
 	 * the general endpoint settings are in every key already). */
 	int r = cp_key_line(k, "login-session", o->session) ||
 		cp_key_line(k, "login-cache-dir", getenv("AWS_LOGIN_CACHE_DIRECTORY"));
-	if (cp_signin_endpoint(&run->cfg, run->settings, run->region, &url, NULL, &e) == 0)
+	if (cp_signin_endpoint(&run->cfg, run->settings, s_region(s, run), &url, NULL, &e) == 0)
 		r |= cp_key_url_line(k, "signin-endpoint", url);
 	else
 		r |= cp_key_line(k, "signin-endpoint", "(unresolved)");
@@ -107,7 +119,7 @@ static int s_explain(const cp_source *s, const cp_run *run, cp_buf *b)
 	else
 		cp_buf_printf(b, "unknown (%s)", e.msg);
 	cp_error_clear(&e);
-	if (cp_signin_endpoint(&run->cfg, run->settings, run->region, &url, &src, &e) == 0)
+	if (cp_signin_endpoint(&run->cfg, run->settings, s_region(s, run), &url, &src, &e) == 0)
 		cp_buf_printf(b, ", refreshed at %s/v1/token (from %s)\n", url, src);
 	else
 		cp_buf_printf(b, ", no refresh possible: %s\n", e.msg);
@@ -126,7 +138,7 @@ static int s_fetch(const cp_source *s, cp_run *run, cp_creds *ret, cp_error *err
 	if (r)
 		return r;
 	/* The endpoint is needed only for a refresh: an error is reported then. */
-	if (cp_signin_endpoint(&run->cfg, run->settings, run->region, &url, &src, &ep_err) ==
+	if (cp_signin_endpoint(&run->cfg, run->settings, s_region(s, run), &url, &src, &ep_err) ==
 	    CP_EINTERNAL) {
 		free(dir);
 		*err = ep_err;

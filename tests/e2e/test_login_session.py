@@ -363,6 +363,15 @@ def test_login_explain(t):
     assert "console sign-in" in res.stdout and SESSION in res.stdout, res.stdout
     assert str(_cache_dir(t)) in res.stdout and s.url + "/v1/token" in res.stdout, res.stdout
     assert not s.since()
+    # as the root of a chain whose target has no region: the sign-in
+    # service of the session profile's region (aws login writes it there)
+    t.config(f"[profile {PROFILE}]\nlogin_session = {SESSION}\nregion = eu-west-1\n"
+             f"[profile deploy]\nrole_arn = arn:aws:iam::222222222222:role/deployer\n"
+             f"source_profile = {PROFILE}\n")
+    res = t.run(["explain", "--profile", "deploy"])
+    assert res.rc == 0, res.stderr
+    assert "https://eu-west-1.signin.aws.amazon.com/v1/token" in res.stdout, res.stdout
+    assert "assume role arn:aws:iam::222222222222:role/deployer" in res.stdout, res.stdout
 
 
 # ---------------------------------------------------------------- botocore
