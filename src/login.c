@@ -732,6 +732,8 @@ int cp_login_get_credentials(const cp_login_options *o, cp_creds *ret, cp_error 
 		cp_debug("login: refreshed by another process meanwhile");
 		goto done;
 	}
+	if (!locked)
+		cp_debug("login: refreshing without the lock of the token file");
 	cp_error rerr = {0};
 	int rr = s_refresh(o, &f.t, &rerr);
 	if (rr == 0) {
@@ -788,7 +790,6 @@ done:
 	r = s_creds(&f.t, ret, err);
 out:
 	s_file_close(&f); /* releases the lock */
-	(void)locked;
 	free(path);
 	return r;
 }
