@@ -176,6 +176,8 @@ static const char *const s_env_read[] = {
 	"AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT", "AWS_STS_REGIONAL_ENDPOINTS",
 	/* IAM Roles Anywhere */
 	"AWS_ENDPOINT_URL_ROLESANYWHERE",
+	/* console sign-in */
+	"AWS_ENDPOINT_URL_SIGNIN", "AWS_LOGIN_CACHE_DIRECTORY",
 };
 
 static const char *s_env_too_long(void)

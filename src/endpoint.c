@@ -439,8 +439,29 @@ int cp_sts_configured_endpoint(const cp_config *cfg, const cp_section *profile, 
 
 /* ---- IAM Identity Center ------------------------------------------------ */
 
-/* A configured SSO endpoint: http or https, a host, no query or fragment. */
-static int s_check_sso_url(const char *url, const char *src, cp_error *err)
+/* The partition's dual-stack DNS suffix (api.aws, ...) of region, as
+ * STS's rule set has it: https://sts.<region>.<suffix>. *ret points into
+ * *ret_mem (the caller frees it). */
+static int s_dualstack_suffix(const char *region, const char **ret, char **ret_mem, cp_error *err)
+{
+	char *sts = NULL, *signing = NULL;
+	int r = cp_sts_endpoint_for(region, false, true, false, NULL, &sts, &signing, err);
+	if (r)
+		return r;
+	free(signing);
+	size_t pre = strlen("https://sts.") + strlen(region) + 1;
+	if (strlen(sts) <= pre) {
+		free(sts);
+		return cp_error_set(err, CP_EINTERNAL, "no dual-stack suffix for '%s'", region);
+	}
+	*ret = sts + pre;
+	*ret_mem = sts;
+	return 0;
+}
+
+/* A configured SSO (or sign-in, service "sign-in") endpoint: http or
+ * https, a host, no query or fragment. */
+static int s_check_service_url(const char *url, const char *service, const char *src, cp_error *err)
 {
 	size_t n = strlen(url);
 	const char *rest = NULL;
@@ -455,8 +476,8 @@ static int s_check_sso_url(const char *url, const char *src, cp_error *err)
 		char shown[301]; /* no userinfo, cut */
 		cp_strip_userinfo(shown, sizeof shown, clean ? url : "(unprintable)");
 		return cp_error_set(err, CP_ECONFIG,
-				    "the SSO endpoint '%s' (from %s) is invalid: it must be an "
-				    "http or https URL with a host and no query", shown, src);
+				    "the %s endpoint '%s' (from %s) is invalid: it must be an "
+				    "http or https URL with a host and no query", service, shown, src);
 	}
 	return 0;
 }
@@ -484,7 +505,7 @@ int cp_sso_endpoint(const cp_config *cfg, const cp_section *settings, const char
 					 fl.fips ? "use_fips_endpoint" : "use_dualstack_endpoint", src);
 			goto out;
 		}
-		if ((r = s_check_sso_url(url, src, err)))
+		if ((r = s_check_service_url(url, "SSO", src, err)))
 			goto out;
 		out = s_trimmed(url);
 	} else {
@@ -497,23 +518,12 @@ int cp_sso_endpoint(const cp_config *cfg, const cp_section *settings, const char
 		const char *fips = oidc ? "oidc-fips" : "portal.sso-fips";
 		src = "the regional endpoint";
 		if (fl.dualstack) {
-			/* The partition's dual-stack suffix, as STS's rule set has it:
-			 * https://sts.<region>.<suffix>. */
-			char *sts = NULL, *signing = NULL;
-			if ((r = cp_sts_endpoint_for(sso_region, false, true, false, NULL, &sts, &signing,
-						     err)))
+			const char *sfx;
+			char *mem = NULL;
+			if ((r = s_dualstack_suffix(sso_region, &sfx, &mem, err)))
 				goto out;
-			size_t pre = strlen("https://sts.") + strlen(sso_region) + 1;
-			if (strlen(sts) > pre)
-				out = cp_asprintf("https://%s.%s.%s", fl.fips ? fips : name, sso_region,
-						  sts + pre);
-			else
-				r = cp_error_set(err, CP_EINTERNAL, "no dual-stack suffix for '%s'",
-						 sso_region);
-			free(sts);
-			free(signing);
-			if (r)
-				goto out;
+			out = cp_asprintf("https://%s.%s.%s", fl.fips ? fips : name, sso_region, sfx);
+			free(mem);
 		} else if (fl.fips && strcmp(cp_region_partition(sso_region), "aws-us-gov") == 0) {
 			out = cp_asprintf("https://%s.%s.amazonaws.com", name, sso_region);
 		} else {
@@ -552,6 +562,72 @@ int cp_sso_endpoints(const cp_config *cfg, const cp_section *settings, const cha
 		return o;
 	}
 	return 0;
+}
+
+/* ---- console sign-in ----------------------------------------------------- */
+
+int cp_signin_endpoint(const cp_config *cfg, const cp_section *settings, const char *region,
+		       char **ret_url, const char **ret_source, cp_error *err)
+{
+	const char *url = NULL, *src = NULL;
+	char *sub = NULL, *out = NULL, *mem = NULL;
+	cp_sts_flags fl;
+	int r = s_configured_endpoint(cfg, settings, "AWS_ENDPOINT_URL_SIGNIN", "signin", false, &url,
+				      &sub, &src, err);
+	if (r || (r = cp_sts_flags_get(settings, &fl, err)))
+		goto out;
+	if (url) {
+		/* The rule set: a custom endpoint with FIPS or dual-stack is an error. */
+		if (fl.fips || fl.dualstack) {
+			r = cp_error_set(err, CP_ECONFIG,
+					 "%s is true and a sign-in endpoint is configured (%s): FIPS and "
+					 "dual-stack are not supported with a custom endpoint",
+					 fl.fips ? "use_fips_endpoint" : "use_dualstack_endpoint", src);
+			goto out;
+		}
+		if ((r = s_check_service_url(url, "sign-in", src, err)))
+			goto out;
+		out = s_trimmed(url);
+	} else {
+		if (!region) {
+			r = cp_error_set(err, CP_ECONFIG,
+					 "the sign-in service needs a region: set the profile's region "
+					 "(or AWS_REGION), or AWS_ENDPOINT_URL_SIGNIN");
+			goto out;
+		}
+		if (!cp_region_valid(region)) {
+			r = cp_error_set(err, CP_ECONFIG, "invalid region '%.64s'", region);
+			goto out;
+		}
+		const char *part = cp_region_partition(region);
+		src = "the regional endpoint";
+		if (!fl.fips && !fl.dualstack && strcmp(part, "aws") == 0)
+			out = cp_asprintf("https://%s.signin.aws.amazon.com", region);
+		else if (!fl.fips && !fl.dualstack && strcmp(part, "aws-cn") == 0)
+			out = cp_asprintf("https://%s.signin.amazonaws.cn", region);
+		else if (!fl.fips && !fl.dualstack && strcmp(part, "aws-us-gov") == 0)
+			out = cp_asprintf("https://%s.signin.amazonaws-us-gov.com", region);
+		else if (fl.dualstack) {
+			const char *sfx;
+			if ((r = s_dualstack_suffix(region, &sfx, &mem, err)))
+				goto out;
+			out = cp_asprintf("https://signin%s.%s.%s", fl.fips ? "-fips" : "", region, sfx);
+		} else {
+			out = cp_asprintf("https://signin%s.%s.%s", fl.fips ? "-fips" : "", region,
+					  cp_region_dns_suffix(region));
+		}
+	}
+	if (!out) {
+		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
+		goto out;
+	}
+	*ret_url = out;
+	if (ret_source)
+		*ret_source = src;
+out:
+	free(mem);
+	free(sub);
+	return r;
 }
 
 /* ---- IAM Roles Anywhere ------------------------------------------------- */

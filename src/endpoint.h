@@ -124,6 +124,22 @@ int cp_rolesanywhere_endpoint(const cp_config *cfg, const cp_section *settings, 
 			      const char *explicit_url, char **ret_url, const char **ret_source,
 			      cp_error *err);
 
+/* The endpoint of the sign-in service (console sign-in sessions, service
+ * "signin"), the standard service-specific resolution:
+ * AWS_ENDPOINT_URL_SIGNIN > AWS_ENDPOINT_URL > [services X] signin
+ * endpoint_url > the profile's endpoint_url (as cp_sso_endpoint: none under
+ * ignore_configured_endpoint_urls; a missing [services] section skipped) >
+ * the service's endpoint rule set (signin 2023-01-01) from region:
+ * https://<region>.signin.aws.amazon.com (aws), .signin.amazonaws.cn
+ * (aws-cn), .signin.amazonaws-us-gov.com (aws-us-gov), else
+ * https://signin.<region>.<dns suffix>; use_fips_endpoint gives
+ * https://signin-fips.<region>.<dns suffix>, use_dualstack_endpoint the
+ * dual-stack suffix (either with a configured endpoint is CP_ECONFIG, as is
+ * no region). *ret_url heap, no trailing '/'; *ret_source static.
+ * 0, CP_ECONFIG or CP_EINTERNAL. */
+int cp_signin_endpoint(const cp_config *cfg, const cp_section *settings, const char *region,
+		       char **ret_url, const char **ret_source, cp_error *err);
+
 /* Appends every input of cp_sts_endpoint_resolve except the region, raw as
  * configured (environment, the profile's keys, its [services] sts block,
  * the CA bundle), one escaped "name=value" line each, to b: the endpoint

@@ -14,6 +14,7 @@ const cp_net_ops cp_net_ops_builtin = {
 	.version = CP_VERSION,
 	.sso_credentials = cp_sso_get_credentials,
 	.rolesanywhere_credentials = cp_ra_get_credentials,
+	.login_credentials = cp_login_get_credentials,
 };
 
 #ifndef CP_NET_IN_MODULE

@@ -20,13 +20,14 @@
 #include "ecs.h"
 #include "imds.h"
 #include "rolesanywhere.h"
+#include "login.h"
 #include "sso.h"
 #include "sts.h"
 #include "util.h"
 
 /* Bump when the table, or any type or core function it relies on, changes
  * incompatibly. The loader also requires the module's version to be its own. */
-#define CP_NET_ABI 5
+#define CP_NET_ABI 6
 
 typedef struct cp_net_ops {
 	unsigned abi; /* CP_NET_ABI */
@@ -44,6 +45,8 @@ typedef struct cp_net_ops {
 	int (*sso_credentials)(const cp_sso_options *o, cp_creds *ret, cp_error *err);
 	/* IAM Roles Anywhere CreateSession (rolesanywhere.h). */
 	int (*rolesanywhere_credentials)(const cp_ra_options *o, cp_creds *ret, cp_error *err);
+	/* console sign-in (login_session) */
+	int (*login_credentials)(const cp_login_options *o, cp_creds *ret, cp_error *err);
 } cp_net_ops;
 
 /* Returns the network table, loading it on first use; NULL with err set

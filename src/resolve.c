@@ -294,6 +294,14 @@ static int s_walk(const cp_config *cfg, const char *start, cp_chain *c, cp_error
 				return r;
 			return s_set_base(c, src);
 		}
+		/* A console sign-in session, where botocore's profile providers
+		 * place it: after SSO settings, before credential_process. */
+		const char *login = cp_section_value(p, "login_session");
+		if (login && !cp_profile_has_sso(p)) {
+			if ((r = cp_source_login(name, login, &src, err)))
+				return r;
+			return s_set_base(c, src);
+		}
 		if (proc) {
 			if ((r = cp_source_process(name, proc, &src, err)))
 				return r;
@@ -311,7 +319,7 @@ static int s_walk(const cp_config *cfg, const char *start, cp_chain *c, cp_error
 			return cp_error_set(err, CP_ECONFIG, "profile '%s' has %s but no role_arn", name,
 					    srcp ? "source_profile" : "credential_source");
 		return cp_error_set(err, CP_ECONFIG, "profile '%s' holds no credentials "
-				    "(no static keys, role_arn, credential_process or SSO settings)", name);
+				    "(no static keys, role_arn, credential_process, SSO settings or login_session)", name);
 	}
 }
 

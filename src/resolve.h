@@ -19,6 +19,9 @@
  *    makes IAM Roles Anywhere the base, before credential_process and SSO;
  *    with role_arn and neither source_profile nor credential_source, the
  *    role is assumed with the Roles Anywhere session.
+ *  - login_session (console sign-in) comes where botocore's profile
+ *    providers put it: after static keys and SSO settings, before
+ *    credential_process.
  * All functions return 0 or CP_ECONFIG / CP_EINTERNAL with err set.
  */
 #ifndef CP_RESOLVE_H

@@ -75,6 +75,14 @@ int cp_source_sso(const cp_config *cfg, const char *profile, const cp_section *p
 /* True if profile p has any sso_* key. */
 bool cp_profile_has_sso(const cp_section *p);
 
+/* A console sign-in session (login_session = session). */
+int cp_source_login(const char *profile, const char *session, cp_source **ret, cp_error *err);
+/* The token cache directory of console sign-in sessions, as botocore
+ * finds it: AWS_LOGIN_CACHE_DIRECTORY ($VAR, ${VAR} and a leading "~"
+ * expanded), else ~/.aws/login/cache. Heap string; CP_ESOURCE (no home
+ * directory) or CP_EINTERNAL. */
+int cp_login_cache_dir(char **ret, cp_error *err);
+
 /* For the source files: allocates a source of `size` bytes (>= sizeof
  * struct cp_source) with ops and a copy of profile. NULL on OOM. */
 cp_source *cp_source_alloc(const cp_source_ops *ops, size_t size, const char *profile);
@@ -84,6 +92,7 @@ cp_source *cp_source_alloc(const cp_source_ops *ops, size_t size, const char *pr
 extern const cp_source_ops cp_source_static_ops, cp_source_environment_ops, cp_source_imds_ops,
 	cp_source_container_ops, cp_source_process_ops, cp_source_web_identity_ops,
 	cp_source_sso_ops;
+extern const cp_source_ops cp_source_login_ops;
 
 /* The state of the sources that resolution fills from several keys, for
  * the tests and explain; the cp_source_as_* views return NULL when s is of
@@ -147,8 +156,15 @@ int cp_source_rolesanywhere(const char *profile, const cp_section *p, const char
 extern const cp_source_ops cp_source_rolesanywhere_ops;
 const cp_ra_source *cp_source_as_rolesanywhere(const cp_source *s);
 
+/* A console sign-in session. */
+typedef struct cp_login_source {
+	cp_source base;
+	char *session; /* login_session */
+} cp_login_source;
+
 const cp_creds *cp_source_as_static(const cp_source *s);
 const cp_web_identity_source *cp_source_as_web_identity(const cp_source *s);
 const cp_sso_source *cp_source_as_sso(const cp_source *s);
+const cp_login_source *cp_source_as_login(const cp_source *s);
 
 #endif

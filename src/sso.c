@@ -36,10 +36,9 @@
 #include "fileio.h"
 #include "http.h"
 #include "json.h"
+#include "oauth.h"
 #include "retry.h"
 
-#define S_DEFAULT_TIMEOUT_MS 10000L
-#define S_MAX_REPLY (64 * 1024)
 #define S_MAX_EXPIRES_IN (10LL * 365 * 86400)
 /* The printed size of a JSON object whose keys and values add up to n bytes,
  * at most (every byte escaped as \u00XX, and room for the rest). */
@@ -50,12 +49,6 @@
 static int64_t s_now(const cp_sso_options *o)
 {
 	return o && o->now ? o->now : cp_now();
-}
-
-static const char *s_jstr(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-	return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
 }
 
 /* The login command that fixes a missing or refused token. */
@@ -78,73 +71,6 @@ static void s_token_owner(const cp_sso_options *o, char *buf, size_t len)
 		snprintf(buf, len, "SSO start URL '%s' (profile '%s')", url,
 			 o->profile ? o->profile : "default");
 	}
-}
-
-/* s as server text may be quoted (cp_safe_text: no control character, cut
- * to outlen); "" when it would quote one of the secrets. */
-static void s_sanitize(const char *s, const char *const *secrets, size_t nsecrets, char *out,
-		       size_t outlen)
-{
-	out[0] = '\0';
-	if (!s)
-		return;
-	for (size_t i = 0; i < nsecrets; i++)
-		if (secrets[i] && secrets[i][0] && strstr(s, secrets[i]))
-			return;
-	cp_safe_text(out, outlen, s, strlen(s));
-}
-
-/* Code and message of a rest-json error body: "__type" (namespace and
- * suffix stripped), "code"/"Code", or OAuth's "error"; "message"/"Message"
- * or "error_description". */
-static void s_error_body(const cp_buf *body, const char *const *secrets, size_t nsecrets,
-			 char *code, size_t codelen, char *msg, size_t msglen)
-{
-	code[0] = msg[0] = '\0';
-	if (!body->data || body->len == 0)
-		return;
-	cJSON *j = cJSON_ParseWithLength(body->data, body->len);
-	if (!j)
-		return;
-	if (cJSON_IsObject(j)) {
-		const char *c = s_jstr(j, "__type");
-		char tmp[128];
-		if (c) {
-			const char *h = strrchr(c, '#');
-			snprintf(tmp, sizeof tmp, "%s", h ? h + 1 : c);
-			tmp[strcspn(tmp, ":")] = '\0';
-			c = tmp;
-		}
-		if (!c)
-			c = s_jstr(j, "code");
-		if (!c)
-			c = s_jstr(j, "Code");
-		if (!c)
-			c = s_jstr(j, "error");
-		const char *m = s_jstr(j, "message");
-		if (!m)
-			m = s_jstr(j, "Message");
-		if (!m)
-			m = s_jstr(j, "error_description");
-		s_sanitize(c, secrets, nsecrets, code, codelen);
-		s_sanitize(m, secrets, nsecrets, msg, msglen);
-	}
-	cp_json_free_secret(j);
-}
-
-/* RFC 3339, plus the "YYYY-MM-DDTHH:MM:SSUTC" form older CLIs wrote. */
-static int s_parse_time(const char *s, int64_t *ret)
-{
-	char tmp[64];
-	size_t n = s ? strlen(s) : 0;
-	if (n < 19 || n >= sizeof tmp)
-		return -1;
-	memcpy(tmp, s, n + 1);
-	if (n > 3 && strcmp(tmp + n - 3, "UTC") == 0) {
-		tmp[n - 3] = 'Z';
-		tmp[n - 2] = '\0';
-	}
-	return cp_parse_iso8601(tmp, ret);
 }
 
 /* Percent-encodes s for a query string (RFC 3986 unreserved kept). */
@@ -213,7 +139,7 @@ void cp_sso_token_free(cp_sso_token *t)
 
 static int s_dup_opt(const cJSON *j, const char *k, char **dst)
 {
-	const char *v = s_jstr(j, k);
+	const char *v = cp_oauth_jstr(j, k);
 	if (!v)
 		return 0;
 	return (*dst = cp_strdup(v)) ? 0 : CP_EINTERNAL;
@@ -228,13 +154,13 @@ int cp_sso_token_parse(const char *json, size_t len, cp_sso_token *ret, cp_error
 		r = cp_error_set(err, CP_ESOURCE, "it is not a JSON object");
 		goto out;
 	}
-	const char *at = s_jstr(j, "accessToken");
-	const char *exp = s_jstr(j, "expiresAt");
+	const char *at = cp_oauth_jstr(j, "accessToken");
+	const char *exp = cp_oauth_jstr(j, "expiresAt");
 	if (!at || !exp) {
 		r = cp_error_set(err, CP_ESOURCE, "it has no %s", !at ? "accessToken" : "expiresAt");
 		goto out;
 	}
-	if (s_parse_time(exp, &t.expires_at) != 0) {
+	if (cp_oauth_parse_time(exp, &t.expires_at) != 0) {
 		r = cp_error_set(err, CP_ESOURCE, "its expiresAt '%.40s' is not an RFC 3339 time", exp);
 		goto out;
 	}
@@ -245,7 +171,7 @@ int cp_sso_token_parse(const char *json, size_t len, cp_sso_token *ret, cp_error
 		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
 		goto out;
 	}
-	if (t.registration_expires_at && s_parse_time(t.registration_expires_at, &t.registration_expires))
+	if (t.registration_expires_at && cp_oauth_parse_time(t.registration_expires_at, &t.registration_expires))
 		t.registration_expires = 0;
 	*ret = t;
 	memset(&t, 0, sizeof t);
@@ -292,7 +218,7 @@ int cp_sso_apply_refresh(cp_sso_token *t, const char *json, size_t len, int64_t 
 		r = cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_MALFORMED, "the reply is not a JSON object");
 		goto out;
 	}
-	const char *a = s_jstr(j, "accessToken");
+	const char *a = cp_oauth_jstr(j, "accessToken");
 	const cJSON *ei = cJSON_GetObjectItemCaseSensitive(j, "expiresIn");
 	if (!a || !cJSON_IsNumber(ei) || !isfinite(ei->valuedouble) || ei->valuedouble <= 0 ||
 	    ei->valuedouble > (double)S_MAX_EXPIRES_IN) {
@@ -300,7 +226,7 @@ int cp_sso_apply_refresh(cp_sso_token *t, const char *json, size_t len, int64_t 
 				 !a ? "accessToken" : "valid expiresIn");
 		goto out;
 	}
-	const char *nr = s_jstr(j, "refreshToken");
+	const char *nr = cp_oauth_jstr(j, "refreshToken");
 	if (!(at = cp_strdup(a)) || (nr && !(rt = cp_strdup(nr)))) {
 		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
 		goto out;
@@ -391,37 +317,17 @@ static int s_load_token(const cp_sso_options *o, const char *path, cp_sso_token 
 
 /* ---- HTTP with retries -------------------------------------------------- */
 
-static bool s_retryable_status(long st)
-{
-	return st == 429 || st >= 500;
-}
-
-/* The cause of an error status of the portal or of OIDC. */
-static cp_cause s_status_cause(long st)
-{
-	return st == 429 ? CP_CAUSE_THROTTLED : st >= 500 ? CP_CAUSE_SERVER : CP_CAUSE_REFUSED;
-}
-
-/* Sends req with o's attempts, jittered backoff and deadline. Returns 0
- * with the last response (a retryable status only when attempts ran out),
- * or CP_ETRANSPORT/CP_ECONFIG/CP_EINTERNAL with err set. */
+/* Sends req with o's attempts, backoff and deadline (cp_oauth_send). */
 static int s_send(const cp_sso_options *o, cp_http_request *req, const char *what,
 		  cp_http_response *resp, cp_error *err)
 {
-	long timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : S_DEFAULT_TIMEOUT_MS;
-	req->connect_timeout_ms = req->timeout_ms = timeout_ms;
-	req->max_response = S_MAX_REPLY;
-	cp_http_retry rp = {
+	cp_oauth_send_opts so = {
+		.timeout_ms = o->timeout_ms,
 		.attempts = o->attempts,
 		.deadline_ms = o->deadline_ms,
 		.clock = o->clock,
-		.retry_429 = true,
-		.what = what,
 	};
-	int r = cp_http_send_retry(&rp, req, resp, NULL, err);
-	if (r)
-		cp_error_prefix(err, "%s", what);
-	return r;
+	return cp_oauth_send(&so, req, what, resp, err);
 }
 
 /* ---- the OIDC refresh --------------------------------------------------- */
@@ -473,10 +379,10 @@ static int s_refresh(const cp_sso_options *o, cp_sso_token *t, cp_error *err)
 	}
 	const char *secrets[] = {t->access_token, t->refresh_token, t->client_secret};
 	char code[96], msg[256];
-	s_error_body(&resp.body, secrets, 3, code, sizeof code, msg, sizeof msg);
-	int status = s_retryable_status(resp.status) ? CP_ETRANSPORT
+	cp_oauth_error_body(&resp.body, secrets, 3, code, sizeof code, msg, sizeof msg);
+	int status = cp_oauth_retryable_status(resp.status) ? CP_ETRANSPORT
 		     : (resp.status >= 400 && resp.status < 500) ? CP_EINTERACTIVE : CP_ESOURCE;
-	r = cp_error_set_cause(err, status, s_status_cause(resp.status), "%s answered %ld%s%s%s%s",
+	r = cp_error_set_cause(err, status, cp_oauth_status_cause(resp.status), "%s answered %ld%s%s%s%s",
 			       what, resp.status, code[0] ? " " : "", code, msg[0] ? ": " : "", msg);
 	if (err) {
 		err->remote.http_status = resp.status;
@@ -602,9 +508,9 @@ int cp_sso_parse_role_credentials(const char *json, size_t len, cp_creds *ret, c
 		r = cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_MALFORMED, "the reply has no roleCredentials object");
 		goto out;
 	}
-	const char *akid = s_jstr(rc, "accessKeyId");
-	const char *secret = s_jstr(rc, "secretAccessKey");
-	const char *token = s_jstr(rc, "sessionToken");
+	const char *akid = cp_oauth_jstr(rc, "accessKeyId");
+	const char *secret = cp_oauth_jstr(rc, "secretAccessKey");
+	const char *token = cp_oauth_jstr(rc, "sessionToken");
 	const cJSON *exp = cJSON_GetObjectItemCaseSensitive(rc, "expiration");
 	if (!akid || !secret || !token) {
 		r = cp_error_set_cause(err, CP_ESOURCE, CP_CAUSE_MALFORMED, "the reply's roleCredentials have no %s",
@@ -700,7 +606,7 @@ int cp_sso_get_credentials(const cp_sso_options *o, cp_creds *ret, cp_error *err
 	}
 	const char *secrets[] = {t.access_token};
 	char code[96], msg[256];
-	s_error_body(&resp.body, secrets, 1, code, sizeof code, msg, sizeof msg);
+	cp_oauth_error_body(&resp.body, secrets, 1, code, sizeof code, msg, sizeof msg);
 	long st = resp.status;
 	/* 401 is UnauthorizedException, the token is no good; a 403 is that
 	 * only when it says so (ForbiddenException "No access": the role is not
@@ -710,8 +616,8 @@ int cp_sso_get_credentials(const cp_sso_options *o, cp_creds *ret, cp_error *err
 				 "%s refused the SSO access token for %s (%ld%s%s%s%s): %s", what, owner, st,
 				 code[0] ? " " : "", code, msg[0] ? ": " : "", msg, hint);
 	} else {
-		r = cp_error_set_cause(err, s_retryable_status(st) ? CP_ETRANSPORT : CP_EREFUSED,
-				 s_status_cause(st), "%s: GetRoleCredentials for role '%s' in account %s answered %ld%s%s%s%s%s",
+		r = cp_error_set_cause(err, cp_oauth_retryable_status(st) ? CP_ETRANSPORT : CP_EREFUSED,
+				 cp_oauth_status_cause(st), "%s: GetRoleCredentials for role '%s' in account %s answered %ld%s%s%s%s%s",
 				 what, o->role_name, o->account_id, st, code[0] ? " " : "", code,
 				 msg[0] ? ": " : "", msg,
 				 st == 403 ? " (is the role assigned to you in that account?)" : "");

@@ -59,6 +59,7 @@ SOURCE_KINDS = {
     "SSO session": ["sso_session", "sso_account_id", "sso_role_name"],
     "legacy SSO": ["sso_start_url", "sso_region"],
     "Roles Anywhere": ["credproc_rolesanywhere_certificate", "credproc_rolesanywhere_private_key"],
+    "console sign-in": ["login_session"],
 }
 
 
