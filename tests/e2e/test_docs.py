@@ -529,7 +529,9 @@ def test_source_kinds_documented(t):
     assert m, "README.md: no 'Sources of the credentials that call STS:' list"
     sources = m.group(1)
     accepted = _accepted_sources(t)
+    usage = t.run(["--help"]).stdout
     for kind, keys in SOURCE_KINDS.items():
+        assert re.search(rf"\b{keys[0]}\b", usage), f"--help does not name {kind} ({keys[0]})"
         missing = [k for k in keys if k not in heads]
         assert not missing, f"man page: {kind}: no CONFIGURATION entry heading names {missing}"
         assert any(f"`{k}" in sources for k in keys), \
