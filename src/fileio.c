@@ -158,3 +158,49 @@ int cp_home_dir(const char *sub, char **ret, cp_error *err)
 	*ret = out;
 	return 0;
 }
+
+int cp_open_private_file(const char *path, size_t max, struct stat *st, char *why, size_t whylen)
+{
+	why[0] = '\0';
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		int e = errno;
+		if (e == ELOOP)
+			snprintf(why, whylen, "it is a symbolic link");
+		else if (e != ENOENT)
+			snprintf(why, whylen, "%s", strerror(e));
+		errno = e;
+		return -1;
+	}
+	if (fstat(fd, st) < 0)
+		snprintf(why, whylen, "%s", strerror(errno));
+	else if (S_ISDIR(st->st_mode))
+		snprintf(why, whylen, "it is a directory");
+	else if (!S_ISREG(st->st_mode))
+		snprintf(why, whylen, "not a regular file");
+	else if (st->st_uid != geteuid())
+		snprintf(why, whylen, "owned by uid %u, not by uid %u", (unsigned)st->st_uid,
+			 (unsigned)geteuid());
+	else if (st->st_mode & (S_IWGRP | S_IWOTH))
+		snprintf(why, whylen, "writable by group or others (mode %04o)",
+			 (unsigned)(st->st_mode & 07777));
+	else if ((uintmax_t)st->st_size > max)
+		snprintf(why, whylen, "larger than %zu KiB", max / 1024);
+	if (why[0]) {
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	return fd;
+}
+
+int cp_read_private_fd(int fd, const struct stat *st, size_t max, char **ret_data, size_t *ret_len,
+		       char *why, size_t whylen)
+{
+	if (lseek(fd, 0, SEEK_SET) < 0 ||
+	    cp_read_fd(fd, (size_t)st->st_size, max, ret_data, ret_len) < 0) {
+		snprintf(why, whylen, "%s", errno == EFBIG ? "it is too large" : strerror(errno));
+		return -1;
+	}
+	return 0;
+}

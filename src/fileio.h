@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "util.h"
@@ -52,5 +53,18 @@ int cp_write_file_atomic(int dirfd, const char *name, const void *data, size_t n
  * for the root). Heap string in *ret; CP_ECONFIG when neither gives a
  * directory (callers reword it), CP_EINTERNAL out of memory. */
 int cp_home_dir(const char *sub, char **ret, cp_error *err);
+
+/* Opens a file that another program left for us and that we trust with
+ * our credentials (the SSO and console sign-in token caches): it must be a
+ * regular file, not a symbolic link, owned by the effective user, not
+ * writable by group or others, and at most max bytes. The fd (O_RDONLY,
+ * close-on-exec; st filled), or -1 with errno set: ENOENT when the file
+ * does not exist (why is ""), else why holds the reason for a message ("it
+ * is a symbolic link", "owned by uid 0, not by uid 1000", ...). */
+int cp_open_private_file(const char *path, size_t max, struct stat *st, char *why, size_t whylen);
+/* Reads the whole of such an fd from its start into *ret_data (NUL added,
+ * not counted in *ret_len): 0, or -1 with why set. */
+int cp_read_private_fd(int fd, const struct stat *st, size_t max, char **ret_data, size_t *ret_len,
+		       char *why, size_t whylen);
 
 #endif

@@ -49,22 +49,15 @@ static int64_t s_now(const cp_login_options *o)
 
 static int64_t s_mono_ms(const cp_login_options *o)
 {
-	if (o->clock)
-		return o->clock->mono_ms(o->clock);
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return o->clock ? o->clock->mono_ms(o->clock) : cp_mono_ms();
 }
 
 static void s_sleep_ms(const cp_login_options *o, long ms)
 {
-	if (o->clock) {
+	if (o->clock)
 		o->clock->sleep_ms(o->clock, ms);
-		return;
-	}
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
+	else
+		cp_sleep_ms(ms);
 }
 
 /* The command that makes a new session, as the last words of a message. */
@@ -134,53 +127,16 @@ int cp_login_token_path(const char *dir, const char *session_name, char **ret_pa
 	return 0;
 }
 
-/* Opens the token file and checks it (login.h). fd, or -1 with errno
- * ENOENT and why "" (absent), or with why set. */
+/* The token file: one we trust with our credentials (fileio.h). */
 static int s_open_token(const char *path, struct stat *st, char *why, size_t whylen)
 {
-	why[0] = '\0';
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		int e = errno;
-		if (e == ELOOP)
-			snprintf(why, whylen, "it is a symbolic link");
-		else if (e != ENOENT)
-			snprintf(why, whylen, "%s", strerror(e));
-		errno = e;
-		return -1;
-	}
-	if (fstat(fd, st) < 0)
-		snprintf(why, whylen, "%s", strerror(errno));
-	else if (S_ISDIR(st->st_mode))
-		snprintf(why, whylen, "it is a directory");
-	else if (!S_ISREG(st->st_mode))
-		snprintf(why, whylen, "not a regular file");
-	else if (st->st_uid != geteuid())
-		snprintf(why, whylen, "owned by uid %u, not by uid %u", (unsigned)st->st_uid,
-			 (unsigned)geteuid());
-	else if (st->st_mode & (S_IWGRP | S_IWOTH))
-		snprintf(why, whylen, "writable by group or others (mode %04o)",
-			 (unsigned)(st->st_mode & 07777));
-	else if (st->st_size > CP_LOGIN_MAX_TOKEN_FILE)
-		snprintf(why, whylen, "larger than %d KiB", CP_LOGIN_MAX_TOKEN_FILE / 1024);
-	if (why[0]) {
-		close(fd);
-		errno = EINVAL;
-		return -1;
-	}
-	return fd;
+	return cp_open_private_file(path, CP_LOGIN_MAX_TOKEN_FILE, st, why, whylen);
 }
 
 static int s_read_open(int fd, const struct stat *st, char **ret_data, size_t *ret_len, char *why,
 		       size_t whylen)
 {
-	if (lseek(fd, 0, SEEK_SET) < 0 ||
-	    cp_read_fd(fd, (size_t)st->st_size, CP_LOGIN_MAX_TOKEN_FILE, ret_data, ret_len) < 0) {
-		snprintf(why, whylen, "%s",
-			 errno == EFBIG ? "it is too large" : strerror(errno));
-		return -1;
-	}
-	return 0;
+	return cp_read_private_fd(fd, st, CP_LOGIN_MAX_TOKEN_FILE, ret_data, ret_len, why, whylen);
 }
 
 int cp_login_read_token_file(const char *path, char **ret_data, size_t *ret_len, char *why,

@@ -290,17 +290,20 @@ static int s_load_token(const cp_sso_options *o, const char *path, cp_sso_token 
 	size_t len = 0;
 	s_token_owner(o, owner, sizeof owner);
 	s_login_hint(o, hint, sizeof hint);
-	int e = cp_read_file(path, CP_SSO_MAX_TOKEN_FILE, &data, &len) < 0 ? errno : 0;
-	if (e == ENOENT)
+	char why[200];
+	struct stat st;
+	int fd = cp_open_private_file(path, CP_SSO_MAX_TOKEN_FILE, &st, why, sizeof why);
+	if (fd < 0 && !why[0])
 		return cp_error_set(err, CP_EINTERACTIVE,
 				    "no SSO access token for %s ('%s' does not exist): %s", owner, path,
 				    hint);
-	if (e == EFBIG)
-		return cp_error_set(err, CP_ESOURCE, "the SSO token file '%s' is larger than %d KiB",
-				    path, CP_SSO_MAX_TOKEN_FILE / 1024);
-	if (e)
-		return cp_error_set(err, CP_ESOURCE, "cannot read the SSO token file '%s': %s", path,
-				    cp_read_file_strerror(e));
+	if (fd >= 0) {
+		if (cp_read_private_fd(fd, &st, CP_SSO_MAX_TOKEN_FILE, &data, &len, why, sizeof why))
+			data = NULL;
+		close(fd);
+	}
+	if (!data)
+		return cp_error_set(err, CP_ESOURCE, "refusing the SSO token file '%s': %s", path, why);
 	int r = cp_sso_token_parse(data, len, ret, err);
 	cp_freezero(data, len);
 	if (r == CP_ESOURCE) {

@@ -351,6 +351,34 @@ def test_sso_token_file_not_regular(t):
             path.unlink()
             os.symlink(special, path)
         res = t.run(["--profile", "dev", "--timeout", "5"], timeout=30, **_env(s))
-        t.fail(res, 3, str(path), "not a regular file")
+        t.fail(res, 3, str(path),
+               "not a regular file" if special == str(path) else "symbolic link")
         assert res.elapsed < t.within(5), f"{label}: took {res.elapsed:.1f}s"
     assert not s.since(), "the portal or OIDC was called"
+
+
+def test_sso_token_file_not_ours(t):
+    """A token file that someone else could have written (another user's,
+    group- or world-writable, a symbolic link to a good token elsewhere) is
+    not trusted with our credentials: exit 3 naming the file and why, the
+    portal never called -- the rule of the console sign-in token cache."""
+    s = _server(t)
+    _config(t)
+    _write_token(t, s, SESSION, 8 * 3600)
+    path = _token_path(t, SESSION)
+    t.ok(t.run(["--profile", "dev", "--no-cache"], **_env(s)))
+    mark = len(s.since())
+    os.chown(path, 65534, 65534)
+    t.fail(t.run(["--profile", "dev", "--no-cache"], **_env(s)), 3, str(path),
+           "owned by uid 65534")
+    os.chown(path, os.geteuid(), os.getegid())
+    for mode in (0o620, 0o602):
+        os.chmod(path, mode)
+        t.fail(t.run(["--profile", "dev", "--no-cache"], **_env(s)), 3, str(path),
+               "writable by group or others")
+    os.chmod(path, 0o600)
+    real = t.tmp / "elsewhere.json"
+    os.rename(path, real)
+    os.symlink(real, path)
+    t.fail(t.run(["--profile", "dev", "--no-cache"], **_env(s)), 3, str(path), "symbolic link")
+    assert len(s.since()) == mark, "the portal or OIDC was called"
