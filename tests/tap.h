@@ -28,12 +28,17 @@ static int tap_n, tap_failed;
 __attribute__((format(printf, 2, 3), unused))
 static int tap_ok(int cond, const char *fmt, ...)
 {
+	/* One line, whatever the description holds (a message with its
+	 * newline): a TAP reader takes any other line for garbage. */
+	char desc[4096];
 	va_list ap;
 	va_start(ap, fmt);
-	printf("%s %d - ", cond ? "ok" : "not ok", ++tap_n);
-	vprintf(fmt, ap);
-	printf("\n");
+	vsnprintf(desc, sizeof desc, fmt, ap);
 	va_end(ap);
+	for (char *p = desc; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	printf("%s %d - %s\n", cond ? "ok" : "not ok", ++tap_n, desc);
 	if (!cond)
 		tap_failed++;
 	fflush(stdout);
