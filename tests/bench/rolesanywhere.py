@@ -10,10 +10,12 @@ Usage: tests/bench/rolesanywhere.py
                     build it with --buildtype=release for meaningful numbers)
   BENCH_RUNS        hyperfine runs per command (default 60)
 
-For an EC P-256 and an RSA 2048 key in PEM files: hyperfine (-N, no shell)
-of `aws-credproc --profile host --no-cache` (a miss: CreateSession every
-run) and `aws-credproc --profile host` (a hit). Prints mean, median and
-standard deviation. Needs hyperfine and Python `cryptography`.
+For an EC P-256 and an RSA 2048 key in PEM files, in one hyperfine run
+(-N, no shell, side by side): `aws-credproc --profile static` (static keys:
+the cost of starting the process and reading the config, the baseline),
+`aws-credproc --profile host` (a hit) and `aws-credproc --profile host
+--no-cache` (a miss: CreateSession every run). Prints mean, median,
+standard deviation and each median as a ratio of the baseline's. Needs hyperfine and Python `cryptography`.
 Informational: exit 0 unless something failed to run."""
 
 import json
@@ -41,7 +43,9 @@ def main():
         for kind in ("ec", "rsa"):
             cp, kp, _, _ = pki.leaf(kind, "pkcs8")
             cfg = d / f"config-{kind}"
-            cfg.write_text(T._profile(cp, kp))
+            cfg.write_text(T._profile(cp, kp) + "\n[profile static]\n"
+                           "aws_access_key_id = AKIAIOSFODNN7EXAMPLE\n"
+                           "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n")
             env = {**os.environ, "HOME": str(d), "AWS_CONFIG_FILE": str(cfg),
                    "AWS_SHARED_CREDENTIALS_FILE": str(d / "none"),
                    "AWS_CREDPROC_CACHE_DIR": str(d / f"cache-{kind}"),
@@ -49,14 +53,16 @@ def main():
             subprocess.run([binary, "--profile", "host"], env=env, check=True,
                            capture_output=True)
             j = d / f"{kind}.json"
+            cmds = {"static": f"{binary} --profile static", "hit": f"{binary} --profile host",
+                    "miss": f"{binary} --profile host --no-cache"}
             subprocess.run(["hyperfine", "-N", "-w", "5", "-r", runs, "--export-json", str(j),
-                            f"{binary} --profile host --no-cache", f"{binary} --profile host"],
-                           env=env, check=True, capture_output=True)
-            for r in json.loads(j.read_text())["results"]:
-                what = "miss" if "--no-cache" in r["command"] else "hit"
-                print(f"{kind:3} {what:4}  mean {r['mean'] * 1000:6.2f} ms  "
+                            *cmds.values()], env=env, check=True, capture_output=True)
+            res = {what: r for what, r in zip(cmds, json.loads(j.read_text())["results"])}
+            base = res["static"]["median"]
+            for what, r in res.items():
+                print(f"{kind:3} {what:6}  mean {r['mean'] * 1000:6.2f} ms  "
                       f"median {r['median'] * 1000:6.2f} ms  sd {r['stddev'] * 1000:5.2f} ms  "
-                      f"(n={len(r['times'])})")
+                      f"{r['median'] / base:5.2f}x static  (n={len(r['times'])})")
         s.stop()
     finally:
         shutil.rmtree(d, ignore_errors=True)

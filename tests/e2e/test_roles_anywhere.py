@@ -23,7 +23,6 @@ import hashlib
 import json
 import re
 import secrets
-import statistics
 import time
 import urllib.parse
 from pathlib import Path
@@ -493,28 +492,6 @@ def test_ra_two_hop_chain_against_moto(t):
     assert ":assumed-role/chained/" in who["Arn"], who
     again = t.ok(t.run(["--profile", "b"], **env))
     assert again == doc and len(s.sessions()) == 1
-
-
-def test_ra_timing(t):
-    """A miss against the loopback service and a hit, median of N runs each
-    (reported; the numbers are for the note, the bounds only catch a hang)."""
-    pki, s = _setup(t)
-    cp, kp, _, _ = pki.leaf("ec", "pkcs8")
-    t.config(_profile(cp, kp))
-    miss, hit = [], []
-    for _ in range(21):
-        r = t.run(["--profile", "host", "--no-cache"], **_env(s))
-        t.ok(r)
-        miss.append(r.elapsed)
-    t.ok(t.run(["--profile", "host"], **_env(s)))
-    for _ in range(21):
-        r = t.run(["--profile", "host"], **_env(s))
-        t.ok(r)
-        hit.append(r.elapsed)
-    _remember(t, s)
-    t.note(f"Roles Anywhere miss median {statistics.median(miss) * 1000:.1f} ms, "
-           f"hit median {statistics.median(hit) * 1000:.1f} ms (n=21)", show=True)
-    assert statistics.median(miss) < 5 and statistics.median(hit) < 2
 
 
 # ---- keys in a PKCS#11 token and in a TPM (the fixtures of tests/keys) ------

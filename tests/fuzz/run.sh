@@ -27,7 +27,7 @@
 # /tmp/aws-credproc-fuzz-artifacts.XXXXXX, removed again when empty).
 set -u
 
-ALL_TARGETS="config sts-xml cache-entry imds-json process-json login-json"
+ALL_TARGETS="config sts-xml cache-entry imds-json process-json login-json rolesanywhere-json"
 
 usage() {
 	echo "usage: $0 BUILD_DIR SECONDS_PER_TARGET [TARGET...]" >&2
