@@ -459,6 +459,7 @@ static int s_dualstack_suffix(const char *region, const char **ret, char **ret_m
 	return 0;
 }
 
+
 /* A configured SSO (or sign-in, service "sign-in") endpoint: http or
  * https, a host, no query or fragment. */
 static int s_check_service_url(const char *url, const char *service, const char *src, cp_error *err)
@@ -482,6 +483,24 @@ static int s_check_service_url(const char *url, const char *service, const char 
 	return 0;
 }
 
+/* A configured endpoint (src says where from) of a service whose rule set
+ * (SSO, sign-in) refuses FIPS and dual-stack with a custom endpoint:
+ * checked, and trimmed into *out (NULL: out of memory, the caller's check). */
+static int s_custom_endpoint(const char *url, const cp_sts_flags *fl, const char *service,
+			     const char *src, char **out, cp_error *err)
+{
+	if (fl->fips || fl->dualstack)
+		return cp_error_set(err, CP_ECONFIG,
+				    "%s is true and the %s endpoint is configured (%s): FIPS and "
+				    "dual-stack are not supported with a custom endpoint",
+				    fl->fips ? "use_fips_endpoint" : "use_dualstack_endpoint", service,
+				    src);
+	int r = s_check_service_url(url, service, src, err);
+	if (!r)
+		*out = s_trimmed(url);
+	return r;
+}
+
 int cp_sso_endpoint(const cp_config *cfg, const cp_section *settings, const char *sso_region,
 		    bool oidc, char **ret_url, const char **ret_source, cp_error *err)
 {
@@ -498,16 +517,8 @@ int cp_sso_endpoint(const cp_config *cfg, const cp_section *settings, const char
 	if ((r = cp_sts_flags_get(settings, &fl, err)))
 		goto out;
 	if (url) {
-		if (fl.fips || fl.dualstack) {
-			r = cp_error_set(err, CP_ECONFIG,
-					 "%s is true and an SSO endpoint is configured (%s): FIPS and "
-					 "dual-stack are not supported with a custom endpoint",
-					 fl.fips ? "use_fips_endpoint" : "use_dualstack_endpoint", src);
+		if ((r = s_custom_endpoint(url, &fl, "SSO", src, &out, err)))
 			goto out;
-		}
-		if ((r = s_check_service_url(url, "SSO", src, err)))
-			goto out;
-		out = s_trimmed(url);
 	} else {
 		if (!sso_region || !cp_region_valid(sso_region)) {
 			r = cp_error_set(err, CP_ECONFIG, "invalid sso_region '%.64s'",
@@ -577,17 +588,8 @@ int cp_signin_endpoint(const cp_config *cfg, const cp_section *settings, const c
 	if (r || (r = cp_sts_flags_get(settings, &fl, err)))
 		goto out;
 	if (url) {
-		/* The rule set: a custom endpoint with FIPS or dual-stack is an error. */
-		if (fl.fips || fl.dualstack) {
-			r = cp_error_set(err, CP_ECONFIG,
-					 "%s is true and a sign-in endpoint is configured (%s): FIPS and "
-					 "dual-stack are not supported with a custom endpoint",
-					 fl.fips ? "use_fips_endpoint" : "use_dualstack_endpoint", src);
+		if ((r = s_custom_endpoint(url, &fl, "sign-in", src, &out, err)))
 			goto out;
-		}
-		if ((r = s_check_service_url(url, "sign-in", src, err)))
-			goto out;
-		out = s_trimmed(url);
 	} else {
 		if (!region) {
 			r = cp_error_set(err, CP_ECONFIG,

@@ -18,6 +18,7 @@
 #include "http.h"
 #include "json.h"
 #include "keystore.h"
+#include "oauth.h"
 
 #define S_DEFAULT_TIMEOUT_MS 10000L
 #define S_MAX_REPLY (64 * 1024)
@@ -323,26 +324,15 @@ int cp_ra_error(const char *what, long status, const char *error_type, const cha
 		size_t len, cp_error *err)
 {
 	char code[96] = "", msg[256] = "";
-	cJSON *j = body && len ? cJSON_ParseWithLength(body, len) : NULL;
-	const char *c = error_type && error_type[0] ? error_type : NULL;
-	if (cJSON_IsObject(j)) {
-		if (!c)
-			c = s_jstr(j, "__type");
-		if (!c)
-			c = s_jstr(j, "code");
-		const char *m = s_jstr(j, "message");
-		if (!m)
-			m = s_jstr(j, "Message");
-		if (m)
-			cp_safe_text(msg, sizeof msg, m, strlen(m));
-	}
-	if (c) {
-		/* "aws.protocoltests#Code:http://..." -> "Code" */
-		const char *h = strrchr(c, '#');
-		cp_safe_text(code, sizeof code, h ? h + 1 : c, strlen(h ? h + 1 : c));
+	cp_buf b = {.data = (char *)body, .len = body ? len : 0};
+	cp_oauth_error_body(&b, NULL, 0, code, sizeof code, msg, sizeof msg);
+	if (error_type && error_type[0]) {
+		/* x-amzn-ErrorType wins: "Code:http://internal.amazon.com/..." -> "Code" */
+		const char *h = strrchr(error_type, '#');
+		h = h ? h + 1 : error_type;
+		cp_safe_text(code, sizeof code, h, strlen(h));
 		code[strcspn(code, ":")] = '\0';
 	}
-	cJSON_Delete(j);
 	int st = status == 429 || status >= 500 ? CP_ETRANSPORT : CP_EREFUSED;
 	cp_cause cause = status == 429 || strstr(code, "Throttl") ? CP_CAUSE_THROTTLED
 			 : status >= 500 ? CP_CAUSE_SERVER : CP_CAUSE_REFUSED;
