@@ -5,7 +5,8 @@ cp_deps_install() {
 	for p in meson ninja-build pkg-config gcc libc6-dev libcurl4-openssl-dev libssl-dev \
 	         libxml2-dev libcjson-dev curl clang libclang-rt-14-dev valgrind binutils util-linux \
 	         scdoc mandoc zsh fish bash-completion strace \
-	         debhelper dpkg-dev fakeroot lintian rpm awscli faketime iproute2 tmux; do
+	         debhelper dpkg-dev fakeroot lintian rpm awscli faketime iproute2 tmux \
+	         softhsm2 libengine-pkcs11-openssl opensc tpm2-openssl tpm2-tools swtpm swtpm-tools; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 			need_pkgs="$need_pkgs $p"
 	done
