@@ -14,7 +14,10 @@ The man page is checked as rendered (scdoc, then mandoc -T utf8): every
 option is an entry of its own in OPTIONS, every environment variable is
 named on an entry heading line in ENVIRONMENT (not buried in another
 entry's text), every credential_source value is an entry of its own under
-`credential_source`, and every source kind has an entry.
+`credential_source`, and every source kind has an entry. No sentence of the
+man page, --help, the README or the completions that names an accepted
+credential_source value says it does not work ("unsupported", "not
+implemented", "planned", ...).
 
 scdoc, mandoc, bash and fish are installed when missing (root, apt-get);
 without them the test skips, and under CI=true that is a failure."""
@@ -601,3 +604,71 @@ def test_commands_everywhere(t):
     assert m, "zsh completion: no cmds=( ... ) list"
     zc = set(re.findall(r"^\s*'([a-z][a-z0-9-]*):", m.group(1), re.M))
     assert zc == firsts, f"zsh completion offers commands {sorted(zc)}, want {sorted(firsts)}"
+
+
+# ---------------------------------------------------------------- sources called unsupported
+
+# Words that say a source does not work (yet), in any wording; the man page
+# check above catches only "unsupported" and "not (yet) supported".
+NOT_WORKING_RE = re.compile(
+    r"\b(?:un(?:supported|implemented)|not (?:yet )?(?:supported|implemented|handled)"
+    r"|(?:is|are)n't (?:yet )?(?:supported|implemented|handled)|reserved for"
+    r"|not yet available|(?:not|n't) available yet"
+    r"|(?:future|later|next) (?:release|version)|coming soon|planned)\b", re.I)
+
+
+def _sentences(units):
+    """The sentences of text units (paragraphs, table rows, entries), each
+    with its whitespace collapsed."""
+    out = []
+    for u in units:
+        u = " ".join(u.split())
+        out += [s for s in re.split(r"(?<=[.!?;])\s+", u) if s]
+    return out
+
+
+def _readme_units():
+    """README.md as paragraphs, with each table row and list item its own."""
+    units = []
+    for para in re.split(r"\n\s*\n", README.read_text()):
+        cur = []
+        for line in para.split("\n"):
+            if re.match(r"\s*(?:\||[-*] |\d+\. )", line) and cur:
+                units.append("\n".join(cur))
+                cur = []
+            cur.append(line)
+        units.append("\n".join(cur))
+    return units
+
+
+def test_sources_not_called_unsupported(t):
+    """No sentence that names a credential_source value the binary accepts
+    says it does not work: not in the rendered man page, --help, the README
+    or the completions ('EcsContainer ... unsupported' survived in the man
+    page once, in other words it could come back)."""
+    accepted = _accepted_sources(t)
+    lines = _render_man(t)
+    man_units, cur = [], []
+    for l in lines + [None]:
+        if l is None:
+            if cur:
+                man_units.append(" ".join(cur))
+            cur = []
+        else:
+            cur.append(l[2])
+    places = {
+        "the man page": man_units,
+        "--help": [txt for _, _, _, txt in _help_options(_help(t))]
+                  + [p for p in _help(t).split("\n\n") if not p.startswith("Options:")],
+        "README.md": _readme_units(),
+        "the completions": [line for p in (BASH_COMP, ZSH_COMP, FISH_COMP)
+                            for line in p.read_text().split("\n")],
+    }
+    bad = []
+    for place, units in places.items():
+        for s in _sentences(units):
+            names = {v for v in accepted if re.search(rf"\b{v}\b", s)}
+            m = NOT_WORKING_RE.search(s)
+            if names and m:
+                bad.append(f"{place}: {sorted(names)} {m.group(0)!r}: {s[:200]}")
+    assert not bad, "a supported credential_source is called unsupported:\n" + "\n".join(bad)
