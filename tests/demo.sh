@@ -8,12 +8,14 @@
 set -eu
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$SRC/build}
-# AWS_CREDPROC_BIN: run that executable (the installed
+# AWS_CREDPROC_DEMO_BIN: run that executable (the installed
 # /usr/bin/aws-credproc in the Debian package's autopkgtest) instead of
 # building one; then nothing is installed either (the test's Depends are).
-if [ -n "${AWS_CREDPROC_BIN:-}" ]; then
-	BIN=$AWS_CREDPROC_BIN
-	[ -x "$BIN" ] || { echo "demo.sh: AWS_CREDPROC_BIN=$BIN is not executable" >&2; exit 1; }
+# Not AWS_CREDPROC_BIN: the e2e suite exports that, and a demo run from it
+# must still build from its own tree.
+if [ -n "${AWS_CREDPROC_DEMO_BIN:-}" ]; then
+	BIN=$AWS_CREDPROC_DEMO_BIN
+	[ -x "$BIN" ] || { echo "demo.sh: AWS_CREDPROC_DEMO_BIN=$BIN is not executable" >&2; exit 1; }
 else
 	. "$SRC/tests/deps.sh"
 	cp_deps_install
