@@ -1,16 +1,24 @@
 #!/bin/sh
 # packaging/check.sh - build, lint, install and run the distro packages. TAP.
 #
-# Runs deb.sh and rpm.sh into a temporary directory, installs the .deb on
+# Makes the release tarball with dist.sh (meson dist) and checks it holds
+# exactly the committed files; checks that a build without a maintainer
+# stops and says so; runs deb.sh and rpm.sh on that tarball into a temporary
+# directory (source packages too: .dsc, SRPM), lints the .dsc, checks the
+# spec uses the meson and completion macros, installs the .deb on
 # this machine with dpkg -i, runs the installed /usr/bin/aws-credproc (a
 # static-keys profile, and a role profile against moto_server on loopback
 # with SigV4 and IAM enforced, also through the AWS CLI's
 # credential_process), removes the package again, and checks what the .rpm
-# holds. Prints TAP on stdout (`ok N - …`, then `1..N`); build logs go to
+# holds, and runs the package's autopkgtest (debian/tests/demo) against the
+# installed package. Prints TAP on stdout (`ok N - …`, then `1..N`); build logs go to
 # the temporary directory (kept when a test fails, or with KEEP_TMP=1).
 #
 # Needs root (dpkg -i / dpkg -r) on a throwaway Debian machine; as another
-# user the install tests are skipped. Refuses to touch an
+# user the install tests are skipped. Without a maintainer in
+# packaging/maintainer or DEBFULLNAME/DEBEMAIL, the packages are built with a
+# test identity (DEBFULLNAME="aws-credproc package check",
+# DEBEMAIL=pkgcheck@example.org): packages for a distribution need a real one. Refuses to touch an
 # /usr/bin/aws-credproc that no aws-credproc package owns. Needs
 # moto_server, python3 with boto3 (and `aws` for the CLI test, else SKIP).
 set -u
@@ -46,6 +54,44 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# ---- the release tarball (meson dist) --------------------------------------
+t0=$(date +%s)
+tarball=$("$SRC/packaging/dist.sh" "$tmp/dist" 2>"$tmp/dist.log")
+echo "# dist.sh: $(($(date +%s) - t0)) s"
+if [ -n "$tarball" ] && [ -f "$tarball" ]; then
+	ok "meson dist makes the release tarball ($(basename "$tarball"), $(wc -c <"$tarball") bytes)"
+	AWS_CREDPROC_TARBALL=$tarball
+	export AWS_CREDPROC_TARBALL
+	# Exactly HEAD's files: nothing untracked, nothing left out.
+	tar -tzf "$tarball" | sed -n 's|^[^/]*/||p' | grep -v '/$' | grep . | sort >"$tmp/dist-files"
+	git -C "$SRC" ls-tree -r --name-only HEAD | sort >"$tmp/git-files"
+	check "the tarball holds exactly the committed files (git ls-tree HEAD)" \
+		diff -u "$tmp/git-files" "$tmp/dist-files"
+else
+	not_ok "meson dist makes the release tarball" "$tmp/dist.log"
+	skip "the tarball holds exactly the committed files" "no tarball"
+fi
+
+# The maintainer: packaging/maintainer, else DEBFULLNAME/DEBEMAIL; a build
+# with neither stops before building and says where to set it.
+if grep -q '^maintainer=[[:space:]]*$' "$SRC/packaging/maintainer"; then
+	if env -u DEBFULLNAME -u DEBEMAIL "$SRC/packaging/deb.sh" "$tmp/nomaint" >"$tmp/nomaint.log" 2>&1; then
+		not_ok "deb.sh without a maintainer fails (no made-up address)" "$tmp/nomaint.log"
+	elif grep -q 'packaging/maintainer' "$tmp/nomaint.log" && [ -z "$(ls "$tmp/nomaint" 2>/dev/null)" ]; then
+		ok "deb.sh without a maintainer fails and names packaging/maintainer"
+	else
+		not_ok "deb.sh without a maintainer fails and names packaging/maintainer" "$tmp/nomaint.log"
+	fi
+	if [ -z "${DEBFULLNAME:-}" ] || [ -z "${DEBEMAIL:-}" ]; then
+		DEBFULLNAME="aws-credproc package check" DEBEMAIL=pkgcheck@example.org
+		export DEBFULLNAME DEBEMAIL
+	fi
+	MAINT="$DEBFULLNAME <$DEBEMAIL>"
+else
+	skip "deb.sh without a maintainer fails" "packaging/maintainer names one"
+	MAINT=$(sed -n 's/^maintainer=[[:space:]]*//p' "$SRC/packaging/maintainer" | tail -n 1)
+fi
+
 # ---- Debian ---------------------------------------------------------------
 t0=$(date +%s)
 "$SRC/packaging/deb.sh" "$tmp/deb" >"$tmp/deb.log" 2>&1
@@ -73,6 +119,31 @@ if [ -n "$deb" ]; then
 	else
 		not_ok "deb Depends names libcjson1 libcurl4 libssl3 libxml2: missing$missing" "$tmp/depends"
 	fi
+fi
+
+# The source package: .dsc, the orig tarball (the meson dist tarball, byte
+# for byte) and the .debian.tar.xz; lintian clean; it declares the
+# autopkgtest; the maintainer is the configured one.
+dsc=$(ls "$tmp"/deb/aws-credproc_*.dsc 2>/dev/null | head -n 1)
+if [ -n "$dsc" ] && ls "$tmp"/deb/aws-credproc_*.debian.tar.xz >/dev/null 2>&1 &&
+    [ -n "${AWS_CREDPROC_TARBALL:-}" ] && cmp -s "$AWS_CREDPROC_TARBALL" "$(ls "$tmp"/deb/aws-credproc_*.orig.tar.gz | head -n 1)"; then
+	ok "deb.sh makes the source package ($(cd "$tmp/deb" && ls aws-credproc_*.dsc aws-credproc_*.orig.tar.gz aws-credproc_*.debian.tar.xz | tr '\n' ' ')), the .orig.tar.gz is the meson dist tarball"
+else
+	not_ok "deb.sh makes the source package (.dsc, .orig.tar.gz = the meson dist tarball, .debian.tar.xz)" "$tmp/deb.log"
+fi
+if [ -n "$dsc" ]; then
+	lintian --display-info --pedantic "$dsc" >"$tmp/lintian-dsc.log" 2>&1
+	if grep -qE '^[EW]: ' "$tmp/lintian-dsc.log"; then
+		not_ok "lintian on the .dsc: no errors or warnings" "$tmp/lintian-dsc.log"
+	else
+		ok "lintian on the .dsc: no errors or warnings"
+	fi
+	check "the .dsc declares the autopkgtest (Testsuite: autopkgtest)" grep -qx 'Testsuite: autopkgtest' "$dsc"
+fi
+if [ -n "$deb" ]; then
+	{ dpkg-deb -f "$deb" Maintainer; [ -n "$dsc" ] && sed -n 's/^Maintainer: //p' "$dsc"; } >"$tmp/maint"
+	check "the .deb and the .dsc name the configured maintainer ($MAINT), no placeholder" \
+		sh -c '[ "$(sort -u "$1")" = "$2" ] && ! grep -q "@MAINTAINER@\|noreply" "$1"' sh "$tmp/maint" "$MAINT"
 fi
 
 # The files a package must hold, as extended regular expressions matched
@@ -246,6 +317,24 @@ PY
 	fi
 	[ -n "$MOTO" ] && { kill "$MOTO" 2>/dev/null; wait "$MOTO" 2>/dev/null; MOTO=; }
 
+	# The package's autopkgtest (debian/tests/control: Tests: demo), run the
+	# way autopkgtest's null runner would, from the unpacked source package,
+	# against the installed package.
+	if [ -n "$dsc" ] && dpkg-source -x "$dsc" "$tmp/srcpkg" >"$tmp/dpkg-source-x.log" 2>&1 &&
+	    [ -x "$tmp/srcpkg/debian/tests/demo" ]; then
+		mkdir -p "$tmp/autopkgtest-tmp"
+		if (cd "$tmp/srcpkg" && clean_env AUTOPKGTEST_TMP="$tmp/autopkgtest-tmp" debian/tests/demo) \
+		    >"$tmp/autopkgtest.log" 2>&1 && grep -q 'demo finished' "$tmp/autopkgtest.log" &&
+		    grep -q 'credential_process = /usr/bin/aws-credproc ' "$tmp/autopkgtest.log" &&
+		    [ ! -e "$tmp/srcpkg/build" ]; then
+			ok "autopkgtest debian/tests/demo passes against the installed package"
+		else
+			not_ok "autopkgtest debian/tests/demo passes against the installed package" "$tmp/autopkgtest.log"
+		fi
+	else
+		not_ok "autopkgtest: dpkg-source -x unpacks the .dsc with debian/tests/demo" "$tmp/dpkg-source-x.log"
+	fi
+
 	if dpkg -r aws-credproc >"$tmp/dpkg-r.log" 2>&1 && ! dpkg -s aws-credproc >/dev/null 2>&1 &&
 	    [ ! -e /usr/bin/aws-credproc ] && [ ! -e "/usr/lib/$multiarch/aws-credproc" ]; then
 		installed=no
@@ -258,6 +347,7 @@ else
 	skip "installed binary: --profile reports-role on moto" "${why_not:-install failed}"
 	skip "installed binary loads the network module from /usr/lib" "${why_not:-install failed}"
 	skip "aws sts get-caller-identity through credential_process" "${why_not:-install failed}"
+	skip "autopkgtest debian/tests/demo passes against the installed package" "${why_not:-install failed}"
 	skip "dpkg -r removes the package and its files" "${why_not:-install failed}"
 fi
 
@@ -281,6 +371,34 @@ else
 	not_ok "rpm builds" "$tmp/rpm.log"
 	skip "rpm -qlp lists the binary, the network module, the man page and the completions" "no .rpm"
 	skip "rpm requires libcjson, libcurl, libcrypto and libxml2" "no .rpm"
+fi
+
+# The source RPM, and the spec written with Fedora's macros (rpm.sh loads
+# fallbacks for them only where rpm lacks them, the spec stays as is).
+srpm=$(ls "$tmp"/rpm/aws-credproc-[0-9]*.src.rpm 2>/dev/null | head -n 1)
+if [ -n "$srpm" ] && rpm -qlp "$srpm" >"$tmp/srpm-ql" 2>&1 &&
+    grep -qx aws-credproc.spec "$tmp/srpm-ql" && grep -qx "$(basename "${AWS_CREDPROC_TARBALL:-none}")" "$tmp/srpm-ql"; then
+	ok "rpm.sh makes the SRPM ($(basename "$srpm"): the spec and the meson dist tarball)"
+else
+	not_ok "rpm.sh makes the SRPM (the spec and the meson dist tarball)" "$tmp/rpm.log" "$tmp/srpm-ql"
+fi
+spec_macros() {
+	for m in '^%autosetup' '^%meson( |$)' '^%meson_build' '^%meson_install' '^%meson_test' \
+	    '%\{bash_completions_dir\}' '%\{zsh_completions_dir\}' '%\{fish_completions_dir\}'; do
+		grep -Eq "$m" "$1" || { echo "the spec lacks $m"; return 1; }
+	done
+	if grep -Eq '^[[:space:]]*meson (setup|compile|install|test)' "$1"; then
+		echo "the spec spells out meson commands"; return 1
+	fi
+	if grep -q 'noreply' "$1"; then echo "the spec has a made-up address"; return 1; fi
+	return 0
+}
+check "the spec uses %autosetup, %meson, %meson_build, %meson_install, %meson_test and the completion directory macros" \
+	spec_macros "$SRC/packaging/rpm/aws-credproc.spec"
+if [ -n "$srpm" ]; then
+	rpm -qp --qf '%{changelogname}\n' "$srpm" >"$tmp/srpm-maint" 2>&1
+	check "the SRPM's changelog names the configured maintainer" \
+		grep -qF "$MAINT" "$tmp/srpm-maint"
 fi
 
 echo "1..$n"

@@ -1,18 +1,22 @@
 #!/bin/sh
-# packaging/deb.sh OUTDIR - build the Debian binary package and lint it.
+# packaging/deb.sh OUTDIR - build the Debian source and binary packages and
+# lint them.
 #
-# Copies the working tree (git's tracked and untracked-but-not-ignored files,
-# so work not yet committed is packaged too; no build directories: see
-# tree.sh) to a
-# temporary directory, puts packaging/debian/ at its top, runs
-# `dpkg-buildpackage -us -uc -b`, copies the .deb (and .buildinfo/.changes)
-# to OUTDIR and runs lintian on the .changes (which covers the .deb).
+# Takes the release tarball made by `meson dist` (AWS_CREDPROC_TARBALL, or
+# made here with dist.sh: the committed tree, not the working tree) as
+# aws-credproc_VERSION.orig.tar.gz, unpacks it in a temporary directory,
+# puts its packaging/debian/ at the top with the maintainer and homepage of
+# packaging/maintainer filled in (meta.sh), runs `dpkg-buildpackage -us -uc`
+# (source and binary: .dsc, .debian.tar.xz, .deb), copies them (and the
+# .orig.tar.gz, .buildinfo, .changes) to OUTDIR and runs lintian on the
+# .changes (which covers the .dsc and the .deb).
 # Exits non-zero when the build fails or lintian reports any error or
 # warning (info and pedantic tags are printed, not fatal).
 #
 # Needs: dpkg-dev debhelper fakeroot lintian and the Build-Depends of
 # packaging/debian/control (checked with dpkg-checkbuilddeps).
-# Environment: AWS_CREDPROC_CONFORMANCE_DIR is passed to the build's
+# Environment: AWS_CREDPROC_TARBALL (the meson dist tarball to build from);
+# AWS_CREDPROC_CONFORMANCE_DIR is passed to the build's
 # `meson test` (default: ../shared/conformance next to the tree, if present).
 # KEEP_TMP=1 keeps the temporary build directory.
 set -eu
@@ -39,18 +43,31 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-ver=$(dpkg-parsechangelog -l "$SRC/packaging/debian/changelog" -S Version)
+ver=$(dpkg-parsechangelog -l "$SRC/packaging/debian/changelog" -S Version 2>/dev/null)
 upver=${ver%-*}
 mesonver=$(sed -n "s/^[[:space:]]*version[[:space:]]*:[[:space:]]*'\([^']*\)'.*/\1/p" "$SRC/meson.build" | head -n 1)
 if [ "$upver" != "$mesonver" ]; then
 	echo "deb.sh: debian/changelog says $ver, meson.build says $mesonver (add a changelog entry: dch -v $mesonver-1)" >&2
 	exit 1
 fi
+. "$SRC/packaging/meta.sh"
+cp_meta "$SRC" || { echo "deb.sh: see packaging/maintainer" >&2; exit 1; }
+
+tarball=${AWS_CREDPROC_TARBALL:-}
+if [ -z "$tarball" ]; then
+	tarball=$("$SRC/packaging/dist.sh" "$tmp/dist") || exit 1
+fi
+[ "$(basename "$tarball")" = "aws-credproc-$upver.tar.gz" ] || {
+	echo "deb.sh: $tarball is not aws-credproc-$upver.tar.gz" >&2
+	exit 1
+}
+cp "$tarball" "$tmp/aws-credproc_$upver.orig.tar.gz"
 tree="$tmp/aws-credproc-$upver"
-. "$SRC/packaging/tree.sh"
-cp_export_tree "$SRC" "$tree"
+tar -C "$tmp" -xzf "$tmp/aws-credproc_$upver.orig.tar.gz"
+[ -d "$tree/packaging/debian" ] || { echo "deb.sh: the tarball has no aws-credproc-$upver/packaging/debian" >&2; exit 1; }
 rm -rf "$tree/debian"
-cp -a "$SRC/packaging/debian" "$tree/debian"
+cp -a "$tree/packaging/debian" "$tree/debian"
+cp_meta_subst "$tree/debian/control" "$tree/debian/changelog"
 
 if [ -z "${AWS_CREDPROC_CONFORMANCE_DIR:-}" ] && [ -d "$SRC/../shared/conformance" ]; then
 	AWS_CREDPROC_CONFORMANCE_DIR=$(cd "$SRC/../shared/conformance" && pwd)
@@ -62,7 +79,7 @@ echo "deb.sh: building aws-credproc $ver in $tmp" >&2
 	echo "deb.sh: missing build dependencies (see above)" >&2
 	exit 1
 }
-if ! (cd "$tree" && dpkg-buildpackage -us -uc -b) >"$tmp/build.log" 2>&1; then
+if ! (cd "$tree" && dpkg-buildpackage -us -uc) >"$tmp/build.log" 2>&1; then
 	tail -n 60 "$tmp/build.log" >&2
 	echo "deb.sh: dpkg-buildpackage failed (log above, last 60 lines)" >&2
 	exit 1
@@ -72,7 +89,7 @@ grep -E '^(dpkg-shlibdeps|dh_[a-z_]+|dpkg-gencontrol): (warning|error)' "$tmp/bu
 
 arch=$(dpkg-architecture -qDEB_HOST_ARCH)
 changes="$tmp/aws-credproc_${ver}_${arch}.changes"
-cp "$tmp"/*.deb "$tmp"/*.buildinfo "$changes" "$OUT"/
+cp "$tmp"/*.deb "$tmp"/*.buildinfo "$tmp"/*.dsc "$tmp"/*.debian.tar.* "$tmp"/*.orig.tar.gz "$changes" "$OUT"/
 # The meson test summary, for the record.
 sed -n '/^Ok:/,/^Timeout:/p' "$tmp/build.log" | sed 's/^/deb.sh: meson test: /' >&2
 
@@ -84,4 +101,5 @@ if grep -qE '^[EW]: ' "$tmp/lintian.log"; then
 	echo "deb.sh: lintian reports errors or warnings" >&2
 	exit 1
 fi
+echo "deb.sh: $OUT/aws-credproc_${ver}.dsc"
 echo "deb.sh: $OUT/aws-credproc_${ver}_${arch}.deb (lintian: no errors or warnings)"

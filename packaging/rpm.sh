@@ -1,16 +1,21 @@
 #!/bin/sh
-# packaging/rpm.sh OUTDIR - build the RPM binary package.
+# packaging/rpm.sh OUTDIR - build the RPM binary and source packages.
 #
-# Makes aws-credproc-VERSION.tar.gz from the working tree (tracked and
-# untracked-but-not-ignored files, see tree.sh), runs
-# `rpmbuild -bb --nodeps` on packaging/rpm/aws-credproc.spec in a temporary
-# _topdir, copies the .rpm files to OUTDIR and prints `rpm -qlp` and the
+# Takes the release tarball made by `meson dist` (AWS_CREDPROC_TARBALL, or
+# made here with dist.sh: the committed tree, not the working tree), puts
+# the maintainer and homepage of packaging/maintainer into the spec (see
+# meta.sh), runs `rpmbuild -ba --nodeps` in a temporary _topdir, copies the
+# .rpm files and the .src.rpm to OUTDIR and prints `rpm -qlp` and the
 # requirements of the main package. --nodeps: on Debian the BuildRequires
 # are Debian packages that rpm's database does not know; what the spec needs
 # is the Build-Depends of packaging/debian/control.
+# The spec uses Fedora's macros (%meson, %meson_build, %meson_install,
+# %meson_test, the completion directories); where rpm lacks them (Debian's
+# rpm) rpm/macros.fallback is loaded with --load, the spec is not changed.
 #
 # Needs: rpm (Debian's package provides rpmbuild) and the build dependencies.
-# Environment: AWS_CREDPROC_CONFORMANCE_DIR is passed to the spec's %check
+# Environment: AWS_CREDPROC_TARBALL (the meson dist tarball to build from);
+# AWS_CREDPROC_CONFORMANCE_DIR is passed to the spec's %check
 # (default: ../shared/conformance next to the tree, if present).
 # KEEP_TMP=1 keeps the temporary _topdir.
 set -eu
@@ -43,10 +48,22 @@ if [ "$ver" != "$mesonver" ]; then
 	exit 1
 fi
 
-mkdir -p "$tmp/SOURCES" "$tmp/tree"
-. "$SRC/packaging/tree.sh"
-cp_export_tree "$SRC" "$tmp/tree/aws-credproc-$ver"
-tar -C "$tmp/tree" --owner=0 --group=0 --numeric-owner -czf "$tmp/SOURCES/aws-credproc-$ver.tar.gz" "aws-credproc-$ver"
+. "$SRC/packaging/meta.sh"
+cp_meta "$SRC" || { echo "rpm.sh: see packaging/maintainer" >&2; exit 1; }
+
+mkdir -p "$tmp/SOURCES" "$tmp/SPECS"
+tarball=${AWS_CREDPROC_TARBALL:-}
+if [ -z "$tarball" ]; then
+	tarball=$("$SRC/packaging/dist.sh" "$tmp/dist") || exit 1
+fi
+[ "$(basename "$tarball")" = "aws-credproc-$ver.tar.gz" ] || {
+	echo "rpm.sh: $tarball is not aws-credproc-$ver.tar.gz" >&2
+	exit 1
+}
+cp "$tarball" "$tmp/SOURCES/"
+cp "$SPEC" "$tmp/SPECS/aws-credproc.spec"
+cp_meta_subst "$tmp/SPECS/aws-credproc.spec"
+SPEC="$tmp/SPECS/aws-credproc.spec"
 
 if [ -z "${AWS_CREDPROC_CONFORMANCE_DIR:-}" ] && [ -d "$SRC/../shared/conformance" ]; then
 	AWS_CREDPROC_CONFORMANCE_DIR=$(cd "$SRC/../shared/conformance" && pwd)
@@ -58,13 +75,16 @@ fi
 # (Also Debian's rpm makes no -debuginfo package, and its brp-strip only
 # strips debug sections; Fedora's find-debuginfo strips fully.)
 set -- --define "_topdir $tmp"
+if [ -z "$(rpm --eval '%{?meson:1}')" ]; then
+	set -- "$@" --load "$SRC/packaging/rpm/macros.fallback"
+fi
 if head -n 1 /usr/lib/rpm/brp-compress 2>/dev/null | grep -q '^#! */bin/sh' &&
     grep -q 'read -r -d' /usr/lib/rpm/brp-compress && command -v bash >/dev/null 2>&1; then
 	set -- "$@" --define "__brp_compress $(command -v bash) /usr/lib/rpm/brp-compress %{?_prefix}"
 fi
 
 echo "rpm.sh: building aws-credproc $ver in $tmp" >&2
-if ! rpmbuild -bb --nodeps "$@" "$SPEC" >"$tmp/build.log" 2>&1; then
+if ! rpmbuild -ba --nodeps "$@" "$SPEC" >"$tmp/build.log" 2>&1; then
 	tail -n 60 "$tmp/build.log" >&2
 	echo "rpm.sh: rpmbuild failed (log above, last 60 lines)" >&2
 	exit 1
@@ -72,7 +92,7 @@ fi
 sed -n '/^Ok:/,/^Timeout:/p' "$tmp/build.log" | sed 's/^/rpm.sh: meson test: /' >&2
 grep -iE '^(warning|error):' "$tmp/build.log" >&2 || true
 
-find "$tmp/RPMS" -name '*.rpm' -exec cp {} "$OUT"/ \;
+find "$tmp/RPMS" "$tmp/SRPMS" -name '*.rpm' -exec cp {} "$OUT"/ \;
 arch=$(rpm --eval '%{_arch}')
 main=
 for f in "$OUT"/aws-credproc-"$ver"-*."$arch".rpm; do [ -f "$f" ] && main=$f; done
@@ -82,3 +102,4 @@ rpm -qlp "$main"
 echo "== rpm -qp --requires $(basename "$main")"
 rpm -qp --requires "$main"
 echo "rpm.sh: $main"
+for f in "$OUT"/aws-credproc-"$ver"-*.src.rpm; do [ -f "$f" ] && echo "rpm.sh: $f"; done

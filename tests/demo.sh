@@ -11,12 +11,22 @@
 set -eu
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$SRC/build}
-. "$SRC/tests/deps.sh"
-cp_deps_install demo
+# AWS_CREDPROC_DEMO_BIN: run that executable (the installed
+# /usr/bin/aws-credproc in the Debian package's autopkgtest) instead of
+# building one; then nothing is installed either (the test's Depends are).
+# Not AWS_CREDPROC_BIN: the e2e suite exports that, and a demo run from it
+# must still build from its own tree.
+if [ -n "${AWS_CREDPROC_DEMO_BIN:-}" ]; then
+	BIN=$AWS_CREDPROC_DEMO_BIN
+	[ -x "$BIN" ] || { echo "demo.sh: AWS_CREDPROC_DEMO_BIN=$BIN is not executable" >&2; exit 1; }
+else
+	. "$SRC/tests/deps.sh"
+	cp_deps_install demo
 
-[ -f "$BUILD_DIR/build.ninja" ] || meson setup "$BUILD_DIR" "$SRC" >/dev/null
-meson compile -C "$BUILD_DIR" >/dev/null
-BIN="$BUILD_DIR/cmd/aws-credproc"
+	[ -f "$BUILD_DIR/build.ninja" ] || meson setup "$BUILD_DIR" "$SRC" >/dev/null
+	meson compile -C "$BUILD_DIR" >/dev/null
+	BIN="$BUILD_DIR/cmd/aws-credproc"
+fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/aws-credproc-demo.XXXXXX")
 STS_PID=

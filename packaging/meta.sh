@@ -1,0 +1,46 @@
+# shellcheck shell=sh
+# packaging/meta.sh - sourced by deb.sh and rpm.sh.
+#
+# cp_meta SRC: sets MAINTAINER ("Full Name <address>") and HOMEPAGE (may be
+# empty) from SRC/packaging/maintainer, MAINTAINER falling back to
+# "$DEBFULLNAME <$DEBEMAIL>". Returns 1, with a message on stderr, when no
+# maintainer is set anywhere or it is not "Name <address>".
+cp_meta() {
+	MAINTAINER=$(sed -n 's/^maintainer=[[:space:]]*//p' "$1/packaging/maintainer" | tail -n 1)
+	HOMEPAGE=$(sed -n 's/^homepage=[[:space:]]*//p' "$1/packaging/maintainer" | tail -n 1)
+	if [ -z "$MAINTAINER" ] && [ -n "${DEBFULLNAME:-}" ] && [ -n "${DEBEMAIL:-}" ]; then
+		MAINTAINER="$DEBFULLNAME <$DEBEMAIL>"
+	fi
+	if [ -z "$MAINTAINER" ]; then
+		echo "no package maintainer: set maintainer= in packaging/maintainer" \
+			"(or DEBFULLNAME and DEBEMAIL in the environment)" >&2
+		return 1
+	fi
+	case $MAINTAINER in
+	*[!\ ]' <'*@*'>') ;;
+	*)
+		echo "package maintainer '$MAINTAINER' is not 'Full Name <address>'" >&2
+		return 1
+		;;
+	esac
+	case $MAINTAINER$HOMEPAGE in
+	*'|'* | *'\'* | *'&'*)
+		echo "packaging/maintainer: '|', '\\' and '&' are not allowed" >&2
+		return 1
+		;;
+	esac
+	return 0
+}
+
+# cp_meta_subst FILE...: replaces @MAINTAINER@ and @HOMEPAGE@ in FILEs in
+# place; a line holding only a field with @HOMEPAGE@ ("Homepage: @HOMEPAGE@",
+# "URL: @HOMEPAGE@") is dropped when HOMEPAGE is empty.
+cp_meta_subst() {
+	for f; do
+		if [ -n "$HOMEPAGE" ]; then
+			sed -i -e "s|@MAINTAINER@|$MAINTAINER|g" -e "s|@HOMEPAGE@|$HOMEPAGE|g" "$f"
+		else
+			sed -i -e "s|@MAINTAINER@|$MAINTAINER|g" -e '/^[A-Za-z-]*:[[:space:]]*@HOMEPAGE@[[:space:]]*$/d' "$f"
+		fi || return 1
+	done
+}
