@@ -29,6 +29,8 @@ static const char *const s_usage[] = {
 	"  explain                 show the resolution chain, endpoint, cache file and\n"
 	"                          remaining lifetime (never a secret)\n"
 	"  cache clear             remove the cache entry of --profile, or every entry\n"
+	"  list                    every profile: its source, its role, the time its\n"
+	"                          cached credentials have left (never a secret)\n"
 	"\n"
 	"Sources (the profile's keys; see aws-credproc(1)):\n"
 	"  aws_access_key_id (static keys), role_arn with source_profile or\n"
@@ -391,13 +393,15 @@ int cp_cli_main(int argc, char **argv)
 	}
 
 	const char *command = optind < argc ? argv[optind++] : NULL;
-	enum { CMD_JSON, CMD_ENV, CMD_EXPLAIN, CMD_CACHE_CLEAR } cmd = CMD_JSON;
+	enum { CMD_JSON, CMD_ENV, CMD_EXPLAIN, CMD_CACHE_CLEAR, CMD_LIST } cmd = CMD_JSON;
 	if (!command)
 		cmd = CMD_JSON;
 	else if (strcmp(command, "env") == 0)
 		cmd = CMD_ENV;
 	else if (strcmp(command, "explain") == 0)
 		cmd = CMD_EXPLAIN;
+	else if (strcmp(command, "list") == 0)
+		cmd = CMD_LIST;
 	else if (strcmp(command, "cache") == 0) {
 		if (optind >= argc || strcmp(argv[optind], "clear") != 0)
 			return s_fail(CP_ECONFIG, "'cache' needs a subcommand: 'cache clear' (see --help)");
@@ -409,6 +413,9 @@ int cp_cli_main(int argc, char **argv)
 		return s_fail(CP_ECONFIG, "unexpected argument '%s' (see --help)", argv[optind]);
 	if (req.profile && !*req.profile)
 		return s_fail(CP_ECONFIG, "--profile needs a non-empty name");
+	if (cmd == CMD_LIST && (req.profile || req.flags.role_arn || req.flags.source_profile))
+		return s_fail(CP_ECONFIG, "'list' lists every profile: it takes no --profile, --role-arn "
+					  "or --source-profile");
 
 	/* Recursion guard: the profile that this invocation stands for. */
 	const char *self = req.profile ? req.profile
@@ -417,10 +424,12 @@ int cp_cli_main(int argc, char **argv)
 	if ((r = cp_chain_guard(self, &err)))
 		return s_fail(r, "%s", err.msg);
 
-	if (cmd == CMD_EXPLAIN || cmd == CMD_CACHE_CLEAR) {
+	if (cmd == CMD_EXPLAIN || cmd == CMD_CACHE_CLEAR || cmd == CMD_LIST) {
 		cp_buf out = {0};
 		if (cmd == CMD_EXPLAIN) {
 			r = cp_explain(&req, &cp_effects_system, &out, &err);
+		} else if (cmd == CMD_LIST) {
+			r = cp_list(&req, &cp_effects_system, &out, &err);
 		} else {
 			int removed = 0;
 			bool all = !req.profile && !req.flags.role_arn;

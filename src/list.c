@@ -1,0 +1,206 @@
+/* list.c - `aws-credproc list`: every profile of the shared files, one line
+ * each, sorted by name: where its credentials come from, the role it
+ * assumes, and the time its cached credentials have left. Resolution and
+ * the cache key are those of every other command (cp_run_prepare_loaded);
+ * the files are read once; nothing here reaches the network, and no
+ * secret is written. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "credproc.h"
+#include "run.h"
+
+typedef struct s_row {
+	const char *name;
+	char *source; /* NULL: the row is an error */
+	char *cache;
+	char *role;   /* "-": none */
+	char *error;
+} s_row;
+
+/* What the list calls each base: short words that fit its column. */
+static const char *s_label(const cp_source *s)
+{
+	const cp_source_ops *o = s->ops;
+	return o == &cp_source_static_ops	     ? "static keys"
+	       : o == &cp_source_environment_ops     ? "Environment"
+	       : o == &cp_source_imds_ops	     ? "IMDS"
+	       : o == &cp_source_container_ops	     ? "container"
+	       : o == &cp_source_process_ops	     ? "process"
+	       : o == &cp_source_web_identity_ops    ? "web identity"
+	       : o == &cp_source_sso_ops	     ? "SSO"
+	       : o == &cp_source_login_ops	     ? "console sign-in"
+	       : o == &cp_source_rolesanywhere_ops ? "Roles Anywhere"
+						     : o->kind;
+}
+
+/* "role via NAME" (the profile whose credentials assume the last role) or
+ * "role via KIND" (the base is the profile's own); else the base. */
+static char *s_source_text(const cp_run *x, const char *profile)
+{
+	const cp_chain *c = &x->chain;
+	if (!c->nsteps)
+		return cp_strdup(s_label(c->base));
+	const char *via = c->nsteps >= 2 ? c->steps[c->nsteps - 2].profile : c->base->profile;
+	if (!via || strcmp(via, profile) == 0)
+		return cp_asprintf("role via %s", s_label(c->base));
+	return cp_asprintf("role via %s", via);
+}
+
+static const char *s_role(const cp_run *x)
+{
+	const cp_chain *c = &x->chain;
+	if (c->nsteps)
+		return c->steps[c->nsteps - 1].role_arn;
+	const cp_web_identity_source *w = cp_source_as_web_identity(c->base);
+	if (w && w->role_arn)
+		return w->role_arn;
+	const cp_ra_source *ra = cp_source_as_rolesanywhere(c->base);
+	if (ra && ra->v[CP_RA_ROLE_ARN])
+		return ra->v[CP_RA_ROLE_ARN];
+	return "-";
+}
+
+/* "43 min", "2 h 5 min", "40 s". */
+static char *s_left(int64_t left)
+{
+	if (left < 60)
+		return cp_asprintf("%lld s", (long long)left);
+	if (left < 2 * 3600)
+		return cp_asprintf("%lld min", (long long)(left / 60));
+	return cp_asprintf("%lld h %lld min", (long long)(left / 3600), (long long)(left % 3600 / 60));
+}
+
+/* "-" (never cached), "none", "expired", "expires in 43 min", with
+ * " (refresh due)" when the next call renews them (inside the margin). */
+static char *s_cache_text(const cp_run *x, cp_cache *cache)
+{
+	cp_cache_entry e = {0};
+	cp_error err = {0};
+	if (!x->cached || x->req->no_cache)
+		return cp_strdup("-");
+	if (!cache->usable || cp_cache_read(cache, x->key.data, &e, &err) != 0)
+		return cp_strdup("none");
+	int64_t now = cp_run_now(x), left = e.creds.expiration - now;
+	bool reusable = cp_run_reusable(x, &e, now);
+	cp_creds_clear(&e.creds);
+	if (left <= 0)
+		return cp_strdup("expired");
+	char *t = s_left(left);
+	char *r = t ? cp_asprintf("expires in %s%s", t, reusable ? "" : " (refresh due)") : NULL;
+	free(t);
+	return r;
+}
+
+static int s_cmp(const void *a, const void *b)
+{
+	return strcmp(((const s_row *)a)->name, ((const s_row *)b)->name);
+}
+
+static int s_row_fill(s_row *row, cp_config *cfg, const cp_request *req, const cp_effects *fx,
+		      cp_cache *cache, const char *cfg_path, const char *cred_path)
+{
+	cp_request one = *req;
+	cp_run x = {0};
+	cp_error e = {0};
+	one.profile = row->name;
+	x.cfg = *cfg;
+	x.cfg_path = (char *)cfg_path;
+	x.cred_path = (char *)cred_path;
+	int r = cp_run_prepare_loaded(&x, &one, fx, &e);
+	if (r == CP_EINTERNAL) {
+		row->error = NULL;
+	} else if (r) {
+		row->error = cp_strdup(e.msg);
+	} else {
+		row->source = s_source_text(&x, row->name);
+		row->role = cp_strdup(s_role(&x));
+		row->cache = s_cache_text(&x, cache);
+	}
+	*cfg = x.cfg; /* lookups may have parsed sections: the caller owns it */
+	cp_config_init(&x.cfg);
+	x.cfg_path = x.cred_path = NULL;
+	cp_run_release(&x);
+	if (r == CP_EINTERNAL || (r && !row->error) || (!r && (!row->source || !row->role || !row->cache)))
+		return CP_EINTERNAL;
+	return 0;
+}
+
+int cp_list(const cp_request *req, const cp_effects *fx, cp_buf *b, cp_error *err)
+{
+	cp_config cfg;
+	cp_cache cache = {.dirfd = -1};
+	char *cfg_path = NULL, *cred_path = NULL;
+	s_row *rows = NULL;
+	size_t n = 0;
+	int r;
+
+	cp_config_init(&cfg);
+	if ((r = cp_config_paths(&cfg_path, &cred_path, err)))
+		goto out;
+	/* Whole files: an index would hold only the sections looked up. */
+	if ((r = cp_config_load(&cfg, cfg_path, cred_path, err)))
+		goto out;
+	/* The cache as it is: never created, no warning when absent. */
+	if (!req->no_cache && (cache.dirfd = cp_cache_index_dir(req->cache_dir)) >= 0)
+		cache.usable = true;
+	if (cfg.nprofiles && !(rows = calloc(cfg.nprofiles, sizeof *rows))) {
+		r = cp_error_set(err, CP_EINTERNAL, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < cfg.nprofiles; i++)
+		rows[n++].name = cfg.profiles[i].name;
+	qsort(rows, n, sizeof *rows, s_cmp);
+	size_t w_name = 7, w_source = 6, w_cache = 5, kept = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (kept && strcmp(rows[kept - 1].name, rows[i].name) == 0)
+			continue; /* one section per name; never twice */
+		rows[kept++] = rows[i];
+	}
+	n = kept;
+	for (size_t i = 0; i < n; i++) {
+		if ((r = s_row_fill(&rows[i], &cfg, req, fx, &cache, cfg_path, cred_path))) {
+			r = cp_error_set(err, CP_EINTERNAL, "out of memory");
+			goto out;
+		}
+		size_t l = strlen(rows[i].name);
+		w_name = l > w_name ? l : w_name;
+		if (rows[i].error)
+			continue;
+		l = strlen(rows[i].source);
+		w_source = l > w_source ? l : w_source;
+		l = strlen(rows[i].cache);
+		w_cache = l > w_cache ? l : w_cache;
+	}
+	/* A very long name widens its own line only. */
+	if (w_name > 24)
+		w_name = 24;
+	if (n)
+		cp_buf_printf(b, "%-*s  %-*s  %-*s  %s\n", (int)w_name, "PROFILE", (int)w_source, "SOURCE",
+			      (int)w_cache, "CACHE", "ROLE");
+	for (size_t i = 0; i < n; i++) {
+		if (rows[i].error)
+			cp_buf_printf(b, "%-*s  error: %s\n", (int)w_name, rows[i].name, rows[i].error);
+		else
+			cp_buf_printf(b, "%-*s  %-*s  %-*s  %s\n", (int)w_name, rows[i].name,
+				      (int)w_source, rows[i].source, (int)w_cache, rows[i].cache,
+				      rows[i].role);
+	}
+	r = cp_buf_status(b) ? cp_error_set(err, CP_EINTERNAL, "out of memory") : 0;
+	if (!r && b->data) /* endpoints in messages are named without their userinfo */
+		b->len = cp_strip_userinfo(b->data, b->len + 1, b->data);
+out:
+	for (size_t i = 0; i < n; i++) {
+		free(rows[i].source);
+		free(rows[i].cache);
+		free(rows[i].role);
+		free(rows[i].error);
+	}
+	free(rows);
+	cp_cache_close(&cache);
+	cp_config_free(&cfg);
+	free(cfg_path);
+	free(cred_path);
+	return r;
+}
