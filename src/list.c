@@ -72,8 +72,9 @@ static char *s_left(int64_t left)
 	return cp_asprintf("%lld h %lld min", (long long)(left / 3600), (long long)(left % 3600 / 60));
 }
 
-/* "-" (never cached), "none", "expired", "expires in 43 min", with
- * " (refresh due)" when the next call renews them (inside the margin). */
+/* "-" (never cached), "none", "expired", "43 min left", with " (renew)"
+ * when the next call renews them (inside the refresh margin). Short: the
+ * ROLE column after it keeps a line of a usual ARN within 80 columns. */
 static char *s_cache_text(const cp_run *x, cp_cache *cache)
 {
 	cp_cache_entry e = {0};
@@ -88,7 +89,7 @@ static char *s_cache_text(const cp_run *x, cp_cache *cache)
 	if (left <= 0)
 		return cp_strdup("expired");
 	char *t = s_left(left);
-	char *r = t ? cp_asprintf("expires in %s%s", t, reusable ? "" : " (refresh due)") : NULL;
+	char *r = t ? cp_asprintf("%s left%s", t, reusable ? "" : " (renew)") : NULL;
 	free(t);
 	return r;
 }

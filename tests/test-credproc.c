@@ -569,14 +569,14 @@ static void s_list_cases(void)
 	r = s_run("role", &c, &err);
 	int calls = s_ncalls;
 	r = r ? r : s_list(&out, &err);
-	tap_ok(r == 0 && s_list_has(out.data, "role", "expires in 60 min") &&
+	tap_ok(r == 0 && s_list_has(out.data, "role", "60 min left") &&
 		       s_list_has(out.data, "role", "arn:aws:iam::111122223333:role/r") &&
 		       s_list_has(out.data, "role", "role via src") && s_ncalls == calls,
-	       "a fresh entry: 'expires in 60 min', the role and its source, no call");
+	       "a fresh entry: '60 min left', the role and its source, no call");
 	s_advance(2500); /* 1100 s left: inside the 1200 s margin */
 	r = s_list(&out, &err);
-	tap_ok(r == 0 && s_list_has(out.data, "role", "expires in 18 min (refresh due)"),
-	       "inside the margin: 'expires in 18 min (refresh due)'");
+	tap_ok(r == 0 && s_list_has(out.data, "role", "18 min left (renew)"),
+	       "inside the margin: '18 min left (renew)'");
 	s_advance(1100);
 	r = s_list(&out, &err);
 	tap_ok(r == 0 && s_list_has(out.data, "role", "expired"), "past its expiration: 'expired'");
