@@ -550,7 +550,7 @@ static int s_list(cp_buf *out, cp_error *err)
 	cp_buf_free(out);
 	cp_error_clear(err);
 	s_net_broken = true;
-	int r = cp_list(&req, &s_fx, out, err);
+	int r = cp_list(&req, &s_fx, false, out, err);
 	s_net_broken = false;
 	return r;
 }

@@ -201,3 +201,27 @@ def test_list_1000_profiles_is_fast(t):
     assert rows["r0100"][1] == "none", rows["r0100"]
     t.note(f"list of 1000 profiles: {best * 1000:.1f} ms (best of 3)", show=True)
     assert best < 1.0, f"list of 1000 profiles took {best:.2f} s"
+
+
+def test_list_json(t):
+    """--json: the same rows as a JSON array; refused with other commands."""
+    sts = _sts(t)
+    t.config(EVERY_SOURCE + f"[profile cached]\nrole_arn = {ROLE_B}\nsource_profile = base\n"
+             f"endpoint_url = {sts.url}\nregion = us-east-1\n")
+    t.ok(t.run(["--profile", "cached"]))
+    res = _list_ok(t, "--json")
+    rows = {o["Profile"]: o for o in res.json()}
+    table = _rows(_list_ok(t))
+    assert list(rows) == sorted(table), (list(rows), sorted(table))
+    for name, (source, role) in EXPECTED.items():
+        assert rows[name]["Source"] == source, rows[name]
+        assert rows[name]["Role"] == (None if role == "-" else role), rows[name]
+    assert rows["base"]["Cache"] == "never" and rows["reports"]["Cache"] == "none", rows
+    c = rows["cached"]
+    assert c["Cache"] == "valid" and 3500 <= c["SecondsLeft"] <= 3600, c
+    assert c["Expiration"].endswith("Z"), c
+    assert set(rows["broken"]) == {"Profile", "Error"} and "nope" in rows["broken"]["Error"]
+    assert BASE_KEY[1] not in res.stdout and "self-secret-value-0001" not in res.stdout
+    t.fail(t.run(["explain", "--json"]), 2, "--json")
+    t.config("")
+    assert _list_ok(t, "--json").json() == []
