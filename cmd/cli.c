@@ -29,6 +29,8 @@ static const char *const s_usage[] = {
 	"  explain                 show the resolution chain, endpoint, cache file and\n"
 	"                          remaining lifetime (never a secret)\n"
 	"  cache clear             remove the cache entry of --profile, or every entry\n"
+	"  list                    every profile: its source, its role, the time its\n"
+	"                          cached credentials have left (never a secret)\n"
 	"\n"
 	"Sources (the profile's keys; see aws-credproc(1)):\n"
 	"  aws_access_key_id (static keys), role_arn with source_profile or\n"
@@ -80,6 +82,7 @@ static const char *const s_usage[] = {
 	"      --refresh-margin SECONDS  reuse cached credentials only while this much\n"
 	"                                (at most half their lifetime) remains, 0-43200\n"
 	"                                (default 1200, or the profile's credproc_refresh_margin)\n"
+	"      --json                    list: a JSON array instead of the table\n"
 	"      --debug                   trace the resolution on stderr, never a secret\n"
 	"                                (also AWS_CREDPROC_DEBUG=1)\n"
 	"  -h, --help                    show this help\n"
@@ -215,6 +218,7 @@ enum {
 	OPT_TRANSITIVE_TAG_KEYS,
 	OPT_SOURCE_IDENTITY,
 	OPT_MFA_SERIAL,
+	OPT_JSON,
 	OPT_RA_FIRST, /* --rolesanywhere-<name>: OPT_RA_FIRST + CP_RA_* */
 	OPT_RA_LAST = OPT_RA_FIRST + CP_RA_NKEYS - 1,
 };
@@ -257,6 +261,7 @@ int cp_cli_main(int argc, char **argv)
 		{"transitive-tag-keys", required_argument, NULL, OPT_TRANSITIVE_TAG_KEYS},
 		{"source-identity", required_argument, NULL, OPT_SOURCE_IDENTITY},
 		{"mfa-serial", required_argument, NULL, OPT_MFA_SERIAL},
+		{"json", no_argument, NULL, OPT_JSON},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		/* IAM Roles Anywhere: OPT_RA_FIRST + the key's CP_RA_* index. */
@@ -294,6 +299,7 @@ int cp_cli_main(int argc, char **argv)
 
 	opterr = 0;
 	int li = -1;
+	bool json = false;
 	while ((c = getopt_long(argc, argv, ":p:hV", opts, &li)) != -1) {
 		switch (c) {
 		case 'p':
@@ -357,6 +363,9 @@ int cp_cli_main(int argc, char **argv)
 				return s_fail(CP_ECONFIG, "--mfa-serial needs a non-empty serial number or ARN");
 			req.flags.mfa_serial = optarg;
 			break;
+		case OPT_JSON:
+			json = true;
+			break;
 		case OPT_NO_CACHE:
 			req.no_cache = true;
 			break;
@@ -391,13 +400,15 @@ int cp_cli_main(int argc, char **argv)
 	}
 
 	const char *command = optind < argc ? argv[optind++] : NULL;
-	enum { CMD_JSON, CMD_ENV, CMD_EXPLAIN, CMD_CACHE_CLEAR } cmd = CMD_JSON;
+	enum { CMD_JSON, CMD_ENV, CMD_EXPLAIN, CMD_CACHE_CLEAR, CMD_LIST } cmd = CMD_JSON;
 	if (!command)
 		cmd = CMD_JSON;
 	else if (strcmp(command, "env") == 0)
 		cmd = CMD_ENV;
 	else if (strcmp(command, "explain") == 0)
 		cmd = CMD_EXPLAIN;
+	else if (strcmp(command, "list") == 0)
+		cmd = CMD_LIST;
 	else if (strcmp(command, "cache") == 0) {
 		if (optind >= argc || strcmp(argv[optind], "clear") != 0)
 			return s_fail(CP_ECONFIG, "'cache' needs a subcommand: 'cache clear' (see --help)");
@@ -409,6 +420,11 @@ int cp_cli_main(int argc, char **argv)
 		return s_fail(CP_ECONFIG, "unexpected argument '%s' (see --help)", argv[optind]);
 	if (req.profile && !*req.profile)
 		return s_fail(CP_ECONFIG, "--profile needs a non-empty name");
+	if (json && cmd != CMD_LIST)
+		return s_fail(CP_ECONFIG, "--json applies to 'list' only");
+	if (cmd == CMD_LIST && (req.profile || req.flags.role_arn || req.flags.source_profile))
+		return s_fail(CP_ECONFIG, "'list' lists every profile: it takes no --profile, --role-arn "
+					  "or --source-profile");
 
 	/* Recursion guard: the profile that this invocation stands for. */
 	const char *self = req.profile ? req.profile
@@ -417,10 +433,12 @@ int cp_cli_main(int argc, char **argv)
 	if ((r = cp_chain_guard(self, &err)))
 		return s_fail(r, "%s", err.msg);
 
-	if (cmd == CMD_EXPLAIN || cmd == CMD_CACHE_CLEAR) {
+	if (cmd == CMD_EXPLAIN || cmd == CMD_CACHE_CLEAR || cmd == CMD_LIST) {
 		cp_buf out = {0};
 		if (cmd == CMD_EXPLAIN) {
 			r = cp_explain(&req, &cp_effects_system, &out, &err);
+		} else if (cmd == CMD_LIST) {
+			r = cp_list(&req, &cp_effects_system, json, &out, &err);
 		} else {
 			int removed = 0;
 			bool all = !req.profile && !req.flags.role_arn;

@@ -53,6 +53,13 @@ int cp_get_credentials(const cp_request *req, const cp_effects *fx, cp_creds *re
  * to *ret (never a secret). */
 int cp_explain(const cp_request *req, const cp_effects *fx, cp_buf *ret, cp_error *err);
 
+/* Writes one line per profile of the shared files, sorted: its source,
+ * the role it assumes, the time its cached credentials have left; a
+ * profile that does not resolve, with its error (still 0). json: a JSON
+ * array of objects instead of the table. Never a secret, never the
+ * network, never creates the cache directory. */
+int cp_list(const cp_request *req, const cp_effects *fx, bool json, cp_buf *ret, cp_error *err);
+
 /* Removes the cache entry of req's profile, or (all) every entry. */
 int cp_cache_clear_cmd(const cp_request *req, const cp_effects *fx, bool all, int *ret_removed,
 		       cp_error *err);

@@ -218,14 +218,8 @@ static int s_margin(cp_run *x, const cp_request *req, cp_error *err)
 
 int cp_run_prepare(cp_run *x, const cp_request *req, const cp_effects *fx, cp_error *err)
 {
-	const char *profile = req->profile ? req->profile : "default";
 	int r;
 
-	x->req = req;
-	x->fx = fx ? fx : &cp_effects_system;
-	x->clock = x->fx->clock ? x->fx->clock : &cp_clock_system;
-	x->timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : CP_DEFAULT_TIMEOUT_MS;
-	x->deadline_ms = cp_run_mono_ms(x) + x->timeout_ms;
 	cp_config_init(&x->cfg);
 	if ((r = cp_config_paths(&x->cfg_path, &x->cred_path, err)))
 		return r;
@@ -238,6 +232,19 @@ int cp_run_prepare(cp_run *x, const cp_request *req, const cp_effects *fx, cp_er
 		close(ixfd);
 	if (r)
 		return r;
+	return cp_run_prepare_loaded(x, req, fx, err);
+}
+
+int cp_run_prepare_loaded(cp_run *x, const cp_request *req, const cp_effects *fx, cp_error *err)
+{
+	const char *profile = req->profile ? req->profile : "default";
+	int r;
+
+	x->req = req;
+	x->fx = fx ? fx : &cp_effects_system;
+	x->clock = x->fx->clock ? x->fx->clock : &cp_clock_system;
+	x->timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : CP_DEFAULT_TIMEOUT_MS;
+	x->deadline_ms = cp_run_mono_ms(x) + x->timeout_ms;
 	if ((r = cp_resolve(&x->cfg, profile, &req->flags, &x->chain, err))) {
 		if (!s_eks_fallback(x, r, req))
 			return r;

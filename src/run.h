@@ -44,6 +44,10 @@ struct cp_run {
 
 int cp_run_prepare(cp_run *x, const cp_request *req, const cp_effects *fx, cp_error *err);
 void cp_run_release(cp_run *x);
+/* cp_run_prepare() on files already loaded: x->cfg, x->cfg_path and
+ * x->cred_path are set by the caller (cp_list loads the files once for
+ * every profile, and takes them back before cp_run_release()). */
+int cp_run_prepare_loaded(cp_run *x, const cp_request *req, const cp_effects *fx, cp_error *err);
 
 /* The network table, loaded on first use. */
 const cp_net_ops *cp_run_net(cp_run *x, cp_error *err);

@@ -528,6 +528,68 @@ static void s_exit_classes(void)
 	cp_creds_clear(&c);
 }
 
+
+/* list: the time left of a cached profile as the clock moves, the other
+ * profiles' sources, the broken one's error; never the network (the
+ * network table is broken while it runs), never a secret. */
+static bool s_list_has(const char *out, const char *name, const char *needle)
+{
+	char head[64];
+	snprintf(head, sizeof head, "\n%s ", name);
+	const char *line = strstr(out, head);
+	if (!line)
+		return false;
+	const char *end = strchr(line + 1, '\n');
+	const char *hit = strstr(line, needle);
+	return hit && (!end || hit < end);
+}
+
+static int s_list(cp_buf *out, cp_error *err)
+{
+	cp_request req = {.cache_dir = s_cache, .refresh_margin = -1, .timeout_ms = 30000};
+	cp_buf_free(out);
+	cp_error_clear(err);
+	s_net_broken = true;
+	int r = cp_list(&req, &s_fx, false, out, err);
+	s_net_broken = false;
+	return r;
+}
+
+static void s_list_cases(void)
+{
+	cp_creds c = {0};
+	cp_error err = {0};
+	cp_buf out = {0};
+	s_reset();
+	s_clear_cache();
+	int r = s_list(&out, &err);
+	tap_ok(r == 0 && out.data && s_list_has(out.data, "role", "none") &&
+		       s_list_has(out.data, "static", "static keys"),
+	       "list with no cache: 'none' for a role, static keys listed (r=%d %s)", r, err.msg);
+	r = s_run("role", &c, &err);
+	int calls = s_ncalls;
+	r = r ? r : s_list(&out, &err);
+	tap_ok(r == 0 && s_list_has(out.data, "role", "60 min left") &&
+		       s_list_has(out.data, "role", "arn:aws:iam::111122223333:role/r") &&
+		       s_list_has(out.data, "role", "role via src") && s_ncalls == calls,
+	       "a fresh entry: '60 min left', the role and its source, no call");
+	s_advance(2500); /* 1100 s left: inside the 1200 s margin */
+	r = s_list(&out, &err);
+	tap_ok(r == 0 && s_list_has(out.data, "role", "18 min left (renew)"),
+	       "inside the margin: '18 min left (renew)'");
+	s_advance(1100);
+	r = s_list(&out, &err);
+	tap_ok(r == 0 && s_list_has(out.data, "role", "expired"), "past its expiration: 'expired'");
+	tap_ok(s_list_has(out.data, "broken", "error: ") && s_list_has(out.data, "chain", "role via role") &&
+		       s_list_has(out.data, "imds", "role via IMDS") &&
+		       s_list_has(out.data, "sso", "SSO") && s_list_has(out.data, "envsrc", "role via Environment"),
+	       "every profile listed with its source, the broken one with its error");
+	tap_ok(!strstr(out.data, "s3cr3t") && !strstr(out.data, "AKIASOURCE") && s_ncalls == calls,
+	       "list shows no key and makes no call");
+	cp_buf_free(&out);
+	cp_creds_clear(&c);
+}
+
 int main(void)
 {
 	snprintf(s_tmp, sizeof s_tmp, "/tmp/test-credproc-XXXXXX");
@@ -561,6 +623,7 @@ int main(void)
 	s_clock_skew();
 	s_mfa_reuse();
 	s_exit_classes();
+	s_list_cases();
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	double real = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	tap_ok(real < 5.0, "the whole run sleeps on the fake clock only (%.2f s real)", real);

@@ -80,6 +80,7 @@ complete -c aws-credproc -n __aws_credproc_no_command -a env -d 'Print shell exp
 complete -c aws-credproc -n __aws_credproc_no_command -a explain -d 'Show the resolution chain, endpoint, cache file, lifetime left'
 complete -c aws-credproc -n __aws_credproc_no_command -a cache -d 'cache clear: remove cache entries'
 complete -c aws-credproc -n __aws_credproc_needs_clear -a clear -d 'Remove the entry of --profile, or every entry'
+complete -c aws-credproc -n __aws_credproc_no_command -a list -d 'Every profile: source, role, cached time left'
 
 complete -c aws-credproc -s p -l profile -x -a '(__aws_credproc_profiles)' -d 'Profile to resolve'
 complete -c aws-credproc -l role-arn -x -d "Assume this role instead of a profile's role"
@@ -111,6 +112,7 @@ complete -c aws-credproc -l region -x -d 'STS region'
 complete -c aws-credproc -l timeout -x -d 'Overall network deadline (default 30)'
 complete -c aws-credproc -l cache-dir -x -a '(__fish_complete_directories (commandline -ct))' -d 'Cache directory'
 complete -c aws-credproc -l no-cache -d 'Neither read nor write the cache'
+complete -c aws-credproc -l json -d 'list: a JSON array instead of the table'
 complete -c aws-credproc -l refresh-margin -x -d 'Reuse cached credentials only while this much remains'
 complete -c aws-credproc -l debug -d 'Trace the resolution on stderr (never secrets)'
 complete -c aws-credproc -s h -l help -d 'Show the help'
