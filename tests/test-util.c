@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -467,8 +468,22 @@ static void s_retryable(void)
 	       "cp_error_set: a new error starts without a cause");
 }
 
+static void s_edit_distance(void)
+{
+	tap_ok(cp_edit_distance("writer", "writer") == 0, "cp_edit_distance: equal names: 0");
+	tap_ok(cp_edit_distance("writer", "wirter") == 2, "cp_edit_distance: a swap is 2");
+	tap_ok(cp_edit_distance("writer", "writers") == 1, "cp_edit_distance: one added: 1");
+	tap_ok(cp_edit_distance("", "abc") == 3, "cp_edit_distance: from empty: the length");
+	tap_ok(cp_edit_distance("kitten", "sitting") == 3, "cp_edit_distance: kitten/sitting: 3");
+	char longname[80];
+	memset(longname, 'a', sizeof longname - 1);
+	longname[sizeof longname - 1] = 0;
+	tap_ok(cp_edit_distance(longname, "a") == SIZE_MAX, "cp_edit_distance: over 64 bytes: SIZE_MAX");
+}
+
 int main(void)
 {
+	s_edit_distance();
 	s_creds();
 	s_buf_failed();
 	s_retryable();
