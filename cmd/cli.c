@@ -119,6 +119,32 @@ static void s_flush_warnings(void)
 	cp_buf_free(&s_warnings);
 }
 
+/* "AWS_PROFILE=writer is ignored; use --profile writer" when AWS_PROFILE
+ * (else AWS_DEFAULT_PROFILE) names another profile than the one used; "". */
+static char s_profile_hint[160];
+
+static void s_set_profile_hint(const char *used)
+{
+	static const char *const vars[] = {"AWS_PROFILE", "AWS_DEFAULT_PROFILE"};
+	for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+		const char *v = getenv(vars[i]);
+		if (!v || !*v)
+			continue;
+		if (strcmp(v, used) == 0)
+			return;
+		size_t n = strnlen(v, 65);
+		if (n > 64)
+			return;
+		for (size_t j = 0; j < n; j++)
+			if ((unsigned char)v[j] <= ' ' || (unsigned char)v[j] >= 0x7f || v[j] == '\'')
+				return;
+		snprintf(s_profile_hint, sizeof s_profile_hint, "%s=%s is ignored; use --profile %s",
+			 vars[i], v, v);
+		cp_debug("%s", s_profile_hint);
+		return;
+	}
+}
+
 static int s_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int s_fail(int status, const char *fmt, ...)
 {
@@ -130,6 +156,8 @@ static int s_fail(int status, const char *fmt, ...)
 	cp_message_clean(msg); /* server text is data; no URL userinfo */
 	fflush(stdout);
 	s_flush_warnings();
+	if (s_profile_hint[0])
+		fprintf(stderr, "aws-credproc: warning: %s\n", s_profile_hint);
 	fprintf(stderr, "aws-credproc: %s\n", msg);
 	fflush(stderr);
 	cp_status_report(status, msg);
@@ -403,7 +431,10 @@ int cp_cli_main(int argc, char **argv)
 			return s_fail(CP_ECONFIG, "'cache' needs a subcommand: 'cache clear' (see --help)");
 		optind++;
 		cmd = CMD_CACHE_CLEAR;
-	} else
+	} else if (command[0] && command[0] != '-' && strlen(command) <= 64)
+		return s_fail(CP_ECONFIG, "unknown command '%s'; did you mean --profile %s? (see --help)",
+			      command, command);
+	else
 		return s_fail(CP_ECONFIG, "unknown command '%s' (see --help)", command);
 	if (optind < argc)
 		return s_fail(CP_ECONFIG, "unexpected argument '%s' (see --help)", argv[optind]);
@@ -414,6 +445,7 @@ int cp_cli_main(int argc, char **argv)
 	const char *self = req.profile ? req.profile
 			   : req.flags.source_profile ? req.flags.source_profile
 			   : "default";
+	s_set_profile_hint(self);
 	if ((r = cp_chain_guard(self, &err)))
 		return s_fail(r, "%s", err.msg);
 
@@ -421,6 +453,8 @@ int cp_cli_main(int argc, char **argv)
 		cp_buf out = {0};
 		if (cmd == CMD_EXPLAIN) {
 			r = cp_explain(&req, &cp_effects_system, &out, &err);
+			if (!r && s_profile_hint[0] && cp_buf_printf(&out, "note: %s\n", s_profile_hint))
+				r = cp_error_set(&err, CP_EINTERNAL, "out of memory");
 		} else {
 			int removed = 0;
 			bool all = !req.profile && !req.flags.role_arn;
@@ -459,6 +493,8 @@ int cp_cli_main(int argc, char **argv)
 	if (e)
 		return s_fail(CP_EINTERNAL, "cannot write the credentials to stdout: %s", strerror(e));
 	s_flush_warnings();
+	if (s_profile_hint[0] && isatty(STDERR_FILENO))
+		fprintf(stderr, "aws-credproc: warning: %s\n", s_profile_hint);
 	cp_status_report(0, NULL);
 	return 0;
 }
