@@ -147,6 +147,16 @@ static void s_output(void)
 	tap_ok(j && strstr(j, "export AWS_SECRET_ACCESS_KEY='S'\\''ECRET'\n") &&
 	       strstr(j, "export AWS_CREDENTIAL_EXPIRATION='2021-08-05T19:58:02Z'\n"), "env lines quoted");
 	free(j);
+	j = cp_output_env(&s);
+	tap_ok(j && strstr(j, "unset AWS_SESSION_TOKEN\n") && strstr(j, "unset AWS_ACCOUNT_ID\n"),
+	       "env, static keys: unset AWS_SESSION_TOKEN and AWS_ACCOUNT_ID");
+	free(j);
+	cp_creds a = {.access_key_id = "AKID", .secret_access_key = "S", .session_token = "T",
+		      .account_id = "123456789012"};
+	j = cp_output_env(&a);
+	tap_ok(j && strstr(j, "export AWS_ACCOUNT_ID='123456789012'\n") && !strstr(j, "unset AWS_ACCOUNT_ID"),
+	       "env with an account id: export AWS_ACCOUNT_ID");
+	free(j);
 }
 
 static void s_process(void)
