@@ -100,23 +100,26 @@ static size_t s_header_cb(char *ptr, size_t size, size_t nitems, void *userdata)
 }
 
 /* "scheme://host[:port]/" of url, for messages (no userinfo, path or query). */
-static void s_url_base(const char *url, char *out, size_t outlen)
+static void s_url_base(const char *url, bool with_path, char *out, size_t outlen)
 {
 	CURLU *u = curl_url();
-	char *scheme = NULL, *host = NULL, *port = NULL;
+	char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
 	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
 	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
 	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
 		if (curl_url_get(u, CURLUPART_PORT, &port, 0) != CURLUE_OK)
 			port = NULL;
-		snprintf(out, outlen, "%s://%s%s%s/", scheme, host, port ? ":" : "",
-			 port ? port : "");
+		if (!with_path || curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK)
+			path = NULL;
+		snprintf(out, outlen, "%s://%s%s%s%s", scheme, host, port ? ":" : "",
+			 port ? port : "", path && path[0] == '/' ? path : "/");
 	} else {
 		snprintf(out, outlen, "(invalid URL)");
 	}
 	curl_free(scheme);
 	curl_free(host);
 	curl_free(port);
+	curl_free(path);
 	curl_url_cleanup(u);
 }
 
@@ -271,7 +274,9 @@ int cp_http_send_ex(const cp_http_request *req, cp_http_response *ret,
 				    curl_easy_strerror(s_curl_init_rc));
 
 	char base[512];
-	s_url_base(req->url, base, sizeof base);
+	s_url_base(req->url, false, base, sizeof base);
+	char traced[1024]; /* the debug trace's URL: with the path when asked */
+	s_url_base(req->url, req->trace_path, traced, sizeof traced);
 
 	long connect_ms = req->connect_timeout_ms > 0 ? req->connect_timeout_ms
 						      : S_DEFAULT_CONNECT_TIMEOUT_MS;
@@ -333,7 +338,7 @@ int cp_http_send_ex(const cp_http_request *req, cp_http_response *ret,
 	if (rc != CURLE_OK) {
 		r = s_transfer_error(h, rc, &t, base, timeout_ms, errbuf, ret_failure, err);
 		if (err)
-			cp_debug("%s %s: %s", method, base, err->msg);
+			cp_debug("%s %s: %s", method, traced, err->msg);
 		goto out;
 	}
 	long status = 0;
@@ -350,7 +355,7 @@ int cp_http_send_ex(const cp_http_request *req, cp_http_response *ret,
 	*ret_failure = CP_HTTP_OK;
 	curl_off_t total_us = 0;
 	curl_easy_getinfo(h, CURLINFO_TOTAL_TIME_T, &total_us);
-	cp_debug("%s %s: HTTP %ld in %lld ms", method, base, status, (long long)(total_us / 1000));
+	cp_debug("%s %s: HTTP %ld in %lld ms", method, traced, status, (long long)(total_us / 1000));
 	r = 0;
 	goto out;
 
