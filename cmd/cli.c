@@ -125,6 +125,9 @@ static char s_profile_hint[160];
 
 static void s_set_profile_hint(const char *used)
 {
+	/* Nested: AWS_PROFILE is the outer call's business (an SDK set it). */
+	if (cp_status_fd_active())
+		return;
 	static const char *const vars[] = {"AWS_PROFILE", "AWS_DEFAULT_PROFILE"};
 	for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
 		const char *v = getenv(vars[i]);
@@ -158,9 +161,11 @@ static int s_fail(int status, const char *fmt, ...)
 	s_flush_warnings();
 	if (s_profile_hint[0])
 		fprintf(stderr, "aws-credproc: warning: %s\n", s_profile_hint);
-	fprintf(stderr, "aws-credproc: %s\n", msg);
+	/* Nested: the outer aws-credproc prints our error line as its own
+	 * (its last line); printed here too, it would show twice. */
+	if (!cp_status_report(status, msg))
+		fprintf(stderr, "aws-credproc: %s\n", msg);
 	fflush(stderr);
-	cp_status_report(status, msg);
 	return status;
 }
 
