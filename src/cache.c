@@ -255,6 +255,15 @@ static int s_mkdir_parents(const char *path)
 	return last;
 }
 
+/* Whether cp_cache_default_dir() takes the directory under the home. */
+static bool s_dir_from_home(const char *dir_override)
+{
+	const char *v;
+	if ((dir_override && *dir_override) || cp_env("AWS_CREDPROC_CACHE_DIR"))
+		return false;
+	return !((v = cp_env("XDG_CACHE_HOME")) && v[0] == '/');
+}
+
 int cp_cache_open(cp_cache *c, const char *dir_override, cp_error *err)
 {
 	cp_error e = {0};
@@ -276,7 +285,24 @@ int cp_cache_open(cp_cache *c, const char *dir_override, cp_error *err)
 	c->dir = dir; /* transferred */
 
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT) {
+	int open_errno = fd < 0 ? errno : 0;
+	if (open_errno == ENOENT && s_dir_from_home(dir_override)) {
+		/* ~/.cache/aws-credproc: created under an existing home only,
+		 * never the home itself or its parents (cron, systemd units
+		 * with a HOME that does not exist). */
+		char *home = NULL;
+		cp_error he = {0};
+		if (cp_home_dir(NULL, &home, &he) == CP_EINTERNAL)
+			return cp_error_set(err, CP_EINTERNAL, "out of memory");
+		if (home && stat(home, &st) < 0) {
+			cp_warn("the home directory '%s' does not exist, so neither does the cache "
+				"directory '%s' (not created); running without a cache", home, dir);
+			free(home);
+			return 0;
+		}
+		free(home);
+	}
+	if (open_errno == ENOENT) {
 		mkerr = s_mkdir_parents(dir);
 		if (mkerr == ENOMEM)
 			return cp_error_set(err, CP_EINTERNAL, "out of memory");
