@@ -294,7 +294,7 @@ int cp_cache_open(cp_cache *c, const char *dir_override, cp_error *err)
 		cp_error he = {0};
 		if (cp_home_dir(NULL, &home, &he) == CP_EINTERNAL)
 			return cp_error_set(err, CP_EINTERNAL, "out of memory");
-		if (home && stat(home, &st) < 0) {
+		if (home && stat(home, &st) < 0 && (errno == ENOENT || errno == ENOTDIR)) {
 			cp_warn("the home directory '%s' does not exist, so neither does the cache "
 				"directory '%s' (not created); running without a cache", home, dir);
 			free(home);
