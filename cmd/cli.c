@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "cp_config.h"
 #include "credproc.h"
 #include "output.h"
@@ -120,8 +121,43 @@ static void s_flush_warnings(void)
 }
 
 /* "AWS_PROFILE=writer is ignored; use --profile writer" when AWS_PROFILE
- * (else AWS_DEFAULT_PROFILE) names another profile than the one used; "". */
+ * (else AWS_DEFAULT_PROFILE) names another profile than the one used; "".
+ * Not when that profile has a credential_process line: then an SDK that
+ * resolves it runs us, and --profile writer would run that line again. */
 static char s_profile_hint[160];
+static bool s_debug; /* --debug or AWS_CREDPROC_DEBUG */
+static const char *s_profile_hint_name; /* the profile AWS_PROFILE names */
+static int s_profile_hint_checked;
+
+static bool s_profile_runs_a_process(const char *name)
+{
+	cp_config cfg;
+	cp_error e = {0};
+	char *cpath = NULL, *kpath = NULL;
+	bool runs = false;
+	cp_config_init(&cfg);
+	if (!cp_config_paths(&cpath, &kpath, &e) && !cp_config_load(&cfg, cpath, kpath, &e)) {
+		const cp_section *p = cp_config_profile(&cfg, name);
+		runs = p && cp_section_value(p, "credential_process");
+	}
+	cp_config_free(&cfg);
+	free(cpath);
+	free(kpath);
+	return runs;
+}
+
+/* The hint, or NULL; the config is read (again) only when it is shown. */
+static const char *s_hint(void)
+{
+	if (!s_profile_hint[0])
+		return NULL;
+	if (!s_profile_hint_checked) {
+		s_profile_hint_checked = 1;
+		if (s_profile_runs_a_process(s_profile_hint_name))
+			s_profile_hint[0] = '\0';
+	}
+	return s_profile_hint[0] ? s_profile_hint : NULL;
+}
 
 static void s_set_profile_hint(const char *used)
 {
@@ -143,7 +179,9 @@ static void s_set_profile_hint(const char *used)
 				return;
 		snprintf(s_profile_hint, sizeof s_profile_hint, "%s=%s is ignored; use --profile %s",
 			 vars[i], v, v);
-		cp_debug("%s", s_profile_hint);
+		s_profile_hint_name = v;
+		if (s_debug && s_hint())
+			cp_debug("%s", s_profile_hint);
 		return;
 	}
 }
@@ -159,7 +197,7 @@ static int s_fail(int status, const char *fmt, ...)
 	cp_message_clean(msg); /* server text is data; no URL userinfo */
 	fflush(stdout);
 	s_flush_warnings();
-	if (s_profile_hint[0])
+	if (s_hint())
 		fprintf(stderr, "aws-credproc: warning: %s\n", s_profile_hint);
 	/* Nested: the outer aws-credproc prints our error line as its own
 	 * (its last line); printed here too, it would show twice. */
@@ -323,7 +361,7 @@ int cp_cli_main(int argc, char **argv)
 	cp_output_init_json_hooks();
 	const char *dbg = getenv("AWS_CREDPROC_DEBUG");
 	if (dbg && (strcmp(dbg, "1") == 0 || cp_streq_icase(dbg, "true")))
-		cp_set_debug(true);
+		cp_set_debug(s_debug = true);
 
 	opterr = 0;
 	int li = -1;
@@ -363,7 +401,7 @@ int cp_cli_main(int argc, char **argv)
 			req.timeout_ms = v * 1000;
 			break;
 		case OPT_DEBUG:
-			cp_set_debug(true);
+			cp_set_debug(s_debug = true);
 			break;
 		case OPT_CACHE_DIR:
 			if (!*optarg)
@@ -458,7 +496,7 @@ int cp_cli_main(int argc, char **argv)
 		cp_buf out = {0};
 		if (cmd == CMD_EXPLAIN) {
 			r = cp_explain(&req, &cp_effects_system, &out, &err);
-			if (!r && s_profile_hint[0] && cp_buf_printf(&out, "note: %s\n", s_profile_hint))
+			if (!r && s_hint() && cp_buf_printf(&out, "note: %s\n", s_profile_hint))
 				r = cp_error_set(&err, CP_EINTERNAL, "out of memory");
 		} else {
 			int removed = 0;
@@ -498,7 +536,7 @@ int cp_cli_main(int argc, char **argv)
 	if (e)
 		return s_fail(CP_EINTERNAL, "cannot write the credentials to stdout: %s", strerror(e));
 	s_flush_warnings();
-	if (s_profile_hint[0] && isatty(STDERR_FILENO))
+	if (isatty(STDERR_FILENO) && s_hint())
 		fprintf(stderr, "aws-credproc: warning: %s\n", s_profile_hint);
 	cp_status_report(0, NULL);
 	return 0;

@@ -38,6 +38,19 @@ def test_aws_profile_hint_not_when_it_is_the_profile_used(t):
     assert r.rc == 0 and "ignored" not in r.stdout + r.stderr, r.stdout + r.stderr
 
 
+def test_aws_profile_hint_not_when_an_sdk_runs_us(t):
+    # AWS_PROFILE=writer where [profile writer] has the credential_process
+    # line that runs us (what an SDK does): no hint, --profile writer would
+    # run that line again
+    t.config(STATIC + f"[profile writer]\ncredential_process = {t.bin} --profile nope\n")
+    r = t.run(["--profile", "nope"], AWS_PROFILE="writer")
+    t.fail(r, 2, "nope")
+    assert "ignored" not in r.stderr, r.stderr
+    r = t.run(["--debug"], AWS_PROFILE="writer")
+    t.ok(r, static=True)
+    assert "ignored" not in r.stderr, r.stderr
+
+
 def test_aws_profile_hint_in_explain_and_debug(t):
     t.config(STATIC)
     r = t.run(["explain"], AWS_PROFILE="writer")
