@@ -229,7 +229,8 @@ int cp_cache_default_dir(const char *dir_override, char **ret, cp_error *err)
 
 /* mkdir -p with mode 0700 for every missing component (never chmod: an
  * existing directory keeps its mode and is judged by the caller). Returns
- * 0 or the errno of the last mkdir that failed other than with EEXIST. */
+ * 0 or the errno of the last mkdir that failed other than with EEXIST (an
+ * ENOENT below a component that failed keeps that one's errno). */
 static int s_mkdir_parents(const char *path)
 {
 	char *p = cp_strdup(path);
@@ -244,6 +245,8 @@ static int s_mkdir_parents(const char *path)
 		if (s[-1] != '/') {
 			if (mkdir(p, 0700) == 0)
 				last = 0;
+			else if (errno == ENOENT && last)
+				; /* the parent could not be made: keep why (EACCES...) */
 			else if (errno != EEXIST)
 				last = errno;
 		}

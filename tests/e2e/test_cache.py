@@ -937,6 +937,18 @@ def test_cache_home_that_does_not_exist_is_never_created(t):
     assert _entries(home / ".cache" / "aws-credproc")
 
 
+def test_cache_dir_not_creatable_reports_the_real_errno(t):
+    """A parent that cannot be made (EPERM/EACCES/EROFS): the warning gives
+    that reason, not the ENOENT of the component below it."""
+    sts = _sts(t)
+    _cfg(t)
+    d = "/sys/aws-credproc-test-parent/cache"
+    res = t.run([*P, "--cache-dir", d], AWS_ENDPOINT_URL_STS=sts.url)
+    t.ok(res)
+    assert f"cannot create the cache directory '{d}': " in res.stderr, res.stderr
+    assert "No such file or directory" not in res.stderr, res.stderr
+
+
 def test_cache_key_covers_parameters(t):
     sts = _sts(t)
     t.config(_static_base())
