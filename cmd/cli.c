@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "cp_config.h"
 #include "credproc.h"
 #include "output.h"
@@ -122,6 +123,72 @@ static void s_flush_warnings(void)
 	cp_buf_free(&s_warnings);
 }
 
+/* "AWS_PROFILE=writer is ignored; use --profile writer" when AWS_PROFILE
+ * (else AWS_DEFAULT_PROFILE) names another profile than the one used; "".
+ * Not when that profile has a credential_process line: then an SDK that
+ * resolves it runs us, and --profile writer would run that line again. */
+static char s_profile_hint[160];
+static bool s_debug; /* --debug or AWS_CREDPROC_DEBUG */
+static const char *s_profile_hint_name; /* the profile AWS_PROFILE names */
+static int s_profile_hint_checked;
+
+static bool s_profile_runs_a_process(const char *name)
+{
+	cp_config cfg;
+	cp_error e = {0};
+	char *cpath = NULL, *kpath = NULL;
+	bool runs = false;
+	cp_config_init(&cfg);
+	if (!cp_config_paths(&cpath, &kpath, &e) && !cp_config_load(&cfg, cpath, kpath, &e)) {
+		const cp_section *p = cp_config_profile(&cfg, name);
+		runs = p && cp_section_value(p, "credential_process");
+	}
+	cp_config_free(&cfg);
+	free(cpath);
+	free(kpath);
+	return runs;
+}
+
+/* The hint, or NULL; the config is read (again) only when it is shown. */
+static const char *s_hint(void)
+{
+	if (!s_profile_hint[0])
+		return NULL;
+	if (!s_profile_hint_checked) {
+		s_profile_hint_checked = 1;
+		if (s_profile_runs_a_process(s_profile_hint_name))
+			s_profile_hint[0] = '\0';
+	}
+	return s_profile_hint[0] ? s_profile_hint : NULL;
+}
+
+static void s_set_profile_hint(const char *used)
+{
+	/* Nested: AWS_PROFILE is the outer call's business (an SDK set it). */
+	if (cp_status_fd_active())
+		return;
+	static const char *const vars[] = {"AWS_PROFILE", "AWS_DEFAULT_PROFILE"};
+	for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+		const char *v = getenv(vars[i]);
+		if (!v || !*v)
+			continue;
+		if (strcmp(v, used) == 0)
+			return;
+		size_t n = strnlen(v, 65);
+		if (n > 64)
+			return;
+		for (size_t j = 0; j < n; j++)
+			if ((unsigned char)v[j] <= ' ' || (unsigned char)v[j] >= 0x7f || v[j] == '\'')
+				return;
+		snprintf(s_profile_hint, sizeof s_profile_hint, "%s=%s is ignored; use --profile %s",
+			 vars[i], v, v);
+		s_profile_hint_name = v;
+		if (s_debug && s_hint())
+			cp_debug("%s", s_profile_hint);
+		return;
+	}
+}
+
 static int s_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int s_fail(int status, const char *fmt, ...)
 {
@@ -133,9 +200,13 @@ static int s_fail(int status, const char *fmt, ...)
 	cp_message_clean(msg); /* server text is data; no URL userinfo */
 	fflush(stdout);
 	s_flush_warnings();
-	fprintf(stderr, "aws-credproc: %s\n", msg);
+	if (s_hint())
+		fprintf(stderr, "aws-credproc: warning: %s\n", s_profile_hint);
+	/* Nested: the outer aws-credproc prints our error line as its own
+	 * (its last line); printed here too, it would show twice. */
+	if (!cp_status_report(status, msg))
+		fprintf(stderr, "aws-credproc: %s\n", msg);
 	fflush(stderr);
-	cp_status_report(status, msg);
 	return status;
 }
 
@@ -295,7 +366,7 @@ int cp_cli_main(int argc, char **argv)
 	cp_output_init_json_hooks();
 	const char *dbg = getenv("AWS_CREDPROC_DEBUG");
 	if (dbg && (strcmp(dbg, "1") == 0 || cp_streq_icase(dbg, "true")))
-		cp_set_debug(true);
+		cp_set_debug(s_debug = true);
 
 	opterr = 0;
 	int li = -1;
@@ -336,7 +407,7 @@ int cp_cli_main(int argc, char **argv)
 			req.timeout_ms = v * 1000;
 			break;
 		case OPT_DEBUG:
-			cp_set_debug(true);
+			cp_set_debug(s_debug = true);
 			break;
 		case OPT_CACHE_DIR:
 			if (!*optarg)
@@ -414,7 +485,10 @@ int cp_cli_main(int argc, char **argv)
 			return s_fail(CP_ECONFIG, "'cache' needs a subcommand: 'cache clear' (see --help)");
 		optind++;
 		cmd = CMD_CACHE_CLEAR;
-	} else
+	} else if (command[0] && command[0] != '-' && strlen(command) <= 64)
+		return s_fail(CP_ECONFIG, "unknown command '%s'; did you mean --profile %s? (see --help)",
+			      command, command);
+	else
 		return s_fail(CP_ECONFIG, "unknown command '%s' (see --help)", command);
 	if (optind < argc)
 		return s_fail(CP_ECONFIG, "unexpected argument '%s' (see --help)", argv[optind]);
@@ -430,6 +504,7 @@ int cp_cli_main(int argc, char **argv)
 	const char *self = req.profile ? req.profile
 			   : req.flags.source_profile ? req.flags.source_profile
 			   : "default";
+	s_set_profile_hint(self);
 	if ((r = cp_chain_guard(self, &err)))
 		return s_fail(r, "%s", err.msg);
 
@@ -437,6 +512,8 @@ int cp_cli_main(int argc, char **argv)
 		cp_buf out = {0};
 		if (cmd == CMD_EXPLAIN) {
 			r = cp_explain(&req, &cp_effects_system, &out, &err);
+			if (!r && s_hint() && cp_buf_printf(&out, "note: %s\n", s_profile_hint))
+				r = cp_error_set(&err, CP_EINTERNAL, "out of memory");
 		} else if (cmd == CMD_LIST) {
 			r = cp_list(&req, &cp_effects_system, json, &out, &err);
 		} else {
@@ -477,6 +554,8 @@ int cp_cli_main(int argc, char **argv)
 	if (e)
 		return s_fail(CP_EINTERNAL, "cannot write the credentials to stdout: %s", strerror(e));
 	s_flush_warnings();
+	if (isatty(STDERR_FILENO) && s_hint())
+		fprintf(stderr, "aws-credproc: warning: %s\n", s_profile_hint);
 	cp_status_report(0, NULL);
 	return 0;
 }

@@ -229,7 +229,8 @@ int cp_cache_default_dir(const char *dir_override, char **ret, cp_error *err)
 
 /* mkdir -p with mode 0700 for every missing component (never chmod: an
  * existing directory keeps its mode and is judged by the caller). Returns
- * 0 or the errno of the last mkdir that failed other than with EEXIST. */
+ * 0 or the errno of the last mkdir that failed other than with EEXIST (an
+ * ENOENT below a component that failed keeps that one's errno). */
 static int s_mkdir_parents(const char *path)
 {
 	char *p = cp_strdup(path);
@@ -244,6 +245,8 @@ static int s_mkdir_parents(const char *path)
 		if (s[-1] != '/') {
 			if (mkdir(p, 0700) == 0)
 				last = 0;
+			else if (errno == ENOENT && last)
+				; /* the parent could not be made: keep why (EACCES...) */
 			else if (errno != EEXIST)
 				last = errno;
 		}
@@ -253,6 +256,15 @@ static int s_mkdir_parents(const char *path)
 	}
 	free(p);
 	return last;
+}
+
+/* Whether cp_cache_default_dir() takes the directory under the home. */
+static bool s_dir_from_home(const char *dir_override)
+{
+	const char *v;
+	if ((dir_override && *dir_override) || cp_env("AWS_CREDPROC_CACHE_DIR"))
+		return false;
+	return !((v = cp_env("XDG_CACHE_HOME")) && v[0] == '/');
 }
 
 int cp_cache_open(cp_cache *c, const char *dir_override, cp_error *err)
@@ -276,7 +288,24 @@ int cp_cache_open(cp_cache *c, const char *dir_override, cp_error *err)
 	c->dir = dir; /* transferred */
 
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT) {
+	int open_errno = fd < 0 ? errno : 0;
+	if (open_errno == ENOENT && s_dir_from_home(dir_override)) {
+		/* ~/.cache/aws-credproc: created under an existing home only,
+		 * never the home itself or its parents (cron, systemd units
+		 * with a HOME that does not exist). */
+		char *home = NULL;
+		cp_error he = {0};
+		if (cp_home_dir(NULL, &home, &he) == CP_EINTERNAL)
+			return cp_error_set(err, CP_EINTERNAL, "out of memory");
+		if (home && stat(home, &st) < 0 && (errno == ENOENT || errno == ENOTDIR)) {
+			cp_warn("the home directory '%s' does not exist, so neither does the cache "
+				"directory '%s' (not created); running without a cache", home, dir);
+			free(home);
+			return 0;
+		}
+		free(home);
+	}
+	if (open_errno == ENOENT) {
 		mkerr = s_mkdir_parents(dir);
 		if (mkerr == ENOMEM)
 			return cp_error_set(err, CP_EINTERNAL, "out of memory");

@@ -116,7 +116,10 @@ int cp_explain(const cp_request *req, const cp_effects *fx, cp_buf *b, cp_error 
 		s_imds_region(&x, b);
 	else if (x.sts.url)
 		cp_buf_printf(b, "region: %s\nSTS endpoint: %s (from %s), signed for %s\n",
-					x.region ? x.region : "none (global endpoint)", x.sts.url,
+					x.region ? x.region
+						 : x.sts.custom ? "none (the configured endpoint is used)"
+								: "none (global endpoint)",
+					x.sts.url,
 					x.sts.url_source, x.sts.signing_region);
 	else
 		cp_buf_puts(b, "STS endpoint: not used\n");

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -100,23 +101,26 @@ static size_t s_header_cb(char *ptr, size_t size, size_t nitems, void *userdata)
 }
 
 /* "scheme://host[:port]/" of url, for messages (no userinfo, path or query). */
-static void s_url_base(const char *url, char *out, size_t outlen)
+static void s_url_base(const char *url, bool with_path, char *out, size_t outlen)
 {
 	CURLU *u = curl_url();
-	char *scheme = NULL, *host = NULL, *port = NULL;
+	char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
 	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
 	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
 	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
 		if (curl_url_get(u, CURLUPART_PORT, &port, 0) != CURLUE_OK)
 			port = NULL;
-		snprintf(out, outlen, "%s://%s%s%s/", scheme, host, port ? ":" : "",
-			 port ? port : "");
+		if (!with_path || curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK)
+			path = NULL;
+		snprintf(out, outlen, "%s://%s%s%s%s", scheme, host, port ? ":" : "",
+			 port ? port : "", path && path[0] == '/' ? path : "/");
 	} else {
 		snprintf(out, outlen, "(invalid URL)");
 	}
 	curl_free(scheme);
 	curl_free(host);
 	curl_free(port);
+	curl_free(path);
 	curl_url_cleanup(u);
 }
 
@@ -144,9 +148,110 @@ static bool s_is_tls_error(CURLcode rc)
 	}
 }
 
+/* Whether no_proxy (curl's syntax: "*", or host names and addresses, a
+ * leading '.' optional, separated by commas or spaces) exempts host. An
+ * entry we cannot judge (a CIDR range) counts as a match: we only name a
+ * proxy when we are sure curl used it. */
+static bool s_no_proxy_match(const char *list, const char *host)
+{
+	size_t hl = strlen(host);
+	for (const char *p = list; *p;) {
+		while (*p == ',' || *p == ' ' || *p == '\t')
+			p++;
+		const char *e = p;
+		while (*e && *e != ',' && *e != ' ' && *e != '\t')
+			e++;
+		const char *q = p;
+		size_t n = (size_t)(e - p);
+		if (n == 1 && *q == '*')
+			return true;
+		if (memchr(q, '/', n))
+			return true;
+		if (n && *q == '.') {
+			q++;
+			n--;
+		}
+		if (n && n <= hl && strncasecmp(host + hl - n, q, n) == 0 &&
+		    (n == hl || host[hl - n - 1] == '.'))
+			return true;
+		p = e;
+	}
+	return false;
+}
+
+/* The proxy that libcurl takes from the environment for url, as its
+ * detect_proxy() does (scheme_proxy, SCHEME_PROXY but never HTTP_PROXY,
+ * all_proxy, ALL_PROXY; no_proxy, NO_PROXY): its scheme://host:port/ (no
+ * userinfo) in out and the variable's name in *var; false for none. */
+static bool s_env_proxy(const char *url, char *out, size_t outlen, const char **var)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL;
+	bool found = false;
+	if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+		goto out;
+	const char *np = getenv("no_proxy");
+	if (!np || !*np)
+		np = getenv("NO_PROXY");
+	char h[256];
+	snprintf(h, sizeof h, "%s", host);
+	if (h[0] == '[') { /* [::1] */
+		memmove(h, h + 1, strlen(h));
+		char *b = strchr(h, ']');
+		if (b)
+			*b = 0;
+	}
+	if (np && *np && s_no_proxy_match(np, h))
+		goto out;
+	char lower[32], upper[32];
+	snprintf(lower, sizeof lower, "%s_proxy", scheme);
+	snprintf(upper, sizeof upper, "%s_PROXY", scheme);
+	for (char *c = upper; *c && *c != '_'; c++)
+		if (*c >= 'a' && *c <= 'z')
+			*c = (char)(*c - 'a' + 'A');
+	const char *names[] = {lower, strcmp(scheme, "http") == 0 ? NULL : upper, "all_proxy",
+			       "ALL_PROXY"};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		const char *v = names[i] ? getenv(names[i]) : NULL;
+		if (!v || !*v)
+			continue;
+		static const char *const vars[] = {"http_proxy", "https_proxy", "HTTPS_PROXY",
+						   "all_proxy", "ALL_PROXY"};
+		*var = "a proxy variable";
+		for (size_t j = 0; j < sizeof vars / sizeof vars[0]; j++)
+			if (strcmp(vars[j], names[i]) == 0)
+				*var = vars[j];
+		CURLU *pu = curl_url();
+		char *ps = NULL, *ph = NULL, *pp = NULL;
+		if (pu && curl_url_set(pu, CURLUPART_URL, v, CURLU_DEFAULT_SCHEME) == CURLUE_OK &&
+		    curl_url_get(pu, CURLUPART_SCHEME, &ps, 0) == CURLUE_OK &&
+		    curl_url_get(pu, CURLUPART_HOST, &ph, 0) == CURLUE_OK) {
+			if (curl_url_get(pu, CURLUPART_PORT, &pp, 0) != CURLUE_OK)
+				pp = NULL;
+			snprintf(out, outlen, "%s://%s%s%s/", ps, ph, pp ? ":" : "", pp ? pp : "");
+		} else {
+			snprintf(out, outlen, "(unparsable)");
+		}
+		curl_free(ps);
+		curl_free(ph);
+		curl_free(pp);
+		curl_url_cleanup(pu);
+		found = true;
+		break;
+	}
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return found;
+}
+
 /* Words a failed transfer. errbuf is curl's detail; it is used only for TLS
  * failures, where it describes the certificate problem (never a secret). */
-static int s_transfer_error(CURL *h, CURLcode rc, const s_transfer *t, const char *base,
+static int s_transfer_error(CURL *h, CURLcode rc, const s_transfer *t,
+			    const cp_http_request *req, const char *base,
 			    long timeout_ms, const char *errbuf, cp_http_failure *ret_failure,
 			    cp_error *err)
 {
@@ -155,6 +260,8 @@ static int s_transfer_error(CURL *h, CURLcode rc, const s_transfer *t, const cha
 	curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &os_errno);
 	curl_easy_getinfo(h, CURLINFO_CONNECT_TIME_T, &connect_time);
 	const char *why = os_errno ? strerror((int)os_errno) : curl_easy_strerror(rc);
+	char proxy[512];
+	const char *proxy_var = NULL;
 
 	if (t->oom) {
 		*ret_failure = CP_HTTP_FAIL_OTHER;
@@ -178,10 +285,18 @@ static int s_transfer_error(CURL *h, CURLcode rc, const s_transfer *t, const cha
 					  "cannot resolve the host of '%s'", base);
 	case CURLE_COULDNT_RESOLVE_PROXY:
 		*ret_failure = CP_HTTP_FAIL_RESOLVE;
+		if (!req->no_proxy && s_env_proxy(req->url, proxy, sizeof proxy, &proxy_var))
+			return cp_error_set_cause(err, CP_ETRANSPORT, CP_CAUSE_NO_ANSWER,
+						  "cannot resolve the proxy '%s' (from %s) for '%s'",
+						  proxy, proxy_var, base);
 		return cp_error_set_cause(err, CP_ETRANSPORT, CP_CAUSE_NO_ANSWER,
 					  "cannot resolve the proxy for '%s'", base);
 	case CURLE_COULDNT_CONNECT:
 		*ret_failure = CP_HTTP_FAIL_CONNECT;
+		if (!req->no_proxy && s_env_proxy(req->url, proxy, sizeof proxy, &proxy_var))
+			return cp_error_set_cause(err, CP_ETRANSPORT, CP_CAUSE_NO_ANSWER,
+						  "cannot connect to the proxy '%s' (from %s) for '%s': %s",
+						  proxy, proxy_var, base, why);
 		return cp_error_set_cause(err, CP_ETRANSPORT, CP_CAUSE_NO_ANSWER,
 					  "cannot connect to '%s': %s", base, why);
 	case CURLE_OPERATION_TIMEDOUT:
@@ -271,7 +386,9 @@ int cp_http_send_ex(const cp_http_request *req, cp_http_response *ret,
 				    curl_easy_strerror(s_curl_init_rc));
 
 	char base[512];
-	s_url_base(req->url, base, sizeof base);
+	s_url_base(req->url, false, base, sizeof base);
+	char traced[1024]; /* the debug trace's URL: with the path when asked */
+	s_url_base(req->url, req->trace_path, traced, sizeof traced);
 
 	long connect_ms = req->connect_timeout_ms > 0 ? req->connect_timeout_ms
 						      : S_DEFAULT_CONNECT_TIMEOUT_MS;
@@ -331,9 +448,9 @@ int cp_http_send_ex(const cp_http_request *req, cp_http_response *ret,
 
 	CURLcode rc = curl_easy_perform(h);
 	if (rc != CURLE_OK) {
-		r = s_transfer_error(h, rc, &t, base, timeout_ms, errbuf, ret_failure, err);
+		r = s_transfer_error(h, rc, &t, req, base, timeout_ms, errbuf, ret_failure, err);
 		if (err)
-			cp_debug("%s %s: %s", method, base, err->msg);
+			cp_debug("%s %s: %s", method, traced, err->msg);
 		goto out;
 	}
 	long status = 0;
@@ -350,7 +467,7 @@ int cp_http_send_ex(const cp_http_request *req, cp_http_response *ret,
 	*ret_failure = CP_HTTP_OK;
 	curl_off_t total_us = 0;
 	curl_easy_getinfo(h, CURLINFO_TOTAL_TIME_T, &total_us);
-	cp_debug("%s %s: HTTP %ld in %lld ms", method, base, status, (long long)(total_us / 1000));
+	cp_debug("%s %s: HTTP %ld in %lld ms", method, traced, status, (long long)(total_us / 1000));
 	r = 0;
 	goto out;
 

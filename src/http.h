@@ -31,6 +31,8 @@ typedef struct cp_http_request {
 	long connect_timeout_ms;    /* 0: default 5000 */
 	long timeout_ms;            /* total; 0: default 30000 */
 	size_t max_response;        /* 0: CP_HTTP_MAX_RESPONSE */
+	bool trace_path;            /* the --debug trace shows the URL's path (never
+				     * its query): for paths that hold no secret */
 } cp_http_request;
 
 typedef struct cp_http_response {

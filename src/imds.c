@@ -91,6 +91,7 @@ static int s_request(s_imds *im, const char *method, const char *path, bool with
 		.connect_timeout_ms = im->timeout_ms,
 		.timeout_ms = im->timeout_ms,
 		.max_response = S_MAX_REPLY,
+		.trace_path = true, /* /latest/api/token, .../security-credentials/ROLE */
 	};
 	char what[160];
 	snprintf(what, sizeof what, "IMDS %s %s", method, path);

@@ -99,8 +99,12 @@ char *cp_output_env(const cp_creds *c)
 	} else if (cp_buf_puts(&b, "unset AWS_CREDENTIAL_EXPIRATION\n")) {
 		goto oom;
 	}
-	if (c->account_id && s_export(&b, "AWS_ACCOUNT_ID", c->account_id))
+	if (c->account_id) {
+		if (s_export(&b, "AWS_ACCOUNT_ID", c->account_id))
+			goto oom;
+	} else if (cp_buf_puts(&b, "unset AWS_ACCOUNT_ID\n")) {
 		goto oom;
+	}
 	return cp_buf_steal(&b);
 oom:
 	cp_buf_free(&b);

@@ -38,10 +38,15 @@ void cp_status_fd_init(void)
 	}
 }
 
-void cp_status_report(int status, const char *msg)
+bool cp_status_fd_active(void)
+{
+	return s_status_fd >= 0;
+}
+
+bool cp_status_report(int status, const char *msg)
 {
 	if (s_status_fd < 0)
-		return;
+		return false;
 	char line[1100];
 	int n = snprintf(line, sizeof line, "%c%.1024s\n",
 			 (char)('0' + (status >= 0 && status <= 9 ? status : 1)), msg ? msg : "");
@@ -53,6 +58,7 @@ void cp_status_report(int status, const char *msg)
 	while (w < 0 && errno == EINTR);
 	close(s_status_fd);
 	s_status_fd = -1;
+	return w == n;
 }
 
 int cp_chain_guard(const char *profile, cp_error *err)

@@ -35,8 +35,12 @@ int cp_process_parse(const char *json, size_t len, cp_creds *ret, cp_error *err)
 /* Called once at start-up: takes AWS_CREDPROC_STATUS_FD from the environment
  * (if valid), so that cp_status_report() can write to it; removes the variable. */
 void cp_status_fd_init(void);
+/* Whether an outer aws-credproc waits for our status (we are nested). */
+bool cp_status_fd_active(void);
 /* Reports this process's exit status and its error line (may be NULL) to
- * an outer aws-credproc, if there is one. */
-void cp_status_report(int status, const char *msg);
+ * an outer aws-credproc, if there is one. True when the whole line was
+ * written: the outer one then prints the error line as its own, and we
+ * need not (it would be printed twice). */
+bool cp_status_report(int status, const char *msg);
 
 #endif

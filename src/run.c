@@ -1,9 +1,11 @@
 /* run.c - the state of one call (see run.h). */
 #include "run.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "identity.h"
@@ -216,6 +218,92 @@ static int s_margin(cp_run *x, const cp_request *req, cp_error *err)
 	return 0;
 }
 
+/* "read PATH" or "PATH does not exist" (VAR=PATH when VAR named it). */
+static void s_file_state(cp_buf *b, const char *path, const char *var)
+{
+	const char *v = getenv(var);
+	struct stat st;
+	bool named = v && *v;
+	if (stat(path, &st) == 0) {
+		cp_buf_printf(b, "read %s", path);
+		return;
+	}
+	int e = errno;
+	if (named)
+		cp_buf_printf(b, "%s=%s", var, path);
+	else
+		cp_buf_puts(b, path);
+	cp_buf_puts(b, e == ENOENT || e == ENOTDIR ? " does not exist" : ": ");
+	if (e != ENOENT && e != ENOTDIR)
+		cp_buf_puts(b, strerror(e));
+}
+
+/* Whether the config file has a line "[name]": a profile section written
+ * without "profile ", which the SDKs ignore there (except [default]). */
+static bool s_bare_section_in_config(const char *path, const char *name)
+{
+	char *text = NULL;
+	size_t len = 0;
+	bool found = false;
+	if (cp_read_file(path, CP_CONFIG_MAX_FILE, &text, &len))
+		return false;
+	size_t n = strlen(name);
+	for (char *line = text; line && *line;) {
+		char *nl = strchr(line, '\n');
+		if (nl)
+			*nl = 0;
+		char *t = cp_trim(line);
+		if (t[0] == '[' && strncmp(t + 1, name, n) == 0) {
+			char *rest = t + 1 + n;
+			while (*rest == ' ' || *rest == '\t')
+				rest++;
+			if (*rest == ']') {
+				found = true;
+				break;
+			}
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	cp_freezero(text, len);
+	return found;
+}
+
+/* "profile 'x' does not exist" says which files were read and which were
+ * missing, the closest profile name, and a [x] section in the config file. */
+static void s_explain_missing(cp_run *x, const char *profile, cp_error *err)
+{
+	char want[sizeof err->msg];
+	snprintf(want, sizeof want, "profile '%s' does not exist", profile);
+	if (strcmp(err->msg, want) != 0)
+		return;
+	cp_buf b = {0};
+	cp_buf_puts(&b, " (");
+	s_file_state(&b, x->cred_path, "AWS_SHARED_CREDENTIALS_FILE");
+	cp_buf_puts(&b, "; ");
+	s_file_state(&b, x->cfg_path, "AWS_CONFIG_FILE");
+	cp_buf_puts(&b, ")");
+	const char *best = NULL;
+	size_t bestd = SIZE_MAX;
+	for (size_t i = 0; i < x->cfg.nprofiles; i++) {
+		size_t d = cp_edit_distance(profile, x->cfg.profiles[i].name);
+		if (d < bestd) {
+			bestd = d;
+			best = x->cfg.profiles[i].name;
+		}
+	}
+	/* Close: at most 2 edits, and fewer than a third of the name. */
+	if (best && bestd <= 2 && bestd * 3 <= strlen(profile))
+		cp_buf_printf(&b, "; did you mean '%s'?", best);
+	if (strcmp(profile, "default") != 0 && s_bare_section_in_config(x->cfg_path, profile))
+		cp_buf_printf(&b, "; the config file has [%s], which is ignored there: write "
+			      "[profile %s]", profile, profile);
+	if (!cp_buf_status(&b) && b.data) {
+		size_t n = strlen(err->msg);
+		snprintf(err->msg + n, sizeof err->msg - n, "%s", b.data);
+	}
+	cp_buf_free(&b);
+}
+
 int cp_run_prepare(cp_run *x, const cp_request *req, const cp_effects *fx, cp_error *err)
 {
 	int r;
@@ -246,8 +334,11 @@ int cp_run_prepare_loaded(cp_run *x, const cp_request *req, const cp_effects *fx
 	x->timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : CP_DEFAULT_TIMEOUT_MS;
 	x->deadline_ms = cp_run_mono_ms(x) + x->timeout_ms;
 	if ((r = cp_resolve(&x->cfg, profile, &req->flags, &x->chain, err))) {
-		if (!s_eks_fallback(x, r, req))
+		if (!s_eks_fallback(x, r, req)) {
+			if (r == CP_ECONFIG)
+				s_explain_missing(x, profile, err);
 			return r;
+		}
 		cp_error_clear(err);
 		cp_chain_free(&x->chain);
 		if ((r = cp_source_web_identity("(environment)", cp_env("AWS_WEB_IDENTITY_TOKEN_FILE"),

@@ -188,6 +188,9 @@ const char *cp_env(const char *name);
 /* ASCII helpers (locale-independent). */
 bool cp_streq_icase(const char *a, const char *b);
 char *cp_trim(char *s);  /* trims spaces/tabs/CR/LF in place, returns start */
+/* Levenshtein distance between a and b (byte-wise, case-sensitive); names
+ * longer than 64 bytes give SIZE_MAX (never "close"). */
+size_t cp_edit_distance(const char *a, const char *b);
 
 /* Time helpers: UTC "YYYY-MM-DDTHH:MM:SSZ" (buf >= 21 bytes). */
 void cp_format_iso8601(int64_t t, char buf[static 21]);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -145,6 +146,16 @@ static void s_output(void)
 	j = cp_output_env(&c);
 	tap_ok(j && strstr(j, "export AWS_SECRET_ACCESS_KEY='S'\\''ECRET'\n") &&
 	       strstr(j, "export AWS_CREDENTIAL_EXPIRATION='2021-08-05T19:58:02Z'\n"), "env lines quoted");
+	free(j);
+	j = cp_output_env(&s);
+	tap_ok(j && strstr(j, "unset AWS_SESSION_TOKEN\n") && strstr(j, "unset AWS_ACCOUNT_ID\n"),
+	       "env, static keys: unset AWS_SESSION_TOKEN and AWS_ACCOUNT_ID");
+	free(j);
+	cp_creds a = {.access_key_id = "AKID", .secret_access_key = "S", .session_token = "T",
+		      .account_id = "123456789012"};
+	j = cp_output_env(&a);
+	tap_ok(j && strstr(j, "export AWS_ACCOUNT_ID='123456789012'\n") && !strstr(j, "unset AWS_ACCOUNT_ID"),
+	       "env with an account id: export AWS_ACCOUNT_ID");
 	free(j);
 }
 
@@ -467,8 +478,22 @@ static void s_retryable(void)
 	       "cp_error_set: a new error starts without a cause");
 }
 
+static void s_edit_distance(void)
+{
+	tap_ok(cp_edit_distance("writer", "writer") == 0, "cp_edit_distance: equal names: 0");
+	tap_ok(cp_edit_distance("writer", "wirter") == 2, "cp_edit_distance: a swap is 2");
+	tap_ok(cp_edit_distance("writer", "writers") == 1, "cp_edit_distance: one added: 1");
+	tap_ok(cp_edit_distance("", "abc") == 3, "cp_edit_distance: from empty: the length");
+	tap_ok(cp_edit_distance("kitten", "sitting") == 3, "cp_edit_distance: kitten/sitting: 3");
+	char longname[80];
+	memset(longname, 'a', sizeof longname - 1);
+	longname[sizeof longname - 1] = 0;
+	tap_ok(cp_edit_distance(longname, "a") == SIZE_MAX, "cp_edit_distance: over 64 bytes: SIZE_MAX");
+}
+
 int main(void)
 {
+	s_edit_distance();
 	s_creds();
 	s_buf_failed();
 	s_retryable();

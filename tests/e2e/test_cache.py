@@ -928,6 +928,38 @@ def test_cache_default_locations(t):
     assert _requests(sts) == 4
 
 
+def test_cache_home_that_does_not_exist_is_never_created(t):
+    """HOME names a directory that does not exist (cron, systemd units): the
+    cache is not used (a warning), and neither HOME nor its parents appear."""
+    sts = _sts(t)
+    _cfg(t)
+    home = t.tmp / "gone" / "home"
+    res = t.run(P, AWS_ENDPOINT_URL_STS=sts.url, HOME=home, AWS_CREDPROC_CACHE_DIR=None,
+                XDG_CACHE_HOME=None)
+    t.ok(res)
+    assert not (t.tmp / "gone").exists(), "the missing HOME (or a parent) was created"
+    assert (f"warning: the home directory '{home}' does not exist, so neither does the "
+            f"cache directory '{home}/.cache/aws-credproc' (not created); running without "
+            "a cache") in res.stderr, res.stderr
+    # an existing HOME still gets its ~/.cache/aws-credproc
+    home.mkdir(parents=True)
+    t.ok(t.run(P, AWS_ENDPOINT_URL_STS=sts.url, HOME=home, AWS_CREDPROC_CACHE_DIR=None,
+               XDG_CACHE_HOME=None))
+    assert _entries(home / ".cache" / "aws-credproc")
+
+
+def test_cache_dir_not_creatable_reports_the_real_errno(t):
+    """A parent that cannot be made (EPERM/EACCES/EROFS): the warning gives
+    that reason, not the ENOENT of the component below it."""
+    sts = _sts(t)
+    _cfg(t)
+    d = "/sys/aws-credproc-test-parent/cache"
+    res = t.run([*P, "--cache-dir", d], AWS_ENDPOINT_URL_STS=sts.url)
+    t.ok(res)
+    assert f"cannot create the cache directory '{d}': " in res.stderr, res.stderr
+    assert "No such file or directory" not in res.stderr, res.stderr
+
+
 def test_cache_key_covers_parameters(t):
     sts = _sts(t)
     t.config(_static_base())

@@ -183,3 +183,21 @@ def test_cache_clear_usage(t):
     t.fail(t.run(["cache"]), 2, "clear")
     t.fail(t.run(["cache", "flush"]), 2)
     t.fail(t.run(["cache", "clear", "extra"]), 2, "extra")
+
+
+def test_explain_endpoint_override_names_its_source(t):
+    # with an endpoint override and no region, explain shows the endpoint
+    # really used and where it came from, never "global endpoint"
+    t.config(_static_base() + f"[profile b]\nrole_arn = {ROLE_B}\nsource_profile = base\n")
+    for var, url in (("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:5000"),
+                     ("AWS_ENDPOINT_URL", "http://127.0.0.1:5001")):
+        r = t.run(["explain", "--profile", "b"], **{var: url})
+        assert r.rc == 0, r.last_err
+        assert f"STS endpoint: {url} (from {var})" in r.stdout, r.stdout
+        assert "region: none (the configured endpoint is used)" in r.stdout, r.stdout
+        assert "global endpoint" not in r.stdout, r.stdout
+    t.config(_static_base() + f"[profile b]\nrole_arn = {ROLE_B}\nsource_profile = base\n"
+             "endpoint_url = http://127.0.0.1:5002\n")
+    r = t.run(["explain", "--profile", "b"], AWS_REGION="eu-west-1")
+    assert "STS endpoint: http://127.0.0.1:5002 (from the profile's endpoint_url), " \
+           "signed for eu-west-1" in r.stdout, r.stdout

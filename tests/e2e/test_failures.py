@@ -158,6 +158,8 @@ def test_credential_process_invokes_itself(t):
     res = t.run(["--profile", "selfie"], timeout=30)
     t.fail(res, 2, any_of=CYCLE_WORDS + ["AWS_CREDPROC_CHAIN"])
     assert res.elapsed < t.within(15), f"took {res.elapsed:.1f}s"
+    # printed once: by the outer call, not also by the inner one
+    assert len(res.stderr.splitlines()) == 1, res.stderr
 
 
 def test_credential_process_mutual_recursion(t):
@@ -165,6 +167,18 @@ def test_credential_process_mutual_recursion(t):
              f"[profile q]\ncredential_process = {t.bin} --profile p\n")
     res = t.run(["--profile", "p"], timeout=30)
     t.fail(res, 2, any_of=CYCLE_WORDS + ["AWS_CREDPROC_CHAIN"])
+    assert len(res.stderr.splitlines()) == 1, res.stderr
+
+
+def test_nested_error_printed_once_with_aws_profile(t):
+    # an inner failure is printed once, by the outermost call; the
+    # AWS_PROFILE hint is the outer call's alone
+    t.config(f"[profile outer]\ncredential_process = {t.bin} --profile missing\n")
+    res = t.run(["--profile", "outer"], AWS_PROFILE="writer", timeout=30)
+    t.fail(res, 2, "profile 'missing' does not exist")
+    lines = res.stderr.splitlines()
+    assert lines == ["aws-credproc: warning: AWS_PROFILE=writer is ignored; use --profile writer",
+                     lines[-1]], res.stderr
 
 
 def test_chain_env_already_contains_profile(t):

@@ -145,3 +145,16 @@ def test_imds_not_answering_times_out(t):
     t.fail(res, 3, any_of=["metadata", "IMDS", "Ec2InstanceMetadata", "timed out", "timeout"])
     assert res.elapsed < t.within(12), f"gave up on a silent IMDS only after {res.elapsed:.1f}s"
 
+
+
+def test_imds_debug_trace_has_the_path(t):
+    # the --debug trace names each IMDS request with its path (never a secret)
+    imds = t.imds(credentials=None, role=None)
+    t.config(_ec2_profile("arn:aws:iam::123456789012:role/x"))
+    res = t.run(["--profile", "ec2", "--debug", "--no-cache"],
+                AWS_ENDPOINT_URL_STS="http://127.0.0.1:9/",
+                AWS_EC2_METADATA_SERVICE_ENDPOINT=imds.url)
+    t.fail(res, 3)
+    base = imds.url.rstrip("/")
+    assert f"PUT {base}/latest/api/token: HTTP 200" in res.stderr, res.stderr
+    assert f"GET {base}/latest/meta-data/iam/security-credentials/" in res.stderr, res.stderr

@@ -85,3 +85,42 @@ def test_imds_never_through_proxy(t):
     assert imds.since(), "IMDS not contacted directly"
     assert any(f":{sts.port}" in x[1] for x in proxy.targets()), \
         f"STS did not go through the proxy: {proxy.targets()}"
+
+
+def _closed_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_dead_proxy_is_named(t):
+    # a proxy on a closed port: the error names the proxy (no userinfo) and
+    # the variable it came from, not the endpoint as refusing
+    sts = t.fake_sts(keys={BASE_KEY[0]: (BASE_KEY[1], None)})
+    _cfg(t)
+    port = _closed_port()
+    res = t.run(["--profile", "b", "--no-cache", "--timeout", "5"],
+                AWS_ENDPOINT_URL_STS=sts.url, http_proxy=f"http://user:pw@127.0.0.1:{port}")
+    last = t.fail(res, 5, f"cannot connect to the proxy 'http://127.0.0.1:{port}/' "
+                          f"(from http_proxy) for '{sts.url}")
+    assert "user" not in res.stderr and ":pw@" not in res.stderr, res.stderr
+    # HTTP_PROXY (upper case) is never used for http: (curl's rule): the
+    # endpoint itself answers
+    t.ok(t.run(["--profile", "b", "--no-cache"], AWS_ENDPOINT_URL_STS=sts.url,
+               HTTP_PROXY=f"http://127.0.0.1:{port}"))
+    # no_proxy exempts the host: no proxy named
+    res = t.run(["--profile", "b", "--no-cache"], AWS_ENDPOINT_URL_STS=sts.url,
+                http_proxy=f"http://127.0.0.1:{port}", no_proxy="127.0.0.1")
+    t.ok(res)
+
+
+def test_unresolvable_proxy_is_named(t):
+    sts = t.fake_sts(keys={BASE_KEY[0]: (BASE_KEY[1], None)})
+    _cfg(t)
+    res = t.run(["--profile", "b", "--no-cache", "--timeout", "5"],
+                AWS_ENDPOINT_URL_STS=sts.url, ALL_PROXY="http://no-such-proxy.invalid:3128")
+    t.fail(res, 5, "cannot resolve the proxy 'http://no-such-proxy.invalid:3128/' "
+                   "(from ALL_PROXY)")
