@@ -454,6 +454,9 @@ int cp_cli_main(int argc, char **argv)
 		cmd = CMD_EXEC;
 	} else
 		return s_fail(CP_ECONFIG, "unknown command '%s' (see --help)", command);
+	if (exec_argv && cmd != CMD_EXEC) /* e.g. --profile exec -- CMD */
+		return s_fail(CP_ECONFIG, "unexpected argument '%s' (see --help)",
+			      exec_argv[0] ? exec_argv[0] : "--");
 	if (env_only && cmd != CMD_EXEC)
 		return s_fail(CP_ECONFIG, "--env-only goes with 'exec' only (see --help)");
 	if (optind < argc)

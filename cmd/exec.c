@@ -41,10 +41,13 @@ static const int s_forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIG
 static volatile sig_atomic_t s_child = 0;
 static int s_wake[2] = {-1, -1};
 
-static void s_forward(int sig)
+/* A signal the kernel sent (a terminal's ^C, ^\\, resize or hang-up) went
+ * to the whole foreground process group, COMMAND included: not sent twice. */
+static void s_forward(int sig, siginfo_t *si, void *uc)
 {
+	(void)uc;
 	int e = errno;
-	if (s_child > 0)
+	if (s_child > 0 && !(si && si->si_code == SI_KERNEL))
 		kill((pid_t)s_child, sig);
 	errno = e;
 }
@@ -222,10 +225,11 @@ int cp_exec_run(const cp_request *req, bool env_only, char **argv, void (*warn)(
 	sigprocmask(SIG_BLOCK, &fwd, &old);
 	struct sigaction sa = {0};
 	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_RESTART;
-	sa.sa_handler = s_forward;
+	sa.sa_flags = SA_RESTART | SA_SIGINFO;
+	sa.sa_sigaction = s_forward;
 	for (size_t i = 0; i < sizeof s_forwarded / sizeof s_forwarded[0]; i++)
 		sigaction(s_forwarded[i], &sa, NULL);
+	sa.sa_sigaction = NULL;
 	sa.sa_handler = s_on_chld;
 	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
 	sigaction(SIGCHLD, &sa, NULL);

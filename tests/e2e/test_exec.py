@@ -149,6 +149,8 @@ def test_exec_usage(t):
     t.fail(t.run(["exec"]), 2, "exec", "--")
     t.fail(t.run(["exec", "--"]), 2, "exec", "--")
     t.fail(t.run(["--env-only"]), 2, "--env-only", "exec")
+    # a profile named exec is not the command: COMMAND is not silently dropped
+    t.fail(t.run(["--profile", "exec", "--", "true"]), 2, "unexpected argument", "true")
 
 
 def test_exec_fails_fast_without_credentials(t):
