@@ -16,8 +16,8 @@ extern struct rlimit cp_exec_orig_core;
  * (128+N if killed by signal N) with err->msg empty, or, when COMMAND did
  * not run, our status with err set: CP_E* when no credentials could be had,
  * 127 not found, 126 not executable. env_only: no endpoint, the variables
- * set and COMMAND exec'd in our place (*ret_expiration set for the warning
- * before; the warn callback is called before the exec). */
+ * set and COMMAND exec'd in our place, after warn() is given the line that
+ * names the expiry. */
 int cp_exec_run(const cp_request *req, bool env_only, char **argv, void (*warn)(const char *msg),
 		cp_error *err);
 
