@@ -12,6 +12,7 @@
 #include "config.h"
 #include "cp_config.h"
 #include "credproc.h"
+#include "exec.h"
 #include "output.h"
 #include "process.h"
 #include "source.h"
@@ -32,6 +33,10 @@ static const char *const s_usage[] = {
 	"  cache clear             remove the cache entry of --profile, or every entry\n"
 	"  list                    every profile: its source, its role, the time its\n"
 	"                          cached credentials have left (never a secret)\n"
+	"  exec                    exec [OPTIONS] -- COMMAND [ARG]...: run COMMAND with\n"
+	"                          a loopback credentials endpoint of ours\n"
+	"                          (AWS_CONTAINER_CREDENTIALS_FULL_URI) serving the\n"
+	"                          profile's credentials, refreshed, while it runs\n"
 	"\n"
 	"Sources (the profile's keys; see aws-credproc(1)):\n"
 	"  aws_access_key_id (static keys), role_arn with source_profile or\n"
@@ -84,6 +89,8 @@ static const char *const s_usage[] = {
 	"                                (at most half their lifetime) remains, 0-43200\n"
 	"                                (default 1200, or the profile's credproc_refresh_margin)\n"
 	"      --json                    list: a JSON array instead of the table\n"
+	"      --env-only                exec: set AWS_ACCESS_KEY_ID, ... instead (no\n"
+	"                                refresh: a warning names the expiry)\n"
 	"      --debug                   trace the resolution on stderr, never a secret\n"
 	"                                (also AWS_CREDPROC_DEBUG=1)\n"
 	"  -h, --help                    show this help\n"
@@ -113,6 +120,19 @@ static void s_progress_now(void *userdata, const char *msg)
 	(void)userdata;
 	fprintf(stderr, "aws-credproc: warning: %s\n", msg);
 	fflush(stderr);
+}
+
+/* exec: warnings at once (COMMAND's output follows ours). */
+static void s_warn_now(void *userdata, const char *msg)
+{
+	(void)userdata;
+	fprintf(stderr, "aws-credproc: warning: %s\n", msg);
+	fflush(stderr);
+}
+
+static void s_warn_line(const char *msg)
+{
+	s_warn_now(NULL, msg);
 }
 
 static void s_flush_warnings(void)
@@ -290,6 +310,7 @@ enum {
 	OPT_SOURCE_IDENTITY,
 	OPT_MFA_SERIAL,
 	OPT_JSON,
+	OPT_ENV_ONLY,
 	OPT_RA_FIRST, /* --rolesanywhere-<name>: OPT_RA_FIRST + CP_RA_* */
 	OPT_RA_LAST = OPT_RA_FIRST + CP_RA_NKEYS - 1,
 };
@@ -333,6 +354,7 @@ int cp_cli_main(int argc, char **argv)
 		{"source-identity", required_argument, NULL, OPT_SOURCE_IDENTITY},
 		{"mfa-serial", required_argument, NULL, OPT_MFA_SERIAL},
 		{"json", no_argument, NULL, OPT_JSON},
+		{"env-only", no_argument, NULL, OPT_ENV_ONLY},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		/* IAM Roles Anywhere: OPT_RA_FIRST + the key's CP_RA_* index. */
@@ -355,6 +377,8 @@ int cp_cli_main(int argc, char **argv)
 	cp_creds creds = {0};
 	long v = 0;
 	int c, r;
+	bool env_only = false;
+	char **exec_argv = NULL;
 
 	cp_status_fd_init();
 	cp_set_warn_handler(s_warn_deferred, NULL);
@@ -367,6 +391,23 @@ int cp_cli_main(int argc, char **argv)
 	const char *dbg = getenv("AWS_CREDPROC_DEBUG");
 	if (dbg && (strcmp(dbg, "1") == 0 || cp_streq_icase(dbg, "true")))
 		cp_set_debug(s_debug = true);
+
+	/* exec: what follows the first "--" is COMMAND, never our options. */
+	int exec_dd = -1;
+	for (int i = 1; i < argc && exec_dd < 0; i++)
+		if (strcmp(argv[i], "--") == 0)
+			exec_dd = i;
+	if (exec_dd > 0) {
+		bool is_exec = false;
+		for (int i = 1; i < exec_dd; i++)
+			if (strcmp(argv[i], "exec") == 0)
+				is_exec = true;
+		if (is_exec) {
+			exec_argv = argv + exec_dd + 1;
+			argv[exec_dd] = NULL;
+			argc = exec_dd;
+		}
+	}
 
 	opterr = 0;
 	int li = -1;
@@ -437,6 +478,9 @@ int cp_cli_main(int argc, char **argv)
 		case OPT_JSON:
 			json = true;
 			break;
+		case OPT_ENV_ONLY:
+			env_only = true;
+			break;
 		case OPT_NO_CACHE:
 			req.no_cache = true;
 			break;
@@ -471,7 +515,7 @@ int cp_cli_main(int argc, char **argv)
 	}
 
 	const char *command = optind < argc ? argv[optind++] : NULL;
-	enum { CMD_JSON, CMD_ENV, CMD_EXPLAIN, CMD_CACHE_CLEAR, CMD_LIST } cmd = CMD_JSON;
+	enum { CMD_JSON, CMD_ENV, CMD_EXPLAIN, CMD_CACHE_CLEAR, CMD_LIST, CMD_EXEC } cmd = CMD_JSON;
 	if (!command)
 		cmd = CMD_JSON;
 	else if (strcmp(command, "env") == 0)
@@ -485,11 +529,21 @@ int cp_cli_main(int argc, char **argv)
 			return s_fail(CP_ECONFIG, "'cache' needs a subcommand: 'cache clear' (see --help)");
 		optind++;
 		cmd = CMD_CACHE_CLEAR;
+	} else if (strcmp(command, "exec") == 0) {
+		if (!exec_argv || !exec_argv[0])
+			return s_fail(CP_ECONFIG, "'exec' needs a command after '--': aws-credproc exec "
+				      "[OPTIONS] -- COMMAND [ARG]... (see --help)");
+		cmd = CMD_EXEC;
 	} else if (command[0] && command[0] != '-' && strlen(command) <= 64)
 		return s_fail(CP_ECONFIG, "unknown command '%s'; did you mean --profile %s? (see --help)",
 			      command, command);
 	else
 		return s_fail(CP_ECONFIG, "unknown command '%s' (see --help)", command);
+	if (exec_argv && cmd != CMD_EXEC) /* e.g. --profile exec -- CMD */
+		return s_fail(CP_ECONFIG, "unexpected argument '%s' (see --help)",
+			      exec_argv[0] ? exec_argv[0] : "--");
+	if (env_only && cmd != CMD_EXEC)
+		return s_fail(CP_ECONFIG, "--env-only goes with 'exec' only (see --help)");
 	if (optind < argc)
 		return s_fail(CP_ECONFIG, "unexpected argument '%s' (see --help)", argv[optind]);
 	if (req.profile && !*req.profile)
@@ -535,6 +589,16 @@ int cp_cli_main(int argc, char **argv)
 		s_flush_warnings();
 		cp_status_report(0, NULL);
 		return 0;
+	}
+
+	if (cmd == CMD_EXEC) {
+		/* COMMAND's own stderr follows: our warnings go out as they come. */
+		s_flush_warnings();
+		cp_set_warn_handler(s_warn_now, NULL);
+		r = cp_exec_run(&req, env_only, exec_argv, s_warn_line, &err);
+		if (err.msg[0])
+			return s_fail(r, "%s", err.msg);
+		return r;
 	}
 
 	struct timespec t0, t1;

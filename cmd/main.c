@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "exec.h"
 
 /* Makes sure fds 0-2 are open, so that nothing we open lands on stdout. */
 static void s_sanitize_fds(void)
@@ -32,8 +33,9 @@ int main(int argc, char **argv)
 	/* An ignored SIGCHLD (inherited from whoever started us) would have
 	 * the kernel reap our helper commands before we learn their status. */
 	signal(SIGCHLD, SIG_DFL);
-	umask(077);
+	cp_exec_orig_umask = umask(077); /* exec gives COMMAND the old one */
 	/* Secrets live in this process: no core dumps, no ptrace by peers. */
+	getrlimit(RLIMIT_CORE, &cp_exec_orig_core);
 	struct rlimit rl = {0, 0};
 	setrlimit(RLIMIT_CORE, &rl);
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);

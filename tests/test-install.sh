@@ -356,7 +356,7 @@ else
 	expect_bash "aws-credproc explain --source-profile=s<TAB>" \
 		'spaced-header static ' explain --source-profile = s
 	expect_bash "aws-credproc -p env <TAB> offers the commands" \
-		'cache env explain list ' -p env ''
+		'cache env exec explain list ' -p env ''
 	expect_bash "aws-credproc --credential-source E<TAB>" \
 		'Ec2InstanceMetadata EcsContainer Environment ' --credential-source E
 fi

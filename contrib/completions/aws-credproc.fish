@@ -79,6 +79,7 @@ complete -c aws-credproc -f
 complete -c aws-credproc -n __aws_credproc_no_command -a env -d 'Print shell export lines'
 complete -c aws-credproc -n __aws_credproc_no_command -a explain -d 'Show the resolution chain, endpoint, cache file, lifetime left'
 complete -c aws-credproc -n __aws_credproc_no_command -a cache -d 'cache clear: remove cache entries'
+complete -c aws-credproc -n __aws_credproc_no_command -a exec -d 'exec -- COMMAND: run COMMAND with a credentials endpoint'
 complete -c aws-credproc -n __aws_credproc_needs_clear -a clear -d 'Remove the entry of --profile, or every entry'
 complete -c aws-credproc -n __aws_credproc_no_command -a list -d 'Every profile: source, role, cached time left'
 
@@ -113,6 +114,7 @@ complete -c aws-credproc -l timeout -x -d 'Overall network deadline (default 30)
 complete -c aws-credproc -l cache-dir -x -a '(__fish_complete_directories (commandline -ct))' -d 'Cache directory'
 complete -c aws-credproc -l no-cache -d 'Neither read nor write the cache'
 complete -c aws-credproc -l json -d 'list: a JSON array instead of the table'
+complete -c aws-credproc -l env-only -d 'exec: set the credential variables instead of the endpoint'
 complete -c aws-credproc -l refresh-margin -x -d 'Reuse cached credentials only while this much remains'
 complete -c aws-credproc -l debug -d 'Trace the resolution on stderr (never secrets)'
 complete -c aws-credproc -s h -l help -d 'Show the help'

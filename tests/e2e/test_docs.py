@@ -41,7 +41,7 @@ BASH_COMP = COMP / "aws-credproc"
 ZSH_COMP = COMP / "_aws-credproc"
 FISH_COMP = COMP / "aws-credproc.fish"
 
-COMMANDS = {"env", "explain", "cache", "list"}
+COMMANDS = {"env", "explain", "cache", "list", "exec"}
 ROLE = "arn:aws:iam::123456789012:role/docs"
 
 # Environment variable names in the C sources: the AWS ones, ours, and the
