@@ -11,7 +11,9 @@
 #   5. the same unit and end-to-end suites built with ASan+UBSan;
 #   6. valgrind memcheck on the main end-to-end paths;
 #   7. each libFuzzer target for $FUZZ_SECONDS (default 60) under ASan+UBSan;
-#   8. the Debian and RPM packages: build, lintian, install, run the demo.
+#   8. the Debian and RPM packages: build, lintian, install, run the demo;
+#   9. tests/demo.sh from a clean clone in a fresh Debian 12 root
+#      (mmdebstrap: Debian packages only, no python3, moto or pip).
 # CHECK_QUICK=1 runs phases 1-4 only (for a quick local loop).
 set -u
 
@@ -150,6 +152,15 @@ EOF
 		fi
 	else
 		say "not root: package checks skipped"
+	fi
+
+	# 9. The demo on a stock Debian 12 (root, mmdebstrap, the Debian mirror).
+	"$SRC/tests/demo-chroot.sh" >"$LOGDIR/demo-chroot.tap" 2>"$LOGDIR/demo-chroot.err"
+	rc=$?
+	cat "$LOGDIR/demo-chroot.tap" >&2
+	if [ "$rc" != 0 ] && ! grep -qE '^not ok' "$LOGDIR/demo-chroot.tap"; then
+		tail -n 40 "$LOGDIR/demo-chroot.err" >&2
+		fail_phase "the demo in a Debian 12 root failed without a failing TAP line"
 	fi
 fi
 

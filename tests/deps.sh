@@ -14,7 +14,8 @@ CP_DEPS_DEMO="meson ninja-build pkg-config gcc libc6-dev libcurl4-openssl-dev li
 CP_DEPS_TESTS="clang libclang-rt-14-dev valgrind binutils util-linux
 	scdoc mandoc zsh fish bash-completion strace
 	debhelper dpkg-dev fakeroot lintian rpm awscli faketime iproute2 tmux
-	softhsm2 libengine-pkcs11-openssl opensc tpm2-openssl tpm2-tools swtpm swtpm-tools git"
+	softhsm2 libengine-pkcs11-openssl opensc tpm2-openssl tpm2-tools swtpm swtpm-tools git
+	mmdebstrap"
 
 cp_deps_install() {
 	if [ "${1:-}" = demo ]; then
