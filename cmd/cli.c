@@ -27,7 +27,7 @@ static const char *const s_usage[] = {
 	"Commands:\n"
 	"  (none)                  print the credential_process JSON document\n"
 	"  env                     print shell export lines (AWS_ACCESS_KEY_ID, ...,\n"
-	"                          AWS_CREDENTIAL_EXPIRATION)\n"
+	"                          AWS_CREDENTIAL_EXPIRATION, AWS_ACCOUNT_ID)\n"
 	"  explain                 show the resolution chain, endpoint, cache file and\n"
 	"                          remaining lifetime (never a secret)\n"
 	"  cache clear             remove the cache entry of --profile, or every entry\n"

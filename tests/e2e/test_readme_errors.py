@@ -126,7 +126,19 @@ def _max_session(t):
     return t.run(["--profile", "reports"], AWS_ENDPOINT_URL_STS=sts.url, AWS_REGION="us-east-1")
 
 
-SCENARIOS = [_imds_no_token, _max_session, _unknown_profile, _source_profile_missing, _role_without_source, _no_credentials,
+def _bare_word(t):
+    t.config("[profile writer]\nregion = us-east-1\n")
+    return t.run(["writer"])
+
+
+def _dead_proxy(t):
+    sts = _sts(t)
+    t.config(_static_base() + f"[profile reports]\nrole_arn = {ROLE_B}\nsource_profile = base\n")
+    return t.run(["--profile", "reports", "--timeout", "5"], AWS_ENDPOINT_URL_STS=sts.url,
+                 AWS_REGION="us-east-1", http_proxy=servers.closed_port_url(), timeout=60)
+
+
+SCENARIOS = [_bare_word, _dead_proxy, _imds_no_token, _max_session, _unknown_profile, _source_profile_missing, _role_without_source, _no_credentials,
              _environment_empty, _imds_unreachable, _unknown_key, _access_denied,
              _sts_unreachable, _mfa_no_terminal, _nested_self, _token_file_missing,
              _chained_cap]
