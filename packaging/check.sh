@@ -244,7 +244,7 @@ INI
 		not_ok "installed binary: --profile static (static keys) exits 0 with the JSON" "$tmp/static.err"
 	fi
 
-	# moto on loopback, SigV4 and IAM enforced (as tests/demo.sh does).
+	# moto on loopback, SigV4 and IAM enforced (tests/demo.sh uses moto too when it is installed, else its own loopback STS).
 	moto_ok=no
 	if command -v moto_server >/dev/null 2>&1 && python3 -c 'import boto3' 2>/dev/null; then
 		PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
