@@ -254,7 +254,8 @@ int cp_list(const cp_request *req, const cp_effects *fx, bool json, cp_buf *b, c
 	}
 	for (size_t i = 0; i < cfg.nprofiles; i++)
 		rows[n++].name = cfg.profiles[i].name;
-	qsort(rows, n, sizeof *rows, s_cmp);
+	if (n) /* qsort's array may not be NULL, even for no element */
+		qsort(rows, n, sizeof *rows, s_cmp);
 	size_t kept = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (kept && strcmp(rows[kept - 1].name, rows[i].name) == 0)
