@@ -1,6 +1,6 @@
-/* oauth.h - what the token refreshes of the network side share: the SSO
- * OIDC refresh and the portal call (sso.c) and the console sign-in refresh
- * (login.c). Network side only (module-internal: nothing here is exported
+/* oauth.h - what the JSON services of the network side share: the SSO
+ * OIDC refresh and the portal call (sso.c), the console sign-in refresh
+ * (login.c) and Roles Anywhere's CreateSession (rolesanywhere.c). Network side only (module-internal: nothing here is exported
  * by the executable or reached through the cp_net() table).
  */
 #ifndef CP_OAUTH_H

@@ -59,6 +59,15 @@ static bool s_session_char_ok(unsigned char c)
 	       c == '_' || c == '+' || c == '=' || c == ',' || c == '.' || c == '@' || c == '-';
 }
 
+bool cp_session_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+	bool ok = n >= 2 && n <= 64;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = s_session_char_ok((unsigned char)s[i]);
+	return ok;
+}
+
 void cp_sanitize_session_name(char *s)
 {
 	size_t i;
@@ -144,6 +153,20 @@ static int s_push_role(cp_chain *c, const char *profile, const cp_section *p, cp
 		if (r)
 			return r;
 	}
+	return 0;
+}
+
+/* The one role step of --role-arn (the flags of the last role, such as
+ * --external-id, are applied to it later, as to any last step). */
+static int s_flag_role(cp_chain *c, const char *role_arn, cp_error *err)
+{
+	cp_role_step *s = calloc(1, sizeof *s);
+	if (!s || !(s->role_arn = cp_strdup(role_arn))) {
+		free(s);
+		return cp_error_set(err, CP_EINTERNAL, "out of memory");
+	}
+	c->steps = s;
+	c->nsteps = 1;
 	return 0;
 }
 
@@ -360,14 +383,8 @@ int cp_resolve(const cp_config *cfg, const char *profile, const cp_role_flags *f
 			goto out;
 		}
 		if (flags->role_arn) {
-			cp_role_step *s = calloc(1, sizeof *s);
-			if (!s || !(s->role_arn = cp_strdup(flags->role_arn))) {
-				free(s);
-				r = cp_error_set(err, CP_EINTERNAL, "out of memory");
+			if ((r = s_flag_role(&c, flags->role_arn, err)))
 				goto out;
-			}
-			c.steps = s;
-			c.nsteps = 1;
 		} else if (p && cp_section_value(p, "role_arn") && !cp_section_value(p, "source_profile") &&
 			   !cp_section_value(p, "credential_source") &&
 			   (r = s_push_role(&c, profile, p, err))) {
@@ -385,14 +402,8 @@ int cp_resolve(const cp_config *cfg, const char *profile, const cp_role_flags *f
 					 "--role-arn needs --source-profile or --credential-source");
 			goto out;
 		}
-		cp_role_step *s = calloc(1, sizeof *s);
-		if (!s || !(s->role_arn = cp_strdup(flags->role_arn))) {
-			free(s);
-			r = cp_error_set(err, CP_EINTERNAL, "out of memory");
+		if ((r = s_flag_role(&c, flags->role_arn, err)))
 			goto out;
-		}
-		c.steps = s;
-		c.nsteps = 1;
 		if (flags->credential_source) {
 			if ((r = s_named_source(&c, "(command line)", flags->credential_source, err)))
 				goto out;
@@ -485,11 +496,7 @@ int cp_resolve(const cp_config *cfg, const char *profile, const cp_role_flags *f
 	for (size_t i = 0; i < c.nsteps; i++) {
 		if (c.steps[i].role_session_name) {
 			char *s = c.steps[i].role_session_name;
-			size_t n = strlen(s);
-			bool ok = n >= 2 && n <= 64;
-			for (size_t j = 0; ok && j < n; j++)
-				ok = s_session_char_ok((unsigned char)s[j]);
-			if (!ok) {
+			if (!cp_session_name_ok(s)) {
 				r = cp_error_set(err, CP_ECONFIG,
 						 "role_session_name '%s'%s must be 2-64 characters of [A-Za-z0-9_+=,.@-]",
 						 s, c.steps[i].profile ? " of the profile" : "");

@@ -91,6 +91,9 @@ int cp_parse_duration(const char *s, const char *what, int *ret, cp_error *err);
 
 /* Default session name "aws-credproc-<user>", sanitized to [\w+=,.@-], <= 64. */
 char *cp_default_session_name(void);
+/* Whether s is a session name STS takes: 2-64 characters of [\w+=,.@-]
+ * (role sessions, Roles Anywhere's roleSessionName). */
+bool cp_session_name_ok(const char *s);
 /* Replaces characters outside STS's set and truncates to 64 (in place). */
 void cp_sanitize_session_name(char *s);
 

@@ -20,8 +20,6 @@
 #include "keystore.h"
 #include "oauth.h"
 
-#define S_DEFAULT_TIMEOUT_MS 10000L
-#define S_MAX_REPLY (64 * 1024)
 #define S_SERVICE "rolesanywhere"
 #define S_ALG_RSA "AWS4-X509-RSA-SHA256"
 #define S_ALG_EC "AWS4-X509-ECDSA-SHA256"
@@ -395,7 +393,6 @@ int cp_ra_get_credentials(const cp_ra_options *o, cp_creds *ret, cp_error *err)
 	snprintf(what, sizeof what, "Roles Anywhere endpoint '%s'", shown);
 	cp_debug("rolesanywhere: CreateSession for role '%s' with certificate serial %s at %s (from %s)",
 		 o->role_arn, c.serial, o->endpoint, o->endpoint_source ? o->endpoint_source : "the caller");
-	long timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : S_DEFAULT_TIMEOUT_MS;
 	cp_http_request req = {
 		.method = "POST",
 		.url = q.url,
@@ -404,21 +401,15 @@ int cp_ra_get_credentials(const cp_ra_options *o, cp_creds *ret, cp_error *err)
 		.body = q.body,
 		.body_len = strlen(q.body),
 		.ca_bundle = o->ca_bundle,
-		.connect_timeout_ms = timeout_ms,
-		.timeout_ms = timeout_ms,
-		.max_response = S_MAX_REPLY,
 	};
-	cp_http_retry rp = {
+	cp_oauth_send_opts so = {
+		.timeout_ms = o->timeout_ms,
 		.attempts = o->attempts,
 		.deadline_ms = o->deadline_ms,
 		.clock = o->clock,
-		.retry_429 = true,
-		.what = what,
 	};
-	if ((r = cp_http_send_retry(&rp, &req, &resp, NULL, err))) {
-		cp_error_prefix(err, "%s", what);
+	if ((r = cp_oauth_send(&so, &req, what, &resp, err)))
 		goto out;
-	}
 	if (resp.status == 200 || resp.status == 201) {
 		r = cp_ra_parse_response(resp.body.data, resp.body.len, ret, err);
 		if (r == CP_ESOURCE)

@@ -190,20 +190,6 @@ static char *s_arn_region(const char *arn)
 	return p[n] == ':' && n ? cp_strndup(p, n) : NULL;
 }
 
-static bool s_session_name_ok(const char *s)
-{
-	size_t n = strlen(s);
-	if (n < 2 || n > 64)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      strchr("_+=,.@-", c)))
-			return false;
-	}
-	return true;
-}
-
 int cp_source_rolesanywhere(const char *profile, const cp_section *p, const char *const *flags,
 			    cp_source **ret, cp_error *err)
 {
@@ -234,7 +220,7 @@ int cp_source_rolesanywhere(const char *profile, const cp_section *p, const char
 		if (r)
 			return r;
 	}
-	if (val[CP_RA_SESSION_NAME] && !s_session_name_ok(val[CP_RA_SESSION_NAME]))
+	if (val[CP_RA_SESSION_NAME] && !cp_session_name_ok(val[CP_RA_SESSION_NAME]))
 		return cp_error_set(err, CP_ECONFIG,
 				    "credproc_rolesanywhere_session_name '%.80s' of profile '%s' must be "
 				    "2-64 characters of [A-Za-z0-9_+=,.@-]", val[CP_RA_SESSION_NAME], profile);
