@@ -53,14 +53,7 @@ fi
 . "$SRC/packaging/meta.sh"
 cp_meta "$SRC" || { echo "deb.sh: see packaging/maintainer" >&2; exit 1; }
 
-tarball=${AWS_CREDPROC_TARBALL:-}
-if [ -z "$tarball" ]; then
-	tarball=$("$SRC/packaging/dist.sh" "$tmp/dist") || exit 1
-fi
-[ "$(basename "$tarball")" = "aws-credproc-$upver.tar.gz" ] || {
-	echo "deb.sh: $tarball is not aws-credproc-$upver.tar.gz" >&2
-	exit 1
-}
+tarball=$(cp_tarball "$SRC" "$tmp" "$upver" deb.sh) || exit 1
 cp "$tarball" "$tmp/aws-credproc_$upver.orig.tar.gz"
 tree="$tmp/aws-credproc-$upver"
 tar -C "$tmp" -xzf "$tmp/aws-credproc_$upver.orig.tar.gz"

@@ -1,5 +1,6 @@
 # shellcheck shell=sh
-# packaging/meta.sh - sourced by deb.sh and rpm.sh.
+# packaging/meta.sh - sourced by deb.sh and rpm.sh: the maintainer and
+# homepage, and the release tarball both build from.
 #
 # cp_meta SRC: sets MAINTAINER ("Full Name <address>") and HOMEPAGE (may be
 # empty) from SRC/packaging/maintainer, MAINTAINER falling back to
@@ -43,4 +44,20 @@ cp_meta_subst() {
 			sed -i -e "s|@MAINTAINER@|$MAINTAINER|g" -e '/^[A-Za-z-]*:[[:space:]]*@HOMEPAGE@[[:space:]]*$/d' "$f"
 		fi || return 1
 	done
+}
+
+# cp_tarball SRC TMP VERSION WHO: prints the release tarball to build from:
+# $AWS_CREDPROC_TARBALL, else one made now by dist.sh under TMP/dist. It
+# must be aws-credproc-VERSION.tar.gz; else a message naming WHO (deb.sh,
+# rpm.sh) and return 1.
+cp_tarball() {
+	_t=${AWS_CREDPROC_TARBALL:-}
+	if [ -z "$_t" ]; then
+		_t=$("$1/packaging/dist.sh" "$2/dist") || return 1
+	fi
+	[ "$(basename "$_t")" = "aws-credproc-$3.tar.gz" ] || {
+		echo "$4: $_t is not aws-credproc-$3.tar.gz" >&2
+		return 1
+	}
+	printf '%s\n' "$_t"
 }

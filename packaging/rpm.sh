@@ -52,14 +52,7 @@ fi
 cp_meta "$SRC" || { echo "rpm.sh: see packaging/maintainer" >&2; exit 1; }
 
 mkdir -p "$tmp/SOURCES" "$tmp/SPECS"
-tarball=${AWS_CREDPROC_TARBALL:-}
-if [ -z "$tarball" ]; then
-	tarball=$("$SRC/packaging/dist.sh" "$tmp/dist") || exit 1
-fi
-[ "$(basename "$tarball")" = "aws-credproc-$ver.tar.gz" ] || {
-	echo "rpm.sh: $tarball is not aws-credproc-$ver.tar.gz" >&2
-	exit 1
-}
+tarball=$(cp_tarball "$SRC" "$tmp" "$ver" rpm.sh) || exit 1
 cp "$tarball" "$tmp/SOURCES/"
 cp "$SPEC" "$tmp/SPECS/aws-credproc.spec"
 cp_meta_subst "$tmp/SPECS/aws-credproc.spec"
