@@ -85,6 +85,20 @@ e2e() {
 	fi
 }
 
+# tap NAME WHAT CMD [ARGS...]: runs a script that prints TAP, TAP in
+# $LOGDIR/NAME.tap; a failure with no failing TAP line counts as one (WHAT
+# names it) and shows the end of its stderr.
+tap() {
+	name=$1 what=$2; shift 2
+	"$@" >"$LOGDIR/$name.tap" 2>"$LOGDIR/$name.err"
+	rc=$?
+	cat "$LOGDIR/$name.tap" >&2
+	if [ "$rc" != 0 ] && ! grep -qE '^not ok' "$LOGDIR/$name.tap"; then
+		tail -n 40 "$LOGDIR/$name.err" >&2
+		fail_phase "$what failed without a failing TAP line"
+	fi
+}
+
 # 2-4. The ordinary build.
 build "$BUILD_DIR" || { say "build failed"; echo "0 passed, 1 failed"; exit 1; }
 units "$BUILD_DIR" unit
@@ -129,13 +143,7 @@ EOF
 	FUZZ_DIR="$BUILD_DIR-fuzz"
 	if [ -x "$SRC/tests/fuzz/run.sh" ]; then
 		if CC=clang build "$FUZZ_DIR" -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false; then
-			"$SRC/tests/fuzz/run.sh" "$FUZZ_DIR" "$FUZZ_SECONDS" >"$LOGDIR/fuzz.tap" 2>"$LOGDIR/fuzz.err"
-			rc=$?
-			cat "$LOGDIR/fuzz.tap" >&2
-			if [ "$rc" != 0 ] && ! grep -qE '^not ok' "$LOGDIR/fuzz.tap"; then
-				tail -n 30 "$LOGDIR/fuzz.err" >&2
-				fail_phase "the fuzzers failed without a failing TAP line"
-			fi
+			tap fuzz "the fuzzers" "$SRC/tests/fuzz/run.sh" "$FUZZ_DIR" "$FUZZ_SECONDS"
 		else
 			fail_phase "the fuzzing build failed"
 		fi
@@ -143,25 +151,13 @@ EOF
 
 	# 8. Packages (needs root: installs and removes the .deb).
 	if [ "$(id -u)" = 0 ]; then
-		"$SRC/packaging/check.sh" >"$LOGDIR/packages.tap" 2>"$LOGDIR/packages.err"
-		rc=$?
-		cat "$LOGDIR/packages.tap" >&2
-		if [ "$rc" != 0 ] && ! grep -qE '^not ok' "$LOGDIR/packages.tap"; then
-			tail -n 40 "$LOGDIR/packages.err" >&2
-			fail_phase "the package checks failed without a failing TAP line"
-		fi
+		tap packages "the package checks" "$SRC/packaging/check.sh"
 	else
 		say "not root: package checks skipped"
 	fi
 
 	# 9. The demo on a stock Debian 12 (root, mmdebstrap, the Debian mirror).
-	"$SRC/tests/demo-chroot.sh" >"$LOGDIR/demo-chroot.tap" 2>"$LOGDIR/demo-chroot.err"
-	rc=$?
-	cat "$LOGDIR/demo-chroot.tap" >&2
-	if [ "$rc" != 0 ] && ! grep -qE '^not ok' "$LOGDIR/demo-chroot.tap"; then
-		tail -n 40 "$LOGDIR/demo-chroot.err" >&2
-		fail_phase "the demo in a Debian 12 root failed without a failing TAP line"
-	fi
+	tap demo-chroot "the demo in a Debian 12 root" "$SRC/tests/demo-chroot.sh"
 fi
 
 # Count.
