@@ -28,17 +28,7 @@ typedef struct s_row {
 /* What the list calls each base: short words that fit its column. */
 static const char *s_label(const cp_source *s)
 {
-	const cp_source_ops *o = s->ops;
-	return o == &cp_source_static_ops	     ? "static keys"
-	       : o == &cp_source_environment_ops     ? "Environment"
-	       : o == &cp_source_imds_ops	     ? "IMDS"
-	       : o == &cp_source_container_ops	     ? "container"
-	       : o == &cp_source_process_ops	     ? "process"
-	       : o == &cp_source_web_identity_ops    ? "web identity"
-	       : o == &cp_source_sso_ops	     ? "SSO"
-	       : o == &cp_source_login_ops	     ? "console sign-in"
-	       : o == &cp_source_rolesanywhere_ops ? "Roles Anywhere"
-						     : o->kind;
+	return s->ops->label ? s->ops->label : s->ops->kind;
 }
 
 /* "role via NAME" (the profile whose credentials assume the last role) or

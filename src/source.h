@@ -25,6 +25,7 @@ typedef struct cp_source cp_source;
 
 typedef struct cp_source_ops {
 	const char *kind;              /* "static keys", "Environment", ... (messages, cache key) */
+	const char *label;             /* its SOURCE column in `list`; NULL: kind */
 	const char *credential_source; /* the credential_source value naming it; NULL: none */
 	/* The credentials are temporary ones that we obtain from a service
 	 * (and so are cached, and need a region and an STS endpoint when

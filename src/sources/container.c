@@ -48,6 +48,7 @@ void cp_ecs_options_from_env(cp_ecs_options *o)
  * with one of the same shape: the repeat is the interface, not a copy. */
 const cp_source_ops cp_source_container_ops = {
 	.kind = "EcsContainer",
+	.label = "container",
 	.credential_source = "EcsContainer",
 	.identity = s_identity,
 	.explain = s_explain,

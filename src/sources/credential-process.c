@@ -45,6 +45,7 @@ static void s_release(cp_source *s)
  * with one of the same shape: the repeat is the interface, not a copy. */
 const cp_source_ops cp_source_process_ops = {
 	.kind = "credential_process",
+	.label = "process",
 	.identity = s_identity,
 	.explain = s_explain,
 	.fetch = s_fetch,

@@ -47,6 +47,7 @@ static int s_fetch(const cp_source *s, cp_run *run, cp_creds *ret, cp_error *err
  * with one of the same shape: the repeat is the interface, not a copy. */
 const cp_source_ops cp_source_imds_ops = {
 	.kind = "Ec2InstanceMetadata",
+	.label = "IMDS",
 	.credential_source = "Ec2InstanceMetadata",
 	.identity = s_identity,
 	.explain = s_explain,

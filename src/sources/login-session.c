@@ -173,6 +173,7 @@ static void s_release(cp_source *s)
 /* This source's row of the interface (source.h). */
 const cp_source_ops cp_source_login_ops = {
 	.kind = "login session",
+	.label = "console sign-in",
 	.temporary = true,
 	.calls_sts = false,
 	.identity = s_identity,
