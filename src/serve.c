@@ -11,12 +11,12 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 #include "json.h"
+#include "retry.h"
 
 static bool s_tchar(unsigned char c)
 {
@@ -235,13 +235,6 @@ typedef struct s_conn {
 	size_t out_len, out_off;
 } s_conn;
 
-static int64_t s_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void s_conn_close(s_conn *c)
 {
 	if (c->fd >= 0)
@@ -365,7 +358,7 @@ int cp_server_run(cp_server *s, int wake_fd, cp_serve_wake_fn on_wake, cp_serve_
 		conns[i].fd = -1;
 	for (;;) {
 		int n = 0, live = 0;
-		int64_t now = s_mono_ms(), next = -1;
+		int64_t now = cp_mono_ms(), next = -1;
 		pf[n].fd = wake_fd, pf[n].events = POLLIN, map[n++] = -1;
 		pf[n].fd = s->listen_fd, pf[n].events = POLLIN, map[n++] = -2;
 		for (int i = 0; i < CP_SERVE_MAX_CONNS; i++) {
@@ -402,7 +395,7 @@ int cp_server_run(cp_server *s, int wake_fd, cp_serve_wake_fn on_wake, cp_serve_
 				if (fd < 0)
 					break;
 				conns[i].fd = fd;
-				conns[i].deadline = s_mono_ms() + CP_SERVE_CONN_MS;
+				conns[i].deadline = cp_mono_ms() + CP_SERVE_CONN_MS;
 				conns[i].len = 0;
 			}
 		}
